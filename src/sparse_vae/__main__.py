@@ -1,0 +1,3 @@
+from sparse_vae.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""`sparse-vae`: the command line the Snakemake rules call, one subcommand per pipeline stage.
+
+Heavy modules (torch, matplotlib, scikit-learn) are imported inside each subcommand so that a
+job only pays for what it uses. Errors a user can act on print one line and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from sparse_vae.errors import SparseVAEError
+
+
+def _json_arg(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from None
+
+
+def _cmd_validate(args: argparse.Namespace) -> None:
+    from sparse_vae.config import load_config
+
+    load_config(args.config)
+    print(f"{args.config}: valid")
+
+
+def _cmd_download(args: argparse.Namespace) -> None:
+    from sparse_vae.data import download
+
+    download(args.source, Path(args.root))
+    if args.done:
+        Path(args.done).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.done).write_text(f"{args.source} raw files present in {args.root}\n")
+
+
+def _cmd_prepare(args: argparse.Namespace) -> None:
+    from sparse_vae.data import prepare
+
+    prepare(args.source, args.params, Path(args.root), Path(args.out))
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from sparse_vae.train import train_run
+
+    train_run(Path(args.data), args.spec, Path(args.run_dir), threads=args.threads, device=args.device)
+
+
+def _cmd_analyze(args: argparse.Namespace) -> None:
+    from sparse_vae.analysis import analyze_run
+
+    analyze_run(Path(args.data), Path(args.run_dir), args.params, threads=args.threads)
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from sparse_vae.report import build_report
+
+    build_report([Path(p) for p in args.metrics], args.study, Path(args.out_dir))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sparse-vae",
+        description="Sparse VAE study: prepare data, train, analyze and report (the steps the Snakefile runs).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a config file against the schema")
+    p.add_argument("config", help="YAML config (config.yaml or a preset)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("download", help="fetch raw MNIST or CIFAR-10 files with torchvision (needs network unless present)")
+    p.add_argument("--source", required=True, choices=["mnist", "cifar"])
+    p.add_argument("--root", required=True, help="data root torchvision downloads into / reads from")
+    p.add_argument("--done", help="marker file written once the raw files are verified")
+    p.set_defaults(func=_cmd_download)
+
+    p = sub.add_parser("prepare", help="build results/data/<dataset>.npz from a source")
+    p.add_argument("--source", required=True, choices=["synthetic", "mnist", "cifar", "digits", "natural"])
+    p.add_argument("--params", required=True, type=_json_arg, help="the dataset's `prepare` settings as JSON")
+    p.add_argument("--root", default="data", help="data root holding raw MNIST / CIFAR files")
+    p.add_argument("--out", required=True, help="output .npz path")
+    p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("train", help="train one VAE (resumes from a checkpoint in --run-dir)")
+    p.add_argument("--data", required=True, help="prepared dataset .npz")
+    p.add_argument("--spec", required=True, type=_json_arg,
+                   help="run spec JSON: dataset, prior{name,scale,kl,kl_samples}, latent, seed, model, train")
+    p.add_argument("--run-dir", required=True, help="folder for model.pt, history.csv, train.json")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (set from the rule's threads)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA when present")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("analyze", help="latent-space metrics and figures of one trained run")
+    p.add_argument("--data", required=True, help="prepared dataset .npz")
+    p.add_argument("--run-dir", required=True, help="run folder holding model.pt")
+    p.add_argument("--params", required=True, type=_json_arg, help="the `analysis` settings as JSON")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser("report", help="aggregate runs into tables, figure panels and report.html")
+    p.add_argument("--study", required=True, type=_json_arg, help="study and report settings as JSON")
+    p.add_argument("--out-dir", required=True, help="report folder")
+    p.add_argument("metrics", nargs="+", help="metrics.json of every run in the study")
+    p.set_defaults(func=_cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SparseVAEError as error:
+        print(f"sparse-vae {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    return 0
