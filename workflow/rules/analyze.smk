@@ -11,6 +11,8 @@ rule analyze:
         metrics=RUN_DIR + "/metrics.json",
         latents=RUN_DIR + "/latents.npz",
         figures=directory(RUN_DIR + "/figures"),
+    conda:
+        "../../envs/sparse-vae.yaml"
     log:
         RESULTS + "/logs/analyze/{dataset}/{prior}/z{latent}/seed{seed}.log",
     benchmark:

@@ -19,6 +19,8 @@ rule download:
         config["data_root"] + "/{source}.ok",
     wildcard_constraints:
         source="mnist|cifar",
+    conda:
+        "../../envs/sparse-vae.yaml"
     log:
         RESULTS + "/logs/download/{source}.log",
     params:
@@ -33,6 +35,8 @@ rule prepare:
         raw_input,
     output:
         RESULTS + "/data/{dataset}.npz",
+    conda:
+        "../../envs/sparse-vae.yaml"
     log:
         RESULTS + "/logs/prepare/{dataset}.log",
     params:

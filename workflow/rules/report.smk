@@ -41,6 +41,8 @@ rule report:
             category="Figures",
         ),
         html=REPORT_DIR + "/report.html",
+    conda:
+        "../../envs/sparse-vae.yaml"
     log:
         RESULTS + "/logs/report.log",
     params:

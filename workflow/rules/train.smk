@@ -35,6 +35,8 @@ rule train:
         model=RUN_DIR + "/model.pt",
         history=RUN_DIR + "/history.csv",
         summary=RUN_DIR + "/train.json",
+    conda:
+        "../../envs/sparse-vae.yaml"
     log:
         RESULTS + "/logs/train/{dataset}/{prior}/z{latent}/seed{seed}.log",
     benchmark:

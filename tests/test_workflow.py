@@ -1,0 +1,79 @@
+"""The Snakemake workflow: config validation before any job, DAG resolution, lint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sparse_vae.config import ConfigError, load_config, validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+PRESETS = ["config.yaml", "presets/offline.yaml", "presets/tiny.yaml"]
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args],
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize("path", PRESETS)
+def test_shipped_configs_are_valid(path: str) -> None:
+    load_config(REPO / path)
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda c: c["datasets"]["synthetic"]["train"].update(epochs=-3), "datasets.synthetic.train.epochs"),
+        (lambda c: c["datasets"]["synthetic"]["train"].update(epoch=3), "unknown key datasets.synthetic.train.epoch"),
+        (lambda c: c["study"]["priors"].append("student_t"), "study.priors"),
+        (lambda c: c["analysis"].pop("iwae_samples"), "missing key analysis.iwae_samples"),
+        (lambda c: c["priors"]["laplace"].update(kl="exact"), "priors.laplace.kl"),
+        (lambda c: c["study"]["datasets"].append("imagenet"), "'imagenet' is not defined under datasets"),
+        (lambda c: c["datasets"]["natural"]["prepare"].update(whiten="yes"), "datasets.natural.prepare.whiten"),
+    ],
+)
+def test_invalid_config_names_the_key(edit, expected: str) -> None:
+    config = yaml.safe_load((REPO / "presets/offline.yaml").read_text())
+    edit(config)
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert expected in str(error.value)
+
+
+@pytest.mark.parametrize("preset", ["config.yaml", "presets/offline.yaml"])
+def test_dry_run_resolves_the_whole_study(tmp_path: Path, preset: str) -> None:
+    config = yaml.safe_load((REPO / preset).read_text())
+    result = snakemake(tmp_path, "-n", "--configfile", str(REPO / preset))
+    assert result.returncode == 0, result.stderr + result.stdout
+    out = result.stdout + result.stderr
+    n_runs = sum(
+        len(config["datasets"][d]["latent_sizes"]) for d in config["study"]["datasets"]
+    ) * len(config["study"]["priors"]) * len(config["study"]["seeds"])
+    for rule, count in (("train", n_runs), ("analyze", n_runs), ("report", 1)):
+        assert any(line.split()[:2] == [rule, str(count)] for line in out.splitlines()), out
+
+
+def test_bad_config_is_rejected_before_any_job(tmp_path: Path) -> None:
+    config = yaml.safe_load((REPO / "presets/tiny.yaml").read_text())
+    config["datasets"]["digits"]["train"]["epochs"] = 0
+    config["priors"]["cauchy"]["sacle"] = 1.0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--cores", "1", "--configfile", str(bad))
+    assert result.returncode != 0
+    assert "datasets.digits.train.epochs" in result.stderr
+    assert "priors.cauchy.sacle" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_lint_is_clean(tmp_path: Path) -> None:
+    result = snakemake(tmp_path, "--lint", "--configfile", str(REPO / "presets/tiny.yaml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout, result.stdout
