@@ -172,11 +172,13 @@ class Trainer:
         """Stop with the run, epoch, step and term named; checked once an epoch to avoid per-step syncs."""
         bad = ~torch.isfinite(step_terms)
         if bool(bad.any()):
-            step, term = (int(i) for i in bad.nonzero()[0])
-            values = ", ".join(f"{name}={v:.4g}" for name, v in zip(LOSS_TERMS, step_terms[step].tolist()))
+            step = int(bad.any(dim=1).nonzero()[0])
+            values = dict(zip(LOSS_TERMS, step_terms[step].tolist()))
+            culprits = [t for t in LOSS_TERMS[1:] if not np.isfinite(values[t])] or ["loss"]
+            shown = ", ".join(f"{name}={v:.4g}" for name, v in values.items())
             raise TrainingDiverged(
-                f"run {run_name(self.spec)}: non-finite {LOSS_TERMS[term]} at epoch {epoch}, "
-                f"step {step} ({values})"
+                f"run {run_name(self.spec)}: non-finite {' and '.join(culprits)} at epoch {epoch}, "
+                f"step {step} ({shown})"
             )
 
     @torch.no_grad()

@@ -1,0 +1,150 @@
+"""Training: loss goes down, runs are deterministic, a killed run resumes exactly, NaN stops loudly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sparse_vae.data.io import Dataset, save_dataset
+from sparse_vae.errors import TrainingDiverged
+from sparse_vae.model import load_model
+from sparse_vae.train import train_run
+
+torch.set_num_threads(1)
+LOSS_COLUMNS = ["train_loss", "train_recon", "train_kl", "test_loss", "test_recon", "test_kl"]
+
+
+def template_images(n: int, seed: int = 0) -> np.ndarray:
+    """5x5 images = 0.5 + sparse weights x two bar templates / 4 + noise, all inside [0, 1]."""
+    rng = np.random.default_rng(seed)
+    templates = np.zeros((2, 25), np.float32)
+    templates[0, 10:15] = 1.0
+    templates[1, 2::5] = 1.0
+    weights = np.clip(rng.laplace(0, 0.5, (n, 2)), -1.5, 1.5).astype(np.float32)
+    x = 0.5 + (weights @ templates) / 4 + rng.normal(0, 0.02, (n, 25)).astype(np.float32)
+    return np.clip(x, 0, 1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "toy.npz"
+    save_dataset(path, Dataset(template_images(1024), template_images(256, seed=1), (5, 5),
+                               metadata={"source": "synthetic"}))
+    return path
+
+
+def make_spec(prior: str = "laplace", epochs: int = 4, kl: str = "closed_form", **train) -> dict:
+    return {
+        "dataset": "toy", "latent": 2, "seed": 7,
+        "prior": {"name": prior, "scale": 1.0, "kl": kl, "kl_samples": 1},
+        "model": {"hidden": [16], "decoder": "mlp", "likelihood": "gaussian", "obs_scale": "learned"},
+        "train": {"epochs": epochs, "batch_size": 32, "lr": 3e-3, "checkpoint_every": 1, **train},
+    }
+
+
+def losses(run_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "history.csv")[["epoch", *LOSS_COLUMNS]]
+
+
+@pytest.mark.parametrize("prior", ["normal", "laplace", "cauchy"])
+def test_training_lowers_the_loss(data_file: Path, tmp_path: Path, prior: str) -> None:
+    summary = train_run(data_file, make_spec(prior, epochs=6), tmp_path)
+    history = losses(tmp_path)
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0] - 1.0
+    assert history["test_loss"].iloc[-1] < history["test_loss"].iloc[0]
+    assert summary["epochs"] == 6 and summary["spec"]["prior"]["name"] == prior
+    assert not (tmp_path / "checkpoint.pt").exists()
+    assert json.loads((tmp_path / "train.json").read_text())["final"]["test_loss"] == pytest.approx(
+        history["test_loss"].iloc[-1])
+
+
+def test_same_seed_same_numbers(data_file: Path, tmp_path: Path) -> None:
+    train_run(data_file, make_spec(kl="monte_carlo"), tmp_path / "a")
+    train_run(data_file, make_spec(kl="monte_carlo"), tmp_path / "b")
+    pd.testing.assert_frame_equal(losses(tmp_path / "a"), losses(tmp_path / "b"), check_exact=True)
+    model_a, _ = load_model(tmp_path / "a" / "model.pt")
+    model_b, _ = load_model(tmp_path / "b" / "model.pt")
+    for (name, a), (_, b) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_killed_run_resumes_to_identical_results(data_file: Path, tmp_path: Path) -> None:
+    spec = make_spec("cauchy", epochs=30)
+    train_run(data_file, spec, tmp_path / "uninterrupted")
+
+    run_dir = tmp_path / "killed"
+    command = [sys.executable, "-m", "sparse_vae", "train", "--data", str(data_file),
+               "--spec", json.dumps(spec), "--run-dir", str(run_dir), "--threads", "1", "--device", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "checkpoint.pt").exists():
+        assert process.poll() is None, "training finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (run_dir / "model.pt").exists() and not (run_dir / "train.json").exists()
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in resumed.stdout
+    pd.testing.assert_frame_equal(losses(tmp_path / "uninterrupted"), losses(run_dir), check_exact=True)
+    model_a, _ = load_model(tmp_path / "uninterrupted" / "model.pt")
+    model_b, _ = load_model(run_dir / "model.pt")
+    for (name, a), (_, b) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(data_file: Path, tmp_path: Path) -> None:
+    spec = make_spec(epochs=3)
+    train_run(data_file, spec, tmp_path / "fresh")
+    run_dir = tmp_path / "stale"
+    train_run(data_file, make_spec(epochs=3, lr=1e-2), run_dir)
+    (run_dir / "model.pt").unlink()
+    # A checkpoint left by the lr=1e-2 run must not leak into the lr=3e-3 run.
+    from sparse_vae.train import Trainer, fingerprint_of  # noqa: PLC0415
+
+    x = template_images(1024)
+    x_test = template_images(256, seed=1)
+    trainer = Trainer(make_spec(epochs=3, lr=1e-2), torch.from_numpy(x), torch.from_numpy(x_test),
+                      torch.device("cpu"), fingerprint_of(make_spec(epochs=3, lr=1e-2), x, x_test),
+                      run_dir / "checkpoint.pt")
+    trainer.fit()
+    trainer.save_checkpoint()
+    train_run(data_file, spec, run_dir)
+    pd.testing.assert_frame_equal(losses(tmp_path / "fresh"), losses(run_dir), check_exact=True)
+
+
+def test_nan_loss_stops_with_run_epoch_step_and_term(data_file: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparse_vae import model as model_module
+
+    real_forward = model_module.VAE.forward
+    calls = {"n": 0}
+
+    def poisoned_forward(self, x):  # the 5th training step's KL goes NaN
+        terms = real_forward(self, x)
+        calls["n"] += 1
+        if self.training and calls["n"] == 5:
+            nan = terms.kl * float("nan")
+            return type(terms)(terms.loss + nan, terms.recon, nan, terms.kl_per_dim)
+        return terms
+
+    monkeypatch.setattr(model_module.VAE, "forward", poisoned_forward)
+    with pytest.raises(TrainingDiverged) as error:
+        train_run(data_file, make_spec(epochs=2), tmp_path)
+    message = str(error.value)
+    assert "toy/laplace/z2/seed7" in message and "epoch 1" in message and "step 4" in message
+    assert "non-finite kl" in message
+    assert not (tmp_path / "model.pt").exists() and not (tmp_path / "train.json").exists()
