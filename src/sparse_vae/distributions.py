@@ -1,0 +1,200 @@
+"""Prior and posterior families of the three VAEs, their reparameterised samples and KL divergences.
+
+| prior `p(z)`      | posterior `q(z|x)` | sample                               | closed-form KL(q || p)   |
+|-------------------|--------------------|--------------------------------------|--------------------------|
+| Normal(0, scale)  | Normal(mu, s)      | mu + s * eps, eps ~ N(0, 1)          | torch's Normal-Normal     |
+| Laplace(0, scale) | Normal(mu, s)      | mu + s * eps, eps ~ N(0, 1)          | `kl_normal_laplace`       |
+| Cauchy(0, scale)  | Cauchy(mu, g)      | mu + g * tan(pi * (u - 1/2)), u ~ U  | `kl_cauchy_cauchy`        |
+
+Everything is a `torch.distributions` object, so `log_prob`, `rsample`, `cdf` and
+`torch.distributions.kl_divergence` work as usual. Only two things are written by hand:
+
+* `GuardedCauchy`: torch's `Cauchy.rsample` is `loc + scale * eps` with `eps` from the in-place
+  `Tensor.cauchy_()` kernel (`median + sigma * tan(pi * (u - 1/2))`), so gradients do reach `loc` and
+  `scale`; but its uniform `u` may be exactly 0, where `tan` sits on its pole (in float32,
+  `tan(-pi/2)` even comes out as a large *positive* number). `GuardedCauchy.rsample` draws `u` itself
+  and keeps it at least `CAUCHY_U_MIN` away from 0 and 1 (see there).
+* the two non-Gaussian closed-form KLs, written out so that they can be tested against Monte Carlo and
+  quadrature and so that the Cauchy one is accurate near zero. torch >= 2.1 registers both pairs
+  itself (the registrations below only fill in for an older torch); `kl_divergence(..., "closed_form")`
+  always uses the functions here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.distributions import Cauchy, Distribution, Laplace, Normal
+from torch.distributions.kl import _KL_REGISTRY, register_kl
+
+__all__ = [
+    "CAUCHY_U_MIN",
+    "LOG_SCALE_MAX",
+    "LOG_SCALE_MIN",
+    "POSTERIOR_FAMILY",
+    "PRIORS",
+    "GuardedCauchy",
+    "kl_cauchy_cauchy",
+    "kl_divergence",
+    "kl_normal_laplace",
+    "make_posterior",
+    "make_prior",
+    "posterior_scale",
+]
+
+PRIORS = ("normal", "laplace", "cauchy")
+
+# Posterior family used with each prior: a Gaussian posterior for the normal and Laplace priors,
+# a Cauchy posterior for the Cauchy prior (the talk's "additive" / stable-family argument).
+POSTERIOR_FAMILY = {"normal": "normal", "laplace": "normal", "cauchy": "cauchy"}
+
+# Range of the posterior log-scale: scale in [exp(-7), exp(5)] = [9.1e-4, 148.4].
+LOG_SCALE_MIN = -7.0
+LOG_SCALE_MAX = 5.0
+
+# Smallest distance of the Cauchy sampler's uniform from 0 and 1: |eps| <= cot(pi * 1e-6) ~ 3.2e5.
+CAUCHY_U_MIN = 1e-6
+
+_HALF_LOG_2PIE = 0.5 * math.log(2 * math.pi * math.e)
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+class GuardedCauchy(Cauchy):
+    """A `torch.distributions.Cauchy` whose reparameterised sampler cannot hit the pole of `tan`.
+
+    `rsample` returns `loc + scale * tan(pi * (u - 1/2))` with `u ~ U(0, 1)`, evaluated in the
+    equivalent form `eps = -/+ 1 / tan(pi * w)` with `w = min(u, 1 - u)` (`1 - u` is exact in floating
+    point for `u >= 1/2`), so the far tails keep full relative precision instead of losing it in
+    `pi * (u - 1/2) ~ -/+ pi/2`. `w` is clamped to `[CAUCHY_U_MIN, 1/2]`: `u` is never closer than
+    1e-6 to 0 or 1, so `|eps| <= 1 / tan(pi * 1e-6) ~ 3.2e5` and every sample is finite. This
+    truncates a tail mass of 2e-6, which no test or training run can see. Gradients flow to `loc`
+    and `scale` (`eps` itself carries none). Everything else (log_prob, cdf, KL registrations) is
+    torch's `Cauchy`.
+    """
+
+    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = torch.Size()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        u = torch.rand(shape, dtype=self.loc.dtype, device=self.loc.device)
+        lower = u < 0.5
+        w = torch.where(lower, u, 1.0 - u).clamp_(min=CAUCHY_U_MIN)
+        eps = torch.tan(math.pi * w).reciprocal_()
+        eps = torch.where(lower, -eps, eps)
+        return self.loc + eps * self.scale
+
+
+# -- priors and posteriors ------------------------------------------------------------------------
+def make_prior(name: str, scale: float, latent: int, device: torch.device | str | None = None) -> Distribution:
+    """The factorised prior `p(z)` with batch shape `(latent,)`: Normal, Laplace or Cauchy(0, scale)."""
+    if name not in PRIORS:
+        raise ValueError(f"unknown prior {name!r}; expected one of {', '.join(PRIORS)}")
+    if not scale > 0:
+        raise ValueError(f"prior scale must be positive, got {scale}")
+    loc = torch.zeros(latent, device=device)
+    return _family(name)(loc, torch.full_like(loc, float(scale)), validate_args=False)
+
+
+def posterior_scale(raw_scale: Tensor) -> Tensor:
+    """Map the encoder's unconstrained output to a positive scale: `exp(clamp(raw, -7, 5))`.
+
+    `raw_scale` is read as a log-scale, clamped to `[LOG_SCALE_MIN, LOG_SCALE_MAX]` so that the scale
+    lies in `[9.1e-4, 148.4]`. Why both ends matter, more so for heavy tails:
+    * upper end: `exp` of an unbounded output overflows to inf in float32 past ~88, and a Cauchy sample
+      is `loc + scale * eps` with `eps` as large as 3e5 (see `GuardedCauchy`): a bounded scale keeps
+      samples, and the prior's `log_prob` of them (which squares `z / prior_scale`), finite.
+    * lower end: `log_prob` divides by the scale and the KLs take `log(scale)` and `1 / scale`
+      (Cauchy-Cauchy: `1 / (4 s1 s2)`), so a scale that underflows to 0 gives inf/NaN losses.
+    The clamp passes no gradient outside its range; the range is wide enough that the encoder only
+    reaches it when something has already gone wrong.
+    """
+    return raw_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX).exp()
+
+
+def make_posterior(family: str, loc: Tensor, raw_scale: Tensor) -> Normal | Cauchy:
+    """`q(z|x)` from the encoder's outputs: Normal or (guarded) Cauchy with scale `posterior_scale(raw)`.
+
+    `family` is a value of `POSTERIOR_FAMILY` ("normal" or "cauchy"). Arguments are not validated
+    (no device sync in the training step); the guards above keep them in range.
+    """
+    if family not in ("normal", "cauchy"):
+        raise ValueError(f"unknown posterior family {family!r}; expected 'normal' or 'cauchy'")
+    return _family(family)(loc, posterior_scale(raw_scale), validate_args=False)
+
+
+def _family(name: str) -> type[Distribution]:
+    return {"normal": Normal, "laplace": Laplace, "cauchy": GuardedCauchy}[name]
+
+
+# -- closed-form KL divergences -------------------------------------------------------------------
+def kl_normal_laplace(q: Normal, p: Laplace) -> Tensor:
+    """KL(N(mu, s^2) || Laplace(m, b)), elementwise.
+
+    `= E_q[log q] - E_q[log p] = -0.5 log(2 pi e s^2) + log(2 b) + E|z - m| / b`, with the mean of the
+    folded normal `E|z - m| = s sqrt(2/pi) exp(-d^2 / (2 s^2)) + d erf(d / (sqrt(2) s))`, `d = mu - m`.
+    """
+    d = q.loc - p.loc
+    s = q.scale
+    abs_mean = s * _SQRT_2_OVER_PI * torch.exp(-0.5 * (d / s).square()) + d * torch.erf(d / (math.sqrt(2) * s))
+    return torch.log(2 * p.scale) - torch.log(s) - _HALF_LOG_2PIE + abs_mean / p.scale
+
+
+def kl_cauchy_cauchy(q: Cauchy, p: Cauchy) -> Tensor:
+    """KL(Cauchy(l1, s1) || Cauchy(l2, s2)) = log(((s1 + s2)^2 + (l1 - l2)^2) / (4 s1 s2)), elementwise.
+
+    (Chyzak & Nielsen 2019; it is symmetric in q and p.) Written with `(s1 + s2)^2 = (s1 - s2)^2 + 4 s1 s2`
+    as `log1p(((s1 - s2)^2 + (l1 - l2)^2) / (4 s1 s2))`: exactly 0 when q == p and accurate to relative
+    precision for small divergences, where the difference of two logs would cancel.
+    """
+    s1, s2 = q.scale, p.scale
+    return torch.log1p(((s1 - s2).square() + (q.loc - p.loc).square()) / (4 * s1 * s2))
+
+
+# Fill in for a torch that lacks these pairs (torch >= 2.1 has both; its versions are tested against
+# ours in tests/test_distributions.py). Never override an existing registration.
+if (Normal, Laplace) not in _KL_REGISTRY:
+    register_kl(Normal, Laplace)(kl_normal_laplace)
+if (Cauchy, Cauchy) not in _KL_REGISTRY:
+    register_kl(Cauchy, Cauchy)(kl_cauchy_cauchy)
+
+
+def _closed_form_kl(q: Distribution, p: Distribution) -> Tensor:
+    if isinstance(q, Normal) and isinstance(p, Laplace):
+        return kl_normal_laplace(q, p)
+    if isinstance(q, Cauchy) and isinstance(p, Cauchy):
+        return kl_cauchy_cauchy(q, p)
+    return torch.distributions.kl_divergence(q, p)  # Normal-Normal and anything else torch knows
+
+
+def kl_divergence(
+    q: Distribution,
+    p: Distribution,
+    method: str = "closed_form",
+    n_samples: int = 1,
+    z: Tensor | None = None,
+) -> Tensor:
+    """Per-dimension KL(q || p), shape `broadcast(q.batch_shape, p.batch_shape)`, e.g. (B, L).
+
+    method="closed_form": exact (Normal-Normal, Normal-Laplace, Cauchy-Cauchy, or any pair torch knows).
+    method="monte_carlo": the talk's estimator, the mean over samples of `log q(z) - log p(z)` with
+    `z ~ q` reparameterised, so gradients flow through both the samples and the densities. It is
+    unbiased for the KL; its variance shrinks as 1 / n_samples.
+      * `z=None`: draws `n_samples` fresh samples `q.rsample((n_samples,))`.
+      * `z` given (shape (B, L), or (S, B, L) with leading sample dims): uses those samples instead
+        and ignores `n_samples`. The training step passes the very sample it decoded for the
+        reconstruction term, as in the talk's single-sample ELBO estimate
+        `log p(x|z) - log q(z|x) + log p(z)` with one `z`.
+    """
+    if method == "closed_form":
+        return _closed_form_kl(q, p)
+    if method != "monte_carlo":
+        raise ValueError(f"unknown KL method {method!r}; expected 'closed_form' or 'monte_carlo'")
+    if z is None:
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        z = q.rsample((n_samples,))
+    values = q.log_prob(z) - p.log_prob(z)
+    batch_shape = torch.broadcast_shapes(q.batch_shape, p.batch_shape)
+    if values.dim() == len(batch_shape):
+        return values
+    return values.reshape(-1, *values.shape[values.dim() - len(batch_shape):]).mean(0)

@@ -1,0 +1,232 @@
+"""The VAE: an MLP encoder to q(z|x), a factorised prior p(z) and an MLP or linear decoder to p(x|z).
+
+Built from a run spec (see docs/interfaces.md):
+
+    model = build_model(spec, input_dim)
+    terms = model(x)            # LossTerms(loss, recon, kl, kl_per_dim)
+    terms.loss.backward()
+
+The encoder maps x through `hidden` ReLU layers to a location and an unconstrained log-scale per latent
+dimension; `distributions.make_posterior` turns them into Normal (normal and Laplace priors) or Cauchy
+(Cauchy prior) posteriors. The decoder is either an MLP mirroring the encoder or a single linear layer,
+the sparse-coding setting, whose weight columns are the dictionary (`decoder_dictionary()`).
+
+Decoded means go through a sigmoid for both likelihoods, since the data lie in [0, 1]:
+* bernoulli: the decoder outputs logits; `log p(x|z) = -BCE_with_logits(logits, x)` summed over pixels,
+  which also serves for grey levels in [0, 1] (as in pytorch/examples; then it is not a normalised
+  density, only a cross-entropy).
+* gaussian: mean `sigmoid(out)` and a pixel sd that is either fixed (`obs_scale` a number) or learned,
+  one log-sd per pixel, floored at `OBS_SD_MIN` = 1e-3: without a floor a pixel that the decoder fits
+  almost exactly drives its sd to 0 and the likelihood to +inf (the degenerate-variance blow-up).
+  With a linear decoder the mean is therefore `sigmoid(W z + b)` (a generalised linear model whose
+  columns of W are the dictionary in logit units; near the 0.5 midpoint sigmoid is close to linear).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.distributions import Distribution
+
+from sparse_vae.distributions import POSTERIOR_FAMILY, PRIORS, kl_divergence, make_posterior, make_prior
+
+__all__ = ["OBS_SD_MIN", "LossTerms", "VAE", "build_model", "load_model", "save_model"]
+
+OBS_SD_MIN = 1e-3            # floor of the Gaussian pixel sd (learned or fixed)
+OBS_SD_INIT = 0.1            # initial learned pixel sd: a typical noise level for data in [0, 1]
+_LOG_OBS_SD_MIN = math.log(OBS_SD_MIN)
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+DECODERS = ("mlp", "linear")
+LIKELIHOODS = ("gaussian", "bernoulli")
+KL_METHODS = ("closed_form", "monte_carlo")
+_CHECKPOINT_KEYS = ("spec", "input_dim", "state_dict")
+
+
+class LossTerms(NamedTuple):
+    """Loss terms of one batch, all in nats per example and still attached to the graph."""
+
+    loss: Tensor        # () mean over the batch of -ELBO = recon + kl
+    recon: Tensor       # () mean of -log p(x|z) at one reparameterised sample z ~ q(z|x)
+    kl: Tensor          # () mean of KL(q(z|x) || p(z)), summed over latent dimensions
+    kl_per_dim: Tensor  # (L,) mean over the batch, per latent dimension
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers between consecutive sizes with ReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if i > 0:
+            layers.append(nn.ReLU())
+        layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
+class VAE(nn.Module):
+    def __init__(
+        self,
+        input_dim: int,
+        latent: int,
+        hidden: list[int],
+        prior: str = "normal",
+        prior_scale: float = 1.0,
+        decoder: str = "mlp",
+        likelihood: str = "bernoulli",
+        obs_scale: str | float = "learned",
+        kl: str = "closed_form",
+        kl_samples: int = 1,
+    ) -> None:
+        super().__init__()
+        if prior not in PRIORS:
+            raise ValueError(f"unknown prior {prior!r}; expected one of {', '.join(PRIORS)}")
+        if decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {decoder!r}; expected one of {', '.join(DECODERS)}")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {', '.join(LIKELIHOODS)}")
+        if kl not in KL_METHODS:
+            raise ValueError(f"unknown KL estimator {kl!r}; expected one of {', '.join(KL_METHODS)}")
+        if int(kl_samples) < 1:
+            raise ValueError(f"kl_samples must be >= 1, got {kl_samples}")
+        self.input_dim, self.latent, self.hidden = int(input_dim), int(latent), [int(h) for h in hidden]
+        self.prior_name, self.posterior_family = prior, POSTERIOR_FAMILY[prior]
+        self.decoder_kind, self.likelihood = decoder, likelihood
+        self.kl_method, self.kl_samples = kl, int(kl_samples)
+
+        # Encoder: x -> hidden (ReLU) -> (loc, raw_scale), one pair per latent dimension.
+        self.encoder = _mlp([self.input_dim, *self.hidden, 2 * self.latent])
+        # Decoder: z -> reversed hidden (ReLU) -> output (logits, or pre-sigmoid Gaussian mean).
+        if decoder == "linear":
+            self.decoder: nn.Module = nn.Linear(self.latent, self.input_dim)
+        else:
+            self.decoder = _mlp([self.latent, *reversed(self.hidden), self.input_dim])
+
+        # The prior's parameters are buffers, so that .to(device) moves them with the model.
+        p = make_prior(prior, prior_scale, self.latent)
+        self.register_buffer("prior_loc", p.loc.clone())
+        self.register_buffer("prior_scale", p.scale.clone())
+        self._prior_cls = type(p)
+
+        self.obs_learned = False
+        if likelihood == "gaussian":
+            if obs_scale == "learned":
+                self.obs_learned = True
+                self.obs_log_sd = nn.Parameter(torch.full((self.input_dim,), math.log(OBS_SD_INIT)))
+            else:
+                sd = float(obs_scale)
+                if not sd >= OBS_SD_MIN:
+                    raise ValueError(f"obs_scale must be 'learned' or a number >= {OBS_SD_MIN}, got {obs_scale!r}")
+                self.register_buffer("obs_log_sd", torch.tensor(math.log(sd)))
+
+    # -- the three distributions -------------------------------------------------------------------
+    def posterior(self, x: Tensor) -> Distribution:
+        """q(z|x): Normal or Cauchy with batch shape (B, L)."""
+        loc, raw_scale = self.encoder(x).chunk(2, dim=-1)
+        return make_posterior(self.posterior_family, loc, raw_scale)
+
+    def prior(self) -> Distribution:
+        """p(z) with batch shape (L,)."""
+        return self._prior_cls(self.prior_loc, self.prior_scale, validate_args=False)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Mean image in [0, 1] (Bernoulli probabilities or Gaussian mean), shape (..., D) for z (..., L)."""
+        return torch.sigmoid(self.decoder(z))
+
+    def obs_sd(self) -> Tensor | None:
+        """Gaussian pixel sd, (D,) when learned or () when fixed; None for a Bernoulli likelihood."""
+        if self.likelihood != "gaussian":
+            return None
+        return self._obs_log_sd().exp()
+
+    def _obs_log_sd(self) -> Tensor:
+        return self.obs_log_sd.clamp(min=_LOG_OBS_SD_MIN) if self.obs_learned else self.obs_log_sd
+
+    def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
+        """log p(x|z) summed over pixels; x (B, D), z (..., B, L) -> (..., B)."""
+        out = self.decoder(z)
+        if self.likelihood == "bernoulli":
+            return -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none").sum(-1)
+        log_sd = self._obs_log_sd()
+        residual = (x - torch.sigmoid(out)) * torch.exp(-log_sd)
+        return -(0.5 * residual.square() + log_sd + _HALF_LOG_2PI).sum(-1)
+
+    def decoder_dictionary(self) -> Tensor | None:
+        """(L, D) decoder weight columns (one dictionary element per latent) for a linear decoder, else None."""
+        if self.decoder_kind != "linear":
+            return None
+        return self.decoder.weight.detach().t()
+
+    # -- the loss ----------------------------------------------------------------------------------
+    def forward(self, x: Tensor) -> LossTerms:
+        """-ELBO of a batch x (B, D) with one reparameterised sample per example."""
+        q = self.posterior(x)
+        z = q.rsample()
+        recon = -self.log_likelihood(x, z)                                # (B,)
+        if self.kl_method == "monte_carlo":
+            # One KL sample reuses the reconstruction's z (the talk's estimator); more draw afresh.
+            reuse = z if self.kl_samples == 1 else None
+            kl_dims = kl_divergence(q, self.prior(), "monte_carlo", self.kl_samples, z=reuse)
+        else:
+            kl_dims = kl_divergence(q, self.prior(), "closed_form")      # (B, L)
+        kl = kl_dims.sum(-1)
+        return LossTerms((recon + kl).mean(), recon.mean(), kl.mean(), kl_dims.mean(0))
+
+
+def build_model(spec: dict, input_dim: int) -> VAE:
+    """The VAE of a run spec: uses spec["prior"], spec["latent"] and spec["model"]."""
+    prior, model = spec["prior"], spec["model"]
+    return VAE(
+        input_dim=input_dim,
+        latent=spec["latent"],
+        hidden=list(model.get("hidden", [])),
+        prior=prior["name"],
+        prior_scale=prior.get("scale", 1.0),
+        decoder=model.get("decoder", "mlp"),
+        likelihood=model.get("likelihood", "bernoulli"),
+        obs_scale=model.get("obs_scale", "learned"),
+        kl=prior.get("kl", "closed_form"),
+        kl_samples=prior.get("kl_samples", 1),
+    )
+
+
+def save_model(path: str | os.PathLike, model: VAE, spec: dict, extra: dict[str, Any] | None = None) -> None:
+    """Write `{"spec", "input_dim", "state_dict", **extra}` atomically (same-folder temp file + os.replace)."""
+    extra = dict(extra or {})
+    clash = sorted(set(extra) & set(_CHECKPOINT_KEYS))
+    if clash:
+        raise ValueError(f"extra must not redefine {', '.join(clash)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = {"spec": spec, "input_dim": model.input_dim, "state_dict": model.state_dict(), **extra}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[VAE, dict]:
+    """Rebuild the model saved by `save_model`; returns (model in eval mode, the checkpoint dict).
+
+    Loads with `weights_only=True`: `extra` may hold tensors and plain Python data (dicts, lists,
+    strings, numbers), not arbitrary objects.
+    """
+    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    model = build_model(checkpoint["spec"], checkpoint["input_dim"])
+    model.load_state_dict(checkpoint["state_dict"])
+    if isinstance(map_location, (str, torch.device)):
+        model.to(map_location)
+    return model.eval(), checkpoint

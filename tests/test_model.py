@@ -1,0 +1,219 @@
+"""The VAE of sparse_vae.model: shapes, likelihoods, training on a tiny template set, the two KL
+estimators, and the checkpoint round trip."""
+
+import itertools
+import math
+
+import torch
+
+torch.set_num_threads(1)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from torch.distributions import Bernoulli, Cauchy, Normal  # noqa: E402
+
+from sparse_vae.model import OBS_SD_MIN, VAE, LossTerms, build_model, load_model, save_model  # noqa: E402
+
+PRIORS = ["normal", "laplace", "cauchy"]
+D, L, B = 25, 3, 8
+
+
+def make_spec(prior="normal", decoder="mlp", likelihood="gaussian", obs_scale="learned", kl="closed_form",
+              kl_samples=1, latent=L, hidden=(16,)):
+    return {
+        "dataset": "tiny", "seed": 0, "latent": latent,
+        "prior": {"name": prior, "scale": 1.0, "kl": kl, "kl_samples": kl_samples},
+        "model": {"hidden": list(hidden), "decoder": decoder, "likelihood": likelihood, "obs_scale": obs_scale},
+        "train": {"epochs": 1, "batch_size": 64, "lr": 1e-3, "checkpoint_every": 1},
+    }
+
+
+def templates_data(n=512, seed=0):
+    """5x5 images: 0.5 + 0.2 * (w1 * horizontal bar + w2 * vertical bar) + noise, weights Laplace, in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    t1, t2 = np.zeros((5, 5)), np.zeros((5, 5))
+    t1[1, :], t2[:, 3] = 1.0, 1.0
+    w = rng.laplace(size=(n, 2))
+    x = 0.5 + 0.2 * (w @ np.stack([t1.ravel(), t2.ravel()])) + 0.03 * rng.standard_normal((n, 25))
+    return torch.tensor(np.clip(x, 0.0, 1.0), dtype=torch.float32)
+
+
+CASES = list(itertools.product(PRIORS, ["mlp", "linear"], ["gaussian", "bernoulli"], ["closed_form", "monte_carlo"]))
+
+
+@pytest.mark.parametrize("prior,decoder,likelihood,kl", CASES)
+def test_shapes_and_finite_loss(prior, decoder, likelihood, kl):
+    torch.manual_seed(0)
+    model = build_model(make_spec(prior, decoder, likelihood, kl=kl), D)
+    x = torch.rand(B, D)
+    q = model.posterior(x)
+    assert isinstance(q, Cauchy if prior == "cauchy" else Normal)
+    assert q.batch_shape == (B, L) and q.loc.shape == q.scale.shape == (B, L)
+    assert model.prior().batch_shape == (L,)
+    z = q.rsample()
+    zs = q.rsample((5,))
+    for zz, lead in ((z, (B,)), (zs, (5, B))):
+        mean = model.decode(zz)
+        assert mean.shape == (*lead, D) and mean.min() >= 0 and mean.max() <= 1
+        assert model.log_likelihood(x, zz).shape == lead
+    terms = model(x)
+    assert isinstance(terms, LossTerms)
+    assert terms.loss.shape == terms.recon.shape == terms.kl.shape == ()
+    assert terms.kl_per_dim.shape == (L,)
+    assert all(torch.isfinite(v).all() for v in terms)
+    torch.testing.assert_close(terms.loss, terms.recon + terms.kl)
+    torch.testing.assert_close(terms.kl, terms.kl_per_dim.sum())
+    terms.loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    dictionary = model.decoder_dictionary()
+    if decoder == "linear":
+        assert dictionary.shape == (L, D) and torch.equal(dictionary, model.decoder.weight.T)
+    else:
+        assert dictionary is None
+
+
+def test_architecture_follows_the_spec():
+    model = build_model(make_spec(hidden=(32, 16)), D)
+    enc = [m for m in model.encoder if isinstance(m, torch.nn.Linear)]
+    dec = [m for m in model.decoder if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in enc] == [(D, 32), (32, 16), (16, 2 * L)]
+    assert [(m.in_features, m.out_features) for m in dec] == [(L, 16), (16, 32), (32, D)]
+    assert sum(isinstance(m, torch.nn.ReLU) for m in model.encoder) == 2
+    linear = build_model(make_spec(decoder="linear"), D)
+    assert isinstance(linear.decoder, torch.nn.Linear) and linear.decoder.weight.shape == (D, L)
+    for bad in ({"name": "student"}, {"name": "normal", "kl": "exact"}, {"name": "normal", "kl_samples": 0}):
+        with pytest.raises(ValueError):
+            build_model({**make_spec(), "prior": bad}, D)
+    with pytest.raises(ValueError):
+        build_model(make_spec(decoder="conv"), D)
+    with pytest.raises(ValueError):
+        build_model(make_spec(obs_scale=0.0), D)
+
+
+@pytest.mark.parametrize("likelihood,obs_scale", [("gaussian", "learned"), ("gaussian", 0.2), ("bernoulli", "learned")])
+def test_log_likelihood_is_the_density_and_handles_sample_dims(likelihood, obs_scale):
+    torch.manual_seed(1)
+    model = build_model(make_spec(likelihood=likelihood, obs_scale=obs_scale), D)
+    if obs_scale == "learned" and likelihood == "gaussian":
+        with torch.no_grad():
+            model.obs_log_sd.uniform_(-3, 0)
+    x = (torch.rand(B, D) > 0.5).float() if likelihood == "bernoulli" else torch.rand(B, D)
+    z = torch.randn(4, B, L)
+    ll = model.log_likelihood(x, z)
+    assert ll.shape == (4, B)
+    for s in range(4):
+        torch.testing.assert_close(ll[s], model.log_likelihood(x, z[s]))
+    with torch.no_grad():
+        out = model.decoder(z)
+        if likelihood == "bernoulli":
+            ref = Bernoulli(logits=out).log_prob(x).sum(-1)
+        else:
+            ref = Normal(torch.sigmoid(out), model.obs_sd()).log_prob(x).sum(-1)
+    torch.testing.assert_close(ll, ref)
+
+
+def test_learned_observation_sd_has_a_floor():
+    model = build_model(make_spec(), D)
+    with torch.no_grad():
+        model.obs_log_sd.fill_(-100.0)
+    assert torch.allclose(model.obs_sd(), torch.full((D,), OBS_SD_MIN))
+    assert torch.isfinite(model(torch.rand(B, D)).loss)
+    assert build_model(make_spec(likelihood="bernoulli"), D).obs_sd() is None
+
+
+def train(model, x, steps, lr=3e-3, batch=64, seed=0):
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        idx = torch.randint(0, x.shape[0], (batch,))
+        loss = model(x[idx]).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+@torch.no_grad()
+def full_loss(model, x, repeats=5):
+    torch.manual_seed(123)
+    return float(np.mean([model(x).loss.item() for _ in range(repeats)]))
+
+
+@pytest.mark.parametrize("prior,kl,decoder", [(p, "closed_form", "mlp") for p in PRIORS]
+                         + [("laplace", "monte_carlo", "linear"), ("cauchy", "monte_carlo", "mlp")])
+def test_training_lowers_the_loss(prior, kl, decoder):
+    x = templates_data()
+    torch.manual_seed(0)
+    model = build_model(make_spec(prior, decoder=decoder, kl=kl, latent=2, hidden=(32,)), D)
+    before = full_loss(model, x)
+    train(model, x, steps=300)
+    after = full_loss(model, x)
+    assert math.isfinite(after)
+    assert after < before - 20.0, (before, after)   # nats per 25-pixel image
+
+
+@pytest.mark.parametrize("prior", PRIORS)
+@torch.no_grad()
+def test_closed_form_and_monte_carlo_losses_agree_in_expectation(prior):
+    torch.manual_seed(2)
+    x = templates_data(n=32)
+    closed = build_model(make_spec(prior, kl="closed_form"), D)
+    with torch.no_grad():  # move the posterior away from the prior so that the KL is not ~0
+        closed.encoder[-1].bias[:L] += 0.8
+        closed.encoder[-1].bias[L:] -= 1.0
+    reps = 400
+    for kl_samples in (1, 3):
+        mc = build_model(make_spec(prior, kl="monte_carlo", kl_samples=kl_samples), D)
+        mc.load_state_dict(closed.state_dict())
+        cf_terms = torch.stack([torch.stack(closed(x)[:3]) for _ in range(reps)])   # (reps, 3)
+        mc_terms = torch.stack([torch.stack(mc(x)[:3]) for _ in range(reps)])
+        exact_kl = cf_terms[0, 2]
+        assert torch.allclose(cf_terms[:, 2], exact_kl)                          # closed form: no noise
+        se_kl = mc_terms[:, 2].std() / math.sqrt(reps)
+        assert abs(mc_terms[:, 2].mean() - exact_kl) <= 5 * se_kl + 1e-3, (kl_samples, mc_terms[:, 2].mean(), exact_kl)
+        se_loss = math.sqrt((cf_terms[:, 0].var() + mc_terms[:, 0].var()) / reps)
+        assert abs(mc_terms[:, 0].mean() - cf_terms[:, 0].mean()) <= 5 * se_loss + 1e-3
+
+
+@pytest.mark.parametrize("prior", PRIORS)
+@torch.no_grad()
+def test_single_sample_monte_carlo_reuses_the_reconstruction_sample(prior):
+    model = build_model(make_spec(prior, kl="monte_carlo", kl_samples=1), D)
+    x = torch.rand(B, D)
+    torch.manual_seed(7)
+    terms = model(x)
+    torch.manual_seed(7)
+    q = model.posterior(x)
+    z = q.rsample()
+    p = model.prior()
+    torch.testing.assert_close(terms.recon, -model.log_likelihood(x, z).mean())
+    torch.testing.assert_close(terms.kl_per_dim, (q.log_prob(z) - p.log_prob(z)).mean(0))
+
+
+@pytest.mark.parametrize("prior,decoder,likelihood", [("normal", "mlp", "gaussian"), ("laplace", "linear", "gaussian"),
+                                                      ("cauchy", "mlp", "bernoulli")])
+def test_save_load_round_trip(tmp_path, prior, decoder, likelihood):
+    spec = make_spec(prior, decoder, likelihood, kl="monte_carlo")
+    x = templates_data(n=64)
+    model = build_model(spec, D)
+    train(model, x, steps=5)                     # weights (and the learned sd) away from their init
+    path = tmp_path / "run" / "model.pt"
+    save_model(path, model, spec, {"image_shape": [5, 5]})
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]   # no temp file left behind
+    loaded, ckpt = load_model(path)
+    assert isinstance(loaded, VAE) and not loaded.training
+    assert ckpt["spec"] == spec and ckpt["input_dim"] == D and ckpt["image_shape"] == [5, 5]
+    with torch.no_grad():
+        for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+            assert torch.equal(a, b)
+        qa, qb = model.posterior(x), loaded.posterior(x)
+        assert type(qa) is type(qb) and torch.equal(qa.loc, qb.loc) and torch.equal(qa.scale, qb.scale)
+        z = torch.randn(3, 64, L)
+        assert torch.equal(model.decode(z), loaded.decode(z))
+        assert torch.equal(model.log_likelihood(x, z), loaded.log_likelihood(x, z))
+        torch.manual_seed(9)
+        ta = model(x)
+        torch.manual_seed(9)
+        tb = loaded(x)
+        assert all(torch.equal(a, b) for a, b in zip(ta, tb))
+    with pytest.raises(ValueError):
+        save_model(path, model, spec, {"state_dict": {}})
