@@ -95,11 +95,14 @@ def test_synthetic_ground_truth(tmp_path: Path, synthetic_params: dict[str, Any]
     check_format(ds, 256, 64, (5, 5), labels=False)
     meta, ex = ds.metadata, ds.extras
     assert ex["templates"].shape == (4, 25) and ex["weights_train"].shape == (256, 4)
-    # Templates are stored in pixel units: bars of height pixel_gain, rows first.
+    # Templates are stored in pixel units: bars of height pixel_gain, alternately row and column.
     bars = ex["templates"].reshape(4, 5, 5) / meta["pixel_gain"]
     for k in range(4):
         expected = np.zeros((5, 5))
-        expected[k, :] = 1.0
+        if k % 2 == 0:
+            expected[k // 2, :] = 1.0
+        else:
+            expected[:, k // 2] = 1.0
         np.testing.assert_allclose(bars[k], expected, atol=1e-6)
     for split in ("train", "test"):
         clean = meta["pixel_offset"] + ex[f"weights_{split}"] @ ex["templates"]
