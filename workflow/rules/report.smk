@@ -29,6 +29,7 @@ rule report:
             caption="../report/summary.rst",
             category="Tables",
         ),
+        timings=REPORT_DIR + "/timings.csv",
         verdicts=report(
             REPORT_DIR + "/verdicts.csv",
             caption="../report/verdicts.rst",
@@ -47,7 +48,11 @@ rule report:
         RESULTS + "/logs/report.log",
     params:
         study=as_json(
-            {"study": config["study"], "report": config["report"], "datasets": DATASETS}
+            {
+                "study": config["study"],
+                "report": config["report"],
+                "datasets": {d: {"source": config["datasets"][d]["source"]} for d in DATASETS},
+            }
         ),
         code=REPORT_CODE,
         out_dir=REPORT_DIR,

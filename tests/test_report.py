@@ -1,0 +1,470 @@
+"""Tests of sparse_vae.report on hand-made run folders with known values.
+
+The helpers (``write_run``, ``make_study``) are reused by tests/render_report.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from sparse_vae import report
+from sparse_vae.errors import MissingRunError
+
+CHROMIUM = Path("/usr/bin/chromium")
+PRIORS = ["normal", "laplace", "cauchy"]
+
+
+# ------------------------------------------------------------------------------------------
+# Helpers: fake run folders
+# ------------------------------------------------------------------------------------------
+
+def _png(path: Path, seed: int, shape=(24, 48)) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    plt.imsave(path, rng.random(shape), cmap="gray")
+
+
+def write_run(root: Path, dataset: str, prior: str, latent: int, seed: int, metrics: dict,
+              *, kl=None, not_applicable=None, epochs: int = 5, figures: bool = True,
+              kl_estimator: str = "closed_form", source: str | None = None) -> Path:
+    """Write one run folder; returns the path of its metrics.json."""
+    folder = root / "runs" / dataset / prior / f"z{latent}" / f"seed{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    if kl is None:  # a sparser profile for laplace, a flatter one for cauchy
+        power = {"normal": 1.0, "laplace": 3.0, "cauchy": 0.5}.get(prior, 1.0)
+        kl = list(2.0 * np.linspace(1.0, 0.0, latent) ** power + 0.05 * seed)
+    (folder / "metrics.json").write_text(json.dumps({
+        "run": {"dataset": dataset, "prior": prior, "latent": latent, "seed": seed,
+                "kl_estimator": kl_estimator},
+        "metrics": metrics,
+        "not_applicable": not_applicable or {k: "not applicable here" for k, v in metrics.items() if v is None},
+        "per_dimension": {"kl": kl, "location_variance": [1.0] * latent},
+        "settings": {"iwae_samples": 10},
+    }))
+    offset = {"normal": 0.0, "laplace": 1.0, "cauchy": 2.0}.get(prior, 0.0)
+    loss = [100.0 / (e + 1) + offset + seed * 0.1 for e in range(epochs)]
+    pd.DataFrame({
+        "epoch": range(1, epochs + 1), "train_loss": loss, "train_recon": loss, "train_kl": [1.0] * epochs,
+        "test_loss": [v + 0.5 for v in loss], "test_recon": loss, "test_kl": [1.0] * epochs,
+        "seconds": [0.5] * epochs, "samples_per_s": [1000.0] * epochs,
+    }).to_csv(folder / "history.csv", index=False)
+    spec = {"dataset": dataset, "prior": {"name": prior, "scale": 1.0, "kl": kl_estimator, "kl_samples": 1},
+            "latent": latent, "seed": seed}
+    (folder / "train.json").write_text(json.dumps({
+        "spec": spec, "source": source, "device": "cpu", "versions": {}, "duration_s": 2.5 + seed, "epochs": epochs,
+        "first_epoch": {"train_loss": loss[0], "test_loss": loss[0] + 0.5},
+        "final": {"train_loss": loss[-1], "test_loss": loss[-1] + 0.5, "test_recon": loss[-1], "test_kl": 1.0},
+        "samples_per_s": 1234.0,
+    }))
+    if figures:
+        _png(folder / "figures" / "reconstructions.png", seed + 7 * latent)
+        _png(folder / "figures" / "receptive_fields.png", seed + 11, shape=(32, 32))
+    return folder / "metrics.json"
+
+
+#: known values: mse per prior and seed (seed 1, 2, 3)
+MSE = {"normal": [0.010, 0.011, 0.012], "laplace": [0.020, 0.021, 0.023], "cauchy": [0.030, 0.034, 0.031]}
+
+
+def _metrics(dataset: str, prior: str, latent: int, i: int) -> dict:
+    k = PRIORS.index(prior)
+    labelled = dataset == "digits"
+    synthetic = dataset == "synthetic"
+    natural = dataset == "natural"
+    m = {
+        "elbo": -50.0 - 5 * k - i, "recon_log_lik": -45.0 - 5 * k, "kl": 5.0, "iwae_log_lik": -48.0 - 5 * k - i,
+        "iwae_samples": 10, "mse": MSE[prior][i], "active_units": latent - k % 2, "active_units_kl": latent,
+        "frac_near_zero": 0.1 * k, "hoyer": 0.2 + 0.1 * k + 0.01 * i, "kurtosis_mean": 1.0 + k,
+        "probe_accuracy": (0.6 + 0.1 * k + 0.01 * i) if labelled else None,
+        "probe_chance": 0.1 if labelled else None,
+        "mi_label_sum": (0.5 + 0.3 * k + 0.02 * i) if labelled else None,
+        "mi_label_max": (0.2 + 0.1 * k) if labelled else None,
+        "template_weight_corr": (0.5 + 0.2 * k + 0.01 * i) if synthetic else None,
+        "template_weight_r2": (0.3 + 0.2 * k) if synthetic else None,
+        "template_decoder_cos": (0.6 + 0.1 * k) if synthetic else None,
+        "rf_localization": (0.3 + 0.3 * (prior == "laplace") + 0.01 * i) if natural else None,
+    }
+    if latent == 2:
+        m["dims_used_2d"] = 1 if prior == "laplace" else 2
+    return m
+
+
+def make_study(root: Path, datasets=None, seeds=(1, 2, 3)) -> tuple[list[Path], dict]:
+    """A small complete study: synthetic (z4), digits (z2), natural (z4); three priors and seeds."""
+    datasets = datasets or {"synthetic": [4], "digits": [2], "natural": [4]}
+    paths = []
+    for dataset, latents in datasets.items():
+        for prior in PRIORS:
+            for latent in latents:
+                for i, seed in enumerate(seeds):
+                    paths.append(write_run(root, dataset, prior, latent, seed,
+                                           _metrics(dataset, prior, latent, i),
+                                           kl_estimator="mc<1>" if prior == "cauchy" else "closed_form"))
+    study = {"study": {"datasets": list(datasets), "priors": PRIORS, "seeds": list(seeds)},
+             "report": {"representative_seed": None, "confidence": 0.95}, "datasets": list(datasets)}
+    return paths, study
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.imgs, self.ids, self.hrefs, self.tables = [], set(), [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "img":
+            self.imgs.append(a)
+        if tag == "a" and a.get("href", "").startswith("#"):
+            self.hrefs.append(a["href"][1:])
+        if tag == "table":
+            self.tables.append(a.get("id"))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    paths, study = make_study(root)
+    out = root / "report"
+    result = report.build_report(paths, study, out)
+    return root, out, result, study
+
+
+# ------------------------------------------------------------------------------------------
+# Aggregation
+# ------------------------------------------------------------------------------------------
+
+def test_summary_means_sds_and_t_intervals(built):
+    _, out, _, _ = built
+    summary = pd.read_csv(out / "summary.csv")
+    for prior, values in MSE.items():
+        row = summary[(summary.dataset == "synthetic") & (summary.prior == prior) & (summary.metric == "mse")]
+        assert len(row) == 1
+        row = row.iloc[0]
+        x = np.array(values)
+        lo, hi = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=x.std(ddof=1) / math.sqrt(len(x)))
+        assert row["n"] == 3 and row["n_seeds"] == 3
+        assert row["mean"] == pytest.approx(x.mean())
+        assert row["sd"] == pytest.approx(x.std(ddof=1))
+        assert row["ci_low"] == pytest.approx(lo) and row["ci_high"] == pytest.approx(hi)
+        assert row["unit"] == "pixel MSE"
+    assert list(summary.columns) == report.SUMMARY_COLUMNS
+    # metrics null for every run of a group have no summary rows
+    assert summary[(summary.dataset == "synthetic") & (summary.metric == "probe_accuracy")].empty
+
+
+def test_t_interval_other_confidence_and_one_seed():
+    n, mean, sd, lo, hi = report.t_interval([1.0, 2.0, 4.0, 7.0], 0.8)
+    x = np.array([1.0, 2.0, 4.0, 7.0])
+    exp = stats.t.interval(0.8, 3, loc=x.mean(), scale=x.std(ddof=1) / 2)
+    assert (n, mean, sd) == (4, pytest.approx(3.5), pytest.approx(x.std(ddof=1)))
+    assert (lo, hi) == (pytest.approx(exp[0]), pytest.approx(exp[1]))
+    n, mean, sd, lo, hi = report.t_interval([3.0, None, float("nan")], 0.95)
+    assert n == 1 and mean == 3.0 and all(math.isnan(v) for v in (sd, lo, hi))
+
+
+def test_one_seed_interval_is_nan(tmp_path):
+    paths, study = make_study(tmp_path, datasets={"synthetic": [4]}, seeds=(5,))
+    result = report.build_report(paths, study, tmp_path / "report")
+    summary = pd.read_csv(tmp_path / "report" / "summary.csv")
+    mse = summary[summary.metric == "mse"]
+    assert len(mse) == 3 and (mse["n"] == 1).all()
+    assert mse[["sd", "ci_low", "ci_high"]].isna().all().all()
+    assert "n,mean,sd,ci_low,ci_high" in (tmp_path / "report" / "summary.csv").read_text().splitlines()[0]
+    v = result["verdicts"]
+    assert v.loc[v.conclusion == 1, "verdict"].tolist() == ["inconclusive"]
+
+
+def test_metrics_csv_one_row_per_run(built):
+    _, out, _, _ = built
+    df = pd.read_csv(out / "metrics.csv")
+    assert len(df) == 3 * 3 * 3
+    for col in ["dataset", "prior", "latent", "seed", "kl_estimator", "elbo", "mse", "dims_used_2d",
+                "train_loss_final", "test_loss_final", "train_loss_first_epoch"]:
+        assert col in df.columns, col
+    # Timings differ between identical runs: kept out of metrics.csv so it reproduces exactly.
+    assert not {"duration_s", "samples_per_s", "device"} & set(df.columns)
+    timings = pd.read_csv(out / "timings.csv")
+    assert len(timings) == len(df)
+    timing = timings[(timings.dataset == "synthetic") & (timings.prior == "laplace") & (timings.seed == 2)]
+    assert timing["duration_s"].iloc[0] == pytest.approx(4.5) and timing["device"].iloc[0] == "cpu"
+    row = df[(df.dataset == "synthetic") & (df.prior == "laplace") & (df.seed == 2)].iloc[0]
+    assert row["mse"] == pytest.approx(0.021)
+    assert row["train_loss_first_epoch"] == pytest.approx(100.0 + 1.0 + 0.2)
+    assert list(df.dataset.unique()) == ["synthetic", "digits", "natural"]
+    assert list(df.prior.unique()) == PRIORS
+
+
+# ------------------------------------------------------------------------------------------
+# Missing runs
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("damage", ["no_metrics", "bad_json", "no_history", "no_train", "bad_history"])
+def test_missing_or_broken_run_raises_naming_it(tmp_path, damage):
+    paths, study = make_study(tmp_path, datasets={"synthetic": [4]}, seeds=(1, 2))
+    victim = paths[3].parent
+    if damage == "no_metrics":
+        paths[3].unlink()
+    elif damage == "bad_json":
+        paths[3].write_text("{not json")
+    elif damage == "no_history":
+        (victim / "history.csv").unlink()
+    elif damage == "no_train":
+        (victim / "train.json").unlink()
+    else:
+        (victim / "history.csv").write_text("")
+    with pytest.raises(MissingRunError, match=str(victim).replace("\\", "\\\\")):
+        report.build_report(paths, study, tmp_path / "report")
+    assert not (tmp_path / "report" / "report.html").exists()
+
+
+def test_source_comes_from_train_json_else_the_name(tmp_path):
+    a = report.load_run(write_run(tmp_path, "patches", "laplace", 4, 1, {"mse": 0.1}, figures=False,
+                                  source="natural"))
+    b = report.load_run(write_run(tmp_path, "my_cifar", "laplace", 4, 1, {"mse": 0.1}, figures=False))
+    assert report.dataset_sources([a, b], {}) == {"patches": ("natural", "run files"),
+                                                  "my_cifar": ("cifar", "guessed from the dataset name")}
+
+
+def test_run_left_out_of_the_list_raises(tmp_path):
+    paths, study = make_study(tmp_path, datasets={"synthetic": [4]}, seeds=(1, 2))
+    with pytest.raises(MissingRunError, match="synthetic/laplace/z4/seed2"):
+        report.build_report([p for p in paths if "laplace/z4/seed2" not in p.as_posix()], study,
+                            tmp_path / "report")
+
+
+# ------------------------------------------------------------------------------------------
+# Verdicts on constructed data
+# ------------------------------------------------------------------------------------------
+
+def _frame(values: dict, metric: str, dataset="mnist", latent=20, extra=None) -> pd.DataFrame:
+    rows = []
+    for prior, vals in values.items():
+        for seed, v in enumerate(vals, start=1):
+            row = {"dataset": dataset, "prior": prior, "latent": latent, "seed": seed, metric: v}
+            row.update((extra or {}).get(prior, {}))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _verdict(df, conclusion, **kw):
+    v = report.compute_verdicts(df, **kw)
+    return v[v.conclusion == conclusion].reset_index(drop=True)
+
+
+def test_verdict_reconstruction_supported():
+    df = _frame({"normal": [0.10, 0.11, 0.12], "laplace": [0.20, 0.21, 0.22], "cauchy": [0.30, 0.31, 0.32]}, "mse")
+    v = _verdict(df, 1)
+    assert v.loc[0, "verdict"] == "supported" and v.loc[0, "seeds"] == "3/3"
+    ev = v.loc[0, "evidence"]
+    assert "normal 0.11 ± 0.01 (n = 3)" in ev and "95% intervals separate" in ev and "disagree" not in ev
+
+
+def test_verdict_reconstruction_not_supported():
+    df = _frame({"normal": [0.30, 0.31, 0.32], "laplace": [0.20, 0.21, 0.22], "cauchy": [0.10, 0.11, 0.12]}, "mse")
+    v = _verdict(df, 1)
+    assert v.loc[0, "verdict"] == "not supported" and v.loc[0, "seeds"] == "0/3"
+    assert "reversed" in v.loc[0, "evidence"]
+
+
+def test_verdict_partly_supported():
+    # normal < laplace clearly; laplace vs cauchy overlapping
+    df = _frame({"normal": [0.10, 0.11, 0.12], "laplace": [0.20, 0.21, 0.22], "cauchy": [0.19, 0.23, 0.21]}, "mse")
+    v = _verdict(df, 1)
+    assert v.loc[0, "verdict"] == "partly supported"
+    assert "95% intervals overlap" in v.loc[0, "evidence"]
+
+
+def test_verdict_mixed_seeds_are_counted():
+    # laplace > normal in seeds 1 and 2 only; cauchy always above
+    df = _frame({"normal": [0.10, 0.12, 0.30], "laplace": [0.15, 0.20, 0.25], "cauchy": [0.50, 0.52, 0.54]}, "mse")
+    v = _verdict(df, 1)
+    assert v.loc[0, "verdict"] == "partly supported"  # laplace < cauchy separates, normal < laplace overlaps
+    assert v.loc[0, "seeds"] == "2/3"
+    ev = v.loc[0, "evidence"]
+    assert "seeds disagree" in ev and "normal < laplace in 2 of 3 seeds" in ev
+    assert "Ordering holds in 2/3 seeds" in ev
+
+
+def test_verdict_all_overlapping_is_inconclusive():
+    df = _frame({"normal": [0.1, 0.3, 0.2], "laplace": [0.2, 0.1, 0.3], "cauchy": [0.3, 0.2, 0.1]}, "mse")
+    v = _verdict(df, 1)
+    assert v.loc[0, "verdict"] == "inconclusive" and "intervals overlap" in v.loc[0, "evidence"]
+
+
+def test_verdict_reports_elbo_alongside_mse():
+    df = _frame({"normal": [0.10, 0.11, 0.12], "laplace": [0.20, 0.21, 0.22], "cauchy": [0.30, 0.31, 0.32]}, "mse")
+    df["elbo"] = df["prior"].map({"normal": -10.0, "laplace": -20.0, "cauchy": -30.0}) + df["seed"] * 0.1
+    ev = _verdict(df, 1).loc[0, "evidence"]
+    assert "test ELBO (nats/example)" in ev and "ELBO ordering normal > laplace > cauchy holds in 3/3 seeds" in ev
+
+
+def test_verdict_informativeness_uses_labels_or_templates():
+    df = _frame({"normal": [0.5, 0.51, 0.52], "laplace": [0.7, 0.71, 0.72], "cauchy": [0.9, 0.91, 0.92]},
+                "probe_accuracy")
+    df["mi_label_sum"] = df["probe_accuracy"] * 2
+    v = _verdict(df, 2)
+    assert v.loc[0, "verdict"] == "supported" and v.loc[0, "metric"] == "probe_accuracy, mi_label_sum"
+    syn = _frame({"normal": [0.5, 0.51, 0.52], "laplace": [0.7, 0.71, 0.72], "cauchy": [0.6, 0.61, 0.62]},
+                 "template_weight_corr", dataset="synthetic", latent=4)
+    syn["probe_accuracy"] = np.nan
+    v = _verdict(syn, 2)
+    # laplace > normal and cauchy > normal hold; cauchy > laplace is reversed
+    assert v.loc[0, "metric"] == "template_weight_corr" and v.loc[0, "verdict"] == "partly supported"
+    none = _frame({"normal": [None] * 2, "laplace": [None] * 2, "cauchy": [None] * 2}, "probe_accuracy",
+                  dataset="natural", latent=4)
+    v = _verdict(none, 2)
+    assert v.loc[0, "verdict"] == "not tested" and "no labels" in v.loc[0, "evidence"]
+
+
+def test_verdict_receptive_fields_natural_only():
+    df = _frame({"normal": [0.2, 0.21, 0.22], "laplace": [0.6, 0.62, 0.61], "cauchy": [0.3, 0.3, 0.3]},
+                "rf_localization", dataset="cifar", latent=32)
+    v = _verdict(df, 3, figure_names={("receptive_fields", "cifar", 32): "receptive_fields_cifar_z32.png"})
+    assert v.loc[0, "verdict"] == "supported" and "receptive_fields_cifar_z32.png" in v.loc[0, "evidence"]
+    v = _verdict(df.assign(dataset="mnist"), 3)
+    assert v.loc[0, "verdict"] == "not tested" and "no natural-image dataset" in v.loc[0, "evidence"]
+    # the source, when known, wins over the name
+    v = _verdict(df.assign(dataset="patches"), 3, sources={"patches": "natural"})
+    assert v.loc[0, "verdict"] == "supported"
+
+
+def test_verdict_one_dimension():
+    df = _frame({"normal": [2, 2, 2], "laplace": [1, 1, 1], "cauchy": [2, 1, 2]}, "dims_used_2d", latent=2)
+    v = _verdict(df, 4)
+    assert v.loc[0, "verdict"] == "supported" and v.loc[0, "seeds"] == "3/3"
+    assert "normal: one dimension in 0/3 seeds" in v.loc[0, "evidence"]
+    df = _frame({"normal": [2, 2, 2], "laplace": [1, 2, 1], "cauchy": [2, 2, 2]}, "dims_used_2d", latent=2)
+    v = _verdict(df, 4)
+    assert v.loc[0, "verdict"] == "partly supported" and "2 of 3 laplace seeds" in v.loc[0, "evidence"]
+    df = _frame({"normal": [2, 2], "laplace": [2, 2], "cauchy": [2, 2]}, "dims_used_2d", latent=2)
+    assert _verdict(df, 4).loc[0, "verdict"] == "not supported"
+    df = _frame({"normal": [0.1], "laplace": [0.2], "cauchy": [0.3]}, "mse", latent=20)
+    v = _verdict(df, 4)
+    assert v.loc[0, "verdict"] == "not tested" and "no runs with latent = 2" in v.loc[0, "evidence"]
+
+
+def test_verdict_not_tested_without_a_prior():
+    df = _frame({"normal": [0.1, 0.2], "laplace": [0.2, 0.3]}, "mse")
+    v = _verdict(df, 1)
+    assert v.loc[0, "verdict"] == "not tested" and "no cauchy runs" in v.loc[0, "evidence"]
+
+
+def test_verdicts_of_the_built_study(built):
+    _, out, _, _ = built
+    v = pd.read_csv(out / "verdicts.csv", keep_default_na=False)
+    assert list(v.columns) == report.VERDICT_COLUMNS
+    assert set(v.conclusion) == {1, 2, 3, 4}
+    assert set(v.verdict) <= set(report.VERDICTS)
+    get = lambda c, d: v[(v.conclusion == c) & (v.dataset == d)].iloc[0]  # noqa: E731
+    assert get(1, "synthetic")["verdict"] == "supported"
+    assert get(2, "synthetic")["metric"] == "template_weight_corr"
+    assert get(2, "digits")["verdict"] == "supported"
+    assert get(3, "natural")["verdict"] == "supported"
+    assert get(4, "digits")["verdict"] == "supported"
+    assert get(2, "natural")["verdict"] == "not tested"
+
+
+# ------------------------------------------------------------------------------------------
+# Figures and HTML
+# ------------------------------------------------------------------------------------------
+
+def test_all_null_metrics_are_skipped_in_panels(built):
+    _, out, result, _ = built
+    df = result["metrics"]
+    syn = report.panel_metrics(df[df.dataset == "synthetic"])
+    assert "probe_accuracy" not in syn and "rf_localization" not in syn and "template_weight_corr" in syn
+    assert "dims_used_2d" not in syn
+    nat = report.panel_metrics(df[df.dataset == "natural"])
+    assert "rf_localization" in nat and "mi_label_sum" not in nat
+    none = df[df.dataset == "natural"].copy()
+    for m in report.PANEL_METRICS:
+        if m in none:
+            none[m] = np.nan
+    assert report.panel_metrics(none) == []
+
+
+def test_figures_written(built):
+    _, out, result, _ = built
+    files = sorted(p.name for p in (out / "figures").glob("*.png"))
+    for kind in ("metrics", "reconstructions", "receptive_fields", "kl_per_dim", "training"):
+        for tag in ("synthetic_z4", "digits_z2", "natural_z4"):
+            assert f"{kind}_{tag}.png" in files
+    assert sorted(f.file for f in result["figures"]) == files
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
+
+
+def test_html_is_self_contained_and_complete(built):
+    _, out, result, _ = built
+    text = (out / "report.html").read_text()
+    tags = _Tags()
+    tags.feed(text)
+    assert tags.imgs, "no images"
+    for img in tags.imgs:
+        assert img["src"].startswith("data:image/png;base64,")
+        assert base64.b64decode(img["src"].split(",", 1)[1]) == (out / "figures" / img["data-file"]).read_bytes()
+    assert {img["data-file"] for img in tags.imgs} == {p.name for p in (out / "figures").glob("*.png")}
+    missing = [h for h in tags.hrefs if h not in tags.ids]
+    assert not missing, f"links to absent sections: {missing}"
+    for table in ("config-table", "verdicts-table", "runs-table", "summary-synthetic-z4", "summary-digits-z2",
+                  "summary-natural-z4"):
+        assert table in tags.tables
+    assert text.index('id="verdicts-table"') < text.index('id="summary-synthetic-z4"') < text.index("<img")
+    assert "src=\"http" not in text and "href=\"http" not in text
+    # text escaped: the kl_estimator "mc<1>" of the cauchy runs
+    assert "mc&lt;1&gt;" in text and "mc<1>" not in text
+    assert "pixel MSE" in text and "nats/example" in text
+
+
+def test_rerun_replaces_figures_and_missing_run_figure_is_a_placeholder(tmp_path):
+    out = tmp_path / "report"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "stale.png").write_bytes(b"old")
+    paths, study = make_study(tmp_path / "s", datasets={"synthetic": [4]}, seeds=(1, 2))
+    (paths[0].parent / "figures" / "receptive_fields.png").unlink()  # normal, seed 1: drawn as "missing"
+    result = report.build_report(paths, study, out)
+    assert not (out / "figures" / "stale.png").exists()
+    assert (out / "figures" / "metrics_synthetic_z4.png").exists()
+    assert "receptive_fields_synthetic_z4.png" in {f.file for f in result["figures"]}
+
+
+def test_cli_reports_a_missing_run_in_one_line(tmp_path, capsys):
+    from sparse_vae.cli import main
+
+    paths, study = make_study(tmp_path, datasets={"synthetic": [4]}, seeds=(1, 2))
+    (paths[0].parent / "train.json").unlink()
+    code = main(["report", "--study", json.dumps(study), "--out-dir", str(tmp_path / "r")] + [str(p) for p in paths])
+    err = capsys.readouterr().err
+    assert code == 1 and str(paths[0].parent) in err and "train.json is missing" in err
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="headless chromium (/usr/bin/chromium) is not installed")
+def test_render_report_screenshot(built, tmp_path):
+    _, out, _, _ = built
+    shot = tmp_path / "shot.png"
+    script = Path(__file__).with_name("render_report.py")
+    proc = subprocess.run([sys.executable, str(script), "--html", str(out / "report.html"), "--out", str(shot),
+                           "--height", "2500"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(shot)
+    assert img.shape[0] >= 2000 and img.shape[1] >= 1000
+    assert float(np.asarray(img[..., :3]).std()) > 0.02, "blank screenshot"
