@@ -12,7 +12,7 @@ min_version("8.10")
 SRC = os.path.join(workflow.basedir, "src")
 # Jobs run `python -m sparse_vae` from this checkout, inside or outside a conda env.
 sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p))
 
 from sparse_vae.config import ConfigError, load_schema, validate_config  # noqa: E402
 

@@ -1,30 +1,27 @@
 # Latent analysis of each trained run on the test split.
 
-ANALYZE_RESOURCES = config["resources"]["analyze"]
-
-
 rule analyze:
     input:
-        data=RESULTS + "/data/{dataset}.npz",
-        model=RUN_DIR + "/model.pt",
+        data="results/data/{dataset}.npz",
+        model="results/runs/{dataset}/{prior}/z{latent}/seed{seed}/model.pt",
     output:
-        metrics=RUN_DIR + "/metrics.json",
-        latents=RUN_DIR + "/latents.npz",
-        figures=directory(RUN_DIR + "/figures"),
+        metrics="results/runs/{dataset}/{prior}/z{latent}/seed{seed}/metrics.json",
+        latents="results/runs/{dataset}/{prior}/z{latent}/seed{seed}/latents.npz",
+        figures=directory("results/runs/{dataset}/{prior}/z{latent}/seed{seed}/figures"),
     conda:
         "../../envs/sparse-vae.yaml"
     log:
-        RESULTS + "/logs/analyze/{dataset}/{prior}/z{latent}/seed{seed}.log",
+        "results/logs/analyze/{dataset}/{prior}/z{latent}/seed{seed}.log",
     benchmark:
-        RESULTS + "/benchmarks/analyze/{dataset}/{prior}/z{latent}/seed{seed}.tsv"
+        "results/benchmarks/analyze/{dataset}/{prior}/z{latent}/seed{seed}.tsv"
     params:
         settings=as_json(config["analysis"]),
         code=ANALYZE_CODE,
-        run_dir=RUN_DIR,
+        run_dir=lambda wildcards, input: os.path.dirname(input.model),
     threads: ANALYZE_RESOURCES["threads"]
     resources:
         mem_mb=ANALYZE_RESOURCES["mem_mb"],
         runtime=ANALYZE_RESOURCES["runtime"],
     shell:
-        "{SPARSE_VAE} analyze --data {input.data:q} --run-dir {params.run_dir:q} "
+        "python -m sparse_vae analyze --data {input.data:q} --run-dir {params.run_dir:q} "
         "--params {params.settings:q} --threads {threads} 2>&1 | tee {log:q}"

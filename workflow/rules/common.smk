@@ -2,13 +2,11 @@
 # Every rule's params carry exactly the config slice (and code) it depends on, so Snakemake
 # reruns only the jobs an edit invalidated.
 
+import glob
 import hashlib
 import json
 
 
-SPARSE_VAE = "python -m sparse_vae"
-RESULTS = "results"
-RUN_DIR = RESULTS + "/runs/{dataset}/{prior}/z{latent}/seed{seed}"
 DATASETS = config["study"]["datasets"]
 PRIORS = config["study"]["priors"]
 SEEDS = config["study"]["seeds"]
@@ -34,7 +32,7 @@ def study_runs():
 
 def run_files(name):
     return [
-        RUN_DIR.format(dataset=d, prior=p, latent=z, seed=s) + "/" + name
+        f"results/runs/{d}/{p}/z{z}/seed{s}/{name}"
         for d, p, z, s in study_runs()
     ]
 
@@ -48,14 +46,59 @@ def code_fingerprint(*modules):
     digest = hashlib.sha256()
     for module in modules:
         with open(os.path.join(SRC, "sparse_vae", module), "rb") as fh:
-            digest.update(module.encode() + b"\0" + fh.read())
+            digest.update(module.encode())
+            digest.update(fh.read())
     return digest.hexdigest()[:16]
 
 
 DATA_CODE = code_fingerprint(
-    "data/__init__.py", "data/io.py", "data/synthetic.py", "data/mnist.py",
-    "data/cifar.py", "data/digits.py", "data/natural.py",
+    *sorted(
+        os.path.relpath(path, os.path.join(SRC, "sparse_vae"))
+        for path in glob.glob(os.path.join(SRC, "sparse_vae", "data", "*.py"))
+    )
 )
 TRAIN_CODE = code_fingerprint("distributions.py", "model.py", "train.py")
 ANALYZE_CODE = code_fingerprint("analysis.py")
 REPORT_CODE = code_fingerprint("report.py")
+
+
+# -- data ----------------------------------------------------------------------------------
+
+DOWNLOADED = {"mnist", "cifar"}
+
+
+def raw_input(wildcards):
+    """Raw-file marker of the sources torchvision downloads; nothing for embedded data."""
+    source = config["datasets"][wildcards.dataset]["source"]
+    return [f"{config['data_root']}/{source}.ok"] if source in DOWNLOADED else []
+
+
+# -- training ------------------------------------------------------------------------------
+
+TRAIN_RESOURCES = config["resources"]["train"]
+ANALYZE_RESOURCES = config["resources"]["analyze"]
+
+
+def train_spec(wildcards):
+    """The run spec: exactly the config a training run depends on."""
+    dataset = config["datasets"][wildcards.dataset]
+    return as_json(
+        {
+            "dataset": wildcards.dataset,
+            "prior": dict(name=wildcards.prior, **config["priors"][wildcards.prior]),
+            "latent": int(wildcards.latent),
+            "seed": int(wildcards.seed),
+            "model": dataset["model"],
+            "train": dataset["train"],
+        }
+    )
+
+
+def gpu_resources():
+    """GPU request in the form the Slurm executor plugin reads; none when gpu is 0."""
+    if TRAIN_RESOURCES["gpu"] == 0:
+        return {}
+    request = {"gpu": TRAIN_RESOURCES["gpu"]}
+    if TRAIN_RESOURCES["gpu_model"]:
+        request["gpu_model"] = TRAIN_RESOURCES["gpu_model"]
+    return request

@@ -6,27 +6,19 @@ localrules:
     prepare,
 
 
-DOWNLOADED = {"mnist", "cifar"}
-
-
-def raw_input(wildcards):
-    source = config["datasets"][wildcards.dataset]["source"]
-    return [f"{config['data_root']}/{source}.ok"] if source in DOWNLOADED else []
-
-
 rule download:
     output:
-        config["data_root"] + "/{source}.ok",
+        f"{config['data_root']}/{{source}}.ok",
     wildcard_constraints:
         source="mnist|cifar",
     conda:
         "../../envs/sparse-vae.yaml"
     log:
-        RESULTS + "/logs/download/{source}.log",
+        "results/logs/download/{source}.log",
     params:
-        root=config["data_root"],
+        root=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
-        "{SPARSE_VAE} download --source {wildcards.source} --root {params.root:q} "
+        "python -m sparse_vae download --source {wildcards.source} --root {params.root:q} "
         "--done {output:q} 2>&1 | tee {log:q}"
 
 
@@ -34,16 +26,16 @@ rule prepare:
     input:
         raw_input,
     output:
-        RESULTS + "/data/{dataset}.npz",
+        "results/data/{dataset}.npz",
     conda:
         "../../envs/sparse-vae.yaml"
     log:
-        RESULTS + "/logs/prepare/{dataset}.log",
+        "results/logs/prepare/{dataset}.log",
     params:
         source=lambda w: config["datasets"][w.dataset]["source"],
         settings=lambda w: as_json(config["datasets"][w.dataset]["prepare"]),
         root=config["data_root"],
         code=DATA_CODE,
     shell:
-        "{SPARSE_VAE} prepare --source {params.source} --params {params.settings:q} "
+        "python -m sparse_vae prepare --source {params.source} --params {params.settings:q} "
         "--root {params.root:q} --out {output:q} 2>&1 | tee {log:q}"

@@ -1,11 +1,10 @@
 # The final report: tables and figure panels over all runs, verdicts on the talk's conclusions.
 
-REPORT_DIR = RESULTS + "/report"
 REPORT_OUTPUTS = [
-    REPORT_DIR + "/metrics.csv",
-    REPORT_DIR + "/summary.csv",
-    REPORT_DIR + "/verdicts.csv",
-    REPORT_DIR + "/report.html",
+    "results/report/metrics.csv",
+    "results/report/summary.csv",
+    "results/report/verdicts.csv",
+    "results/report/report.html",
 ]
 
 
@@ -20,32 +19,32 @@ rule report:
         summaries=run_files("train.json"),
     output:
         metrics=report(
-            REPORT_DIR + "/metrics.csv",
+            "results/report/metrics.csv",
             caption="../report/metrics.rst",
             category="Tables",
         ),
         summary=report(
-            REPORT_DIR + "/summary.csv",
+            "results/report/summary.csv",
             caption="../report/summary.rst",
             category="Tables",
         ),
-        timings=REPORT_DIR + "/timings.csv",
+        timings="results/report/timings.csv",
         verdicts=report(
-            REPORT_DIR + "/verdicts.csv",
+            "results/report/verdicts.csv",
             caption="../report/verdicts.rst",
             category="Tables",
         ),
         figures=report(
-            directory(REPORT_DIR + "/figures"),
+            directory("results/report/figures"),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
             category="Figures",
         ),
-        html=REPORT_DIR + "/report.html",
+        html="results/report/report.html",
     conda:
         "../../envs/sparse-vae.yaml"
     log:
-        RESULTS + "/logs/report.log",
+        "results/logs/report.log",
     params:
         study=as_json(
             {
@@ -55,7 +54,7 @@ rule report:
             }
         ),
         code=REPORT_CODE,
-        out_dir=REPORT_DIR,
+        out_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     shell:
-        "{SPARSE_VAE} report --study {params.study:q} --out-dir {params.out_dir:q} "
+        "python -m sparse_vae report --study {params.study:q} --out-dir {params.out_dir:q} "
         "{input.metrics:q} 2>&1 | tee {log:q}"
