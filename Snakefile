@@ -35,7 +35,10 @@ include: "workflow/rules/analyze.smk"
 include: "workflow/rules/report.smk"
 
 
+# Every run's metrics are targets too, so a deleted metrics.json is rebuilt (and the report with it)
+# even though the report itself is newer.
 rule all:
     input:
+        run_files("metrics.json"),
         REPORT_OUTPUTS,
     default_target: True

@@ -1,0 +1,496 @@
+"""Tests of sparse_vae.analysis: every metric on a case with a known answer, then the pipeline step.
+
+The unit tests use small hand-made models that honour the model contract of docs/interfaces.md
+(posterior, prior, decode, log_likelihood), most of them linear-Gaussian, where log p(x) and the
+ELBO are known in closed form; they do not depend on sparse_vae.model. One integration test runs
+the real model when it is importable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.distributions import Cauchy, MultivariateNormal, Normal, StudentT
+
+from sparse_vae import analysis
+from sparse_vae.data.io import Dataset, save_dataset
+
+torch.set_num_threads(1)
+
+PARAMS = {
+    "iwae_samples": 20,
+    "max_examples": 150,
+    "active_threshold": 0.01,
+    "kl_threshold": 0.01,
+    "sparsity_threshold": 0.1,
+    "probe_folds": 3,
+}
+
+
+class LinearGaussianVAE(nn.Module):
+    """z ~ N(0, I); x | z ~ N(W z + b, sigma^2 I); q(z|x) = N(A x + c, diag(s^2)) (or Cauchy(A x + c, s)).
+
+    With a Gaussian posterior, log p(x) = log N(x; b, W W^T + sigma^2 I) and the ELBO are exact.
+    """
+
+    def __init__(self, W: np.ndarray, b: np.ndarray, sigma: float, A: np.ndarray, c: np.ndarray,
+                 s: np.ndarray, family: str = "normal") -> None:
+        super().__init__()
+        t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))  # noqa: E731
+        self.W, self.b, self.A, self.c, self.s = t(W), t(b), t(A), t(c), t(s)
+        self.sigma = float(sigma)
+        self.family = family
+
+    def posterior(self, x: torch.Tensor) -> Normal | Cauchy:
+        loc = x @ self.A.T + self.c
+        scale = self.s.expand_as(loc)
+        return Normal(loc, scale) if self.family == "normal" else Cauchy(loc, scale)
+
+    def prior(self) -> Normal | Cauchy:
+        zeros = torch.zeros(self.W.shape[1])
+        return Normal(zeros, torch.ones_like(zeros)) if self.family == "normal" else Cauchy(zeros, torch.ones_like(zeros))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z @ self.W.T + self.b
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return Normal(self.decode(z), self.sigma).log_prob(x).sum(-1)
+
+    # exact quantities of the linear-Gaussian model (Gaussian posterior only)
+    def exact_log_px(self, x: torch.Tensor) -> torch.Tensor:
+        cov = self.W.double() @ self.W.double().T + self.sigma**2 * torch.eye(len(self.b), dtype=torch.float64)
+        return MultivariateNormal(self.b.double(), cov).log_prob(x.double())
+
+    def exact_elbo(self, x: torch.Tensor) -> torch.Tensor:
+        q = self.posterior(x)
+        mu, s2 = q.loc.double(), q.scale.double() ** 2
+        W, d = self.W.double(), len(self.b)
+        resid = x.double() - mu @ W.T - self.b.double()
+        trace = s2 @ (W**2).T  # diag(W diag(s^2) W^T) per example
+        recon = -0.5 * d * math.log(2 * math.pi * self.sigma**2) - ((resid**2) + trace).sum(-1) / (2 * self.sigma**2)
+        kl = torch.distributions.kl_divergence(Normal(mu, s2.sqrt()), Normal(0.0, 1.0)).sum(-1)
+        return recon - kl
+
+
+def linear_gaussian(d: int = 6, latent: int = 2, seed: int = 0, poor: bool = True) -> tuple[LinearGaussianVAE, torch.Tensor]:
+    """A model with a deliberately poor encoder (so IWAE has room above the ELBO) and data from it."""
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(d, latent))
+    b = rng.normal(size=d) * 0.1
+    sigma = 0.5
+    cov = np.linalg.inv(np.eye(latent) + W.T @ W / sigma**2)
+    A = cov @ W.T / sigma**2
+    c = -A @ b
+    s = np.sqrt(np.diag(cov))
+    if poor:
+        A = A * 0.7
+        s = s * 2.0
+    z = rng.normal(size=(40, latent))
+    x = z @ W.T + b + sigma * rng.normal(size=(40, d))
+    return LinearGaussianVAE(W, b, sigma, A, c, s), torch.as_tensor(x, dtype=torch.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure metrics
+# ---------------------------------------------------------------------------------------------
+def test_active_units_counts_only_dimensions_the_encoder_uses() -> None:
+    rng = np.random.default_rng(1)
+    d, latent = 8, 5
+    A = rng.normal(size=(latent, d))
+    A[[1, 3]] = 0.0  # the encoder ignores dims 1 and 3: their location is constant
+    s = np.full(latent, 0.3)
+    s[[1, 3]] = 1.0  # and their posterior equals the prior: zero KL
+    model = LinearGaussianVAE(rng.normal(size=(d, latent)), np.zeros(d), 0.5, A, np.zeros(latent), s)
+    x = rng.random((200, d)).astype(np.float32)
+    loc, _ = analysis.posterior_parameters(model, x)
+    variance = analysis.location_variance(loc)
+    assert analysis.active_units(variance, 0.01) == 3
+    assert variance[1] == 0.0 and variance[3] == 0.0
+    with torch.no_grad():
+        kl, method = analysis.evaluation_kl(model.posterior(torch.as_tensor(x)), model.prior())
+    assert method == "closed_form"
+    assert kl.shape == (200, latent)
+    assert np.flatnonzero(kl.mean(0).numpy() > 0.01).tolist() == [0, 2, 4]
+
+
+def test_iwae_is_at_least_elbo_and_with_one_sample_equals_it_in_expectation() -> None:
+    model, x = linear_gaussian()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        log_lik, log_w = analysis.importance_log_weights(model, x, 4000)
+        exact_elbo = model.exact_elbo(x)
+        exact_log_px = model.exact_log_px(x)
+    assert log_lik.shape == log_w.shape == (4000, len(x))
+    # K = 1: each row of log_w is one IWAE(1) draw; its mean is the ELBO within sampling error.
+    diff = log_w.mean(0) - exact_elbo
+    se = log_w.std(0) / math.sqrt(log_w.shape[0])
+    assert torch.all(diff.abs() < 4.5 * se), (diff / se)
+    mean_se = math.sqrt(float((se**2).sum())) / len(x)
+    assert abs(float(diff.mean())) < 4 * mean_se
+    # IWAE with K = 4000 is above the ELBO for every example (Jensen on the same draws), and on
+    # average within noise of log p(x) (one draw of the estimator may exceed it; its mean may not).
+    iwae = analysis.iwae_bound(log_w)
+    assert torch.all(iwae >= log_w.mean(0))
+    assert float(iwae.mean()) > float(exact_elbo.mean()) + 0.05
+    assert abs(float((exact_log_px - iwae).mean())) < 0.02
+
+
+def test_iwae_increases_with_k() -> None:
+    model, x = linear_gaussian(seed=2)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        _, log_w = analysis.importance_log_weights(model, x, 6400, chunk_elements=4096)
+        log_px = float(model.exact_log_px(x).mean())
+    means = []
+    for k in (1, 4, 16, 64, 400):
+        groups = log_w.reshape(-1, k, log_w.shape[1])  # independent IWAE(k) estimates
+        means.append(float(torch.stack([analysis.iwae_bound(g) for g in groups]).mean()))
+    assert all(a < b for a, b in zip(means, means[1:])), means
+    assert means[-1] < log_px + 0.01
+    assert log_px - means[-1] < 0.1 * (log_px - means[0])
+
+
+def test_importance_weights_are_chunking_invariant_in_distribution_and_shape() -> None:
+    model, x = linear_gaussian()
+    torch.manual_seed(3)
+    a = analysis.importance_log_weights(model, x[:5], 7, chunk_elements=1)  # one draw per chunk
+    assert a[0].shape == (7, 5) and a[0].dtype == torch.float64
+    with pytest.raises(ValueError):
+        analysis.importance_log_weights(model, x, 0)
+
+
+def test_evaluation_kl_closed_forms_and_monte_carlo_fallback() -> None:
+    q = Cauchy(torch.tensor([[0.3, -1.0]]), torch.tensor([[0.5, 2.0]]))
+    p = Cauchy(torch.zeros(2), torch.ones(2))
+    kl, method = analysis.evaluation_kl(q, p)
+    expected = torch.log(((q.scale + 1) ** 2 + q.loc**2) / (4 * q.scale))
+    assert method == "closed_form"
+    torch.testing.assert_close(kl, expected, rtol=1e-5, atol=1e-6)
+    # a pair without a closed form: Monte Carlo, unbiased
+    q = Normal(torch.tensor([[0.5, 0.0]]), torch.tensor([[0.7, 1.0]]))
+    p = StudentT(torch.tensor(3.0), torch.zeros(2), torch.ones(2))
+    torch.manual_seed(0)
+    kl, method = analysis.evaluation_kl(q, p, mc_samples=20000)
+    assert method.startswith("monte_carlo")
+    z = q.sample((200000,))
+    reference = (q.log_prob(z) - p.log_prob(z)).mean(0)
+    torch.testing.assert_close(kl, reference, atol=0.02, rtol=0)
+
+
+def test_linear_probe_accuracy_near_one_on_separable_codes_and_chance_on_noise() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 200)
+    codes = rng.normal(size=(600, 4))
+    noise_acc, chance = analysis.linear_probe(codes, labels, folds=5)
+    assert chance == pytest.approx(1 / 3)
+    assert abs(noise_acc - chance) < 0.08
+    separable = codes.copy()
+    separable[:, 2] += 10.0 * labels
+    accuracy, _ = analysis.linear_probe(separable, labels, folds=5)
+    assert accuracy > 0.99
+    with pytest.raises(analysis.NotApplicable):
+        analysis.linear_probe(codes, np.zeros(600, dtype=int), folds=5)
+    mi = analysis.mutual_information(separable, labels)
+    assert mi.argmax() == 2 and mi[2] > 0.9 and np.delete(mi, 2).max() < 0.1
+
+
+def test_template_recovery_is_one_when_codes_are_the_true_weights() -> None:
+    rng = np.random.default_rng(0)
+    weights = rng.laplace(size=(400, 3))
+    codes = np.column_stack([weights[:, 2], -2.0 * weights[:, 0], np.zeros(400), 0.5 * weights[:, 1]])
+    corr, best, best_r = analysis.template_weight_correlation(codes, weights)
+    assert corr == pytest.approx(1.0)
+    assert best.tolist() == [1, 3, 0]
+    assert analysis.template_weight_r2(codes, weights) == pytest.approx(1.0)
+    # a rotation keeps R^2 at 1 but the axis-aligned correlation drops
+    theta = np.pi / 4
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    mixed = weights[:, :2] @ rot
+    assert analysis.template_weight_r2(mixed, weights[:, :2]) == pytest.approx(1.0)
+    assert analysis.template_weight_correlation(mixed, weights[:, :2])[0] < 0.8
+    # noise codes recover nothing
+    assert analysis.template_weight_r2(rng.normal(size=(400, 4)), weights) < 0.05
+    templates = rng.normal(size=(3, 16))
+    cos, which = analysis.best_abs_cosine(templates, np.vstack([np.zeros(16), -3 * templates[2], templates[0], templates[1]]))
+    np.testing.assert_allclose(cos, 1.0)
+    assert which.tolist() == [2, 3, 1]
+
+
+def test_hoyer_is_one_for_one_hot_and_zero_for_constant() -> None:
+    codes = np.array([[0.0, 0.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [-1.0, 1.0, -1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    h = analysis.hoyer_sparsity(codes)
+    np.testing.assert_allclose(h[:3], [1.0, 0.0, 0.0], atol=1e-12)
+    assert np.isnan(h[3])
+    assert 0 < analysis.hoyer_sparsity(np.array([[1.0, 0.1, 0.0, 0.0]]))[0] < 1
+
+
+def test_kurtosis_of_laplace_samples_is_about_three() -> None:
+    rng = np.random.default_rng(0)
+    loc = np.column_stack([rng.laplace(size=100_000), rng.normal(size=100_000), np.full(100_000, 0.5)])
+    k = analysis.excess_kurtosis(loc)
+    assert k[0] == pytest.approx(3.0, abs=0.4)
+    assert k[1] == pytest.approx(0.0, abs=0.1)
+    assert np.isnan(k[2])
+
+
+def test_frac_near_zero_and_localization_index() -> None:
+    loc = np.array([[0.05, 1.0], [0.5, 0.0], [-0.01, -2.0], [2.0, 0.0]])
+    assert analysis.frac_near_zero(loc, 0.1) == pytest.approx(4 / 8)
+    assert analysis.frac_near_zero(loc, 0.1, np.array([0])) == pytest.approx(2 / 4)
+    d = 100
+    one_pixel = np.zeros(d)
+    one_pixel[7] = -2.0
+    quarter = np.zeros(d)
+    quarter[:25] = 1.0
+    fields = np.vstack([one_pixel, np.ones(d), quarter, np.zeros(d)])
+    index = analysis.localization_index(fields)
+    np.testing.assert_allclose(index[:3], [1.0, 0.0, 1 - 24 / 99])
+    assert np.isnan(index[3])
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline step on tiny fake models and datasets
+# ---------------------------------------------------------------------------------------------
+def synthetic_case(tmp_path: Path, latent: int = 2, n_test: int = 240) -> tuple[Path, LinearGaussianVAE, dict]:
+    """A 4x4 synthetic dataset of 2 templates and the linear model that generated it (plus extra dims)."""
+    rng = np.random.default_rng(5)
+    templates = np.zeros((2, 4, 4))
+    templates[0, 1, :] = 1.0
+    templates[1, :, 2] = 1.0
+    templates = templates.reshape(2, 16)
+    amp, offset, noise = 0.15, 0.5, 0.02
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        w = rng.laplace(scale=0.5, size=(n, 2))
+        clean = offset + amp * w @ templates
+        x = np.clip(clean + noise * rng.normal(size=clean.shape), 0, 1).astype(np.float32)
+        return x, w, clean
+
+    x_train, w_train, c_train = split(60)
+    x_test, w_test, c_test = split(n_test)
+    ds = Dataset(
+        x_train=x_train, x_test=x_test, image_shape=(4, 4),
+        extras={"templates": templates, "weights_train": w_train, "weights_test": w_test,
+                "clean_train": c_train, "clean_test": c_test},
+        metadata={"source": "synthetic", "pixel_offset": offset},
+    )
+    path = tmp_path / "synthetic.npz"
+    save_dataset(path, ds)
+    W = np.zeros((16, latent))
+    W[:, :2] = amp * templates.T
+    A = np.zeros((latent, 16))
+    A[:2] = np.linalg.pinv(amp * templates.T)
+    s = np.full(latent, 0.05)
+    s[2:] = 1.0
+    model = LinearGaussianVAE(W, np.full(16, offset), noise, A, -A @ np.full(16, offset), s)
+    ckpt = {"spec": {"dataset": "synthetic", "prior": {"name": "normal", "scale": 1.0, "kl": "monte_carlo",
+                                                       "kl_samples": 1}, "latent": latent, "seed": 3},
+            "input_dim": 16, "image_shape": (4, 4)}
+    return path, model, ckpt
+
+
+def labelled_case(tmp_path: Path, family: str = "normal") -> tuple[Path, LinearGaussianVAE, dict]:
+    """A 3-class dataset on 3x3 images whose class shifts pixel 4; the encoder's dim 0 reads pixel 4."""
+    rng = np.random.default_rng(6)
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.integers(0, 3, size=n)
+        x = 0.5 + 0.03 * rng.normal(size=(n, 9))
+        x[:, 4] = 0.2 + 0.3 * y + 0.02 * rng.normal(size=n)
+        return np.clip(x, 0, 1).astype(np.float32), y
+
+    x_train, y_train = split(50)
+    x_test, y_test = split(200)
+    path = tmp_path / "labelled.npz"
+    save_dataset(path, Dataset(x_train=x_train, x_test=x_test, image_shape=(3, 3), y_train=y_train, y_test=y_test,
+                               metadata={"source": "digits"}))
+    A = np.zeros((3, 9))
+    A[0, 4] = 5.0
+    A[1, 0] = 1.0  # a barely-moving dim: below the 0.01 variance threshold
+    c = np.array([-3.5, -0.5, 0.0])
+    W = np.zeros((9, 3))
+    W[4, 0] = 0.2
+    W[0, 1] = 0.05
+    model = LinearGaussianVAE(W, np.full(9, 0.5), 0.1, A, c, np.array([0.1, 0.5, 1.0]), family=family)
+    ckpt = {"spec": {"dataset": "labelled", "prior": {"name": family, "scale": 1.0, "kl": "closed_form",
+                                                      "kl_samples": 1}, "latent": 3, "seed": 1},
+            "input_dim": 9, "image_shape": (3, 3)}
+    return path, model, ckpt
+
+
+def run_analysis(monkeypatch: pytest.MonkeyPatch, data: Path, run_dir: Path, model: Any, ckpt: dict,
+                 params: dict | None = None) -> dict:
+    monkeypatch.setattr(analysis, "_load_model", lambda path: (model, ckpt))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return analysis.analyze_run(data, run_dir, params or PARAMS, threads=1)
+
+
+def read_metrics(run_dir: Path) -> dict:
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"metrics.json holds {name}")
+
+    return json.loads((run_dir / "metrics.json").read_text(), parse_constant=no_constants)
+
+
+def check_layout(report: dict, latent: int) -> None:
+    assert set(report) == {"run", "metrics", "not_applicable", "per_dimension", "settings"}
+    assert set(report["metrics"]) == set(analysis.SCALAR_METRICS)
+    for name, value in report["metrics"].items():
+        assert (value is None) == (name in report["not_applicable"]), name
+        assert value is None or isinstance(value, (int, float)), name
+    assert all(isinstance(reason, str) and reason for reason in report["not_applicable"].values())
+    assert set(report["per_dimension"]) == {"kl", "location_variance", "kurtosis", "mi_label"}
+    for name in ("kl", "location_variance", "kurtosis"):
+        assert len(report["per_dimension"][name]) == latent
+    assert set(analysis.PARAM_KEYS) <= set(report["settings"])
+    assert report["settings"]["evaluation_kl"] == "closed_form"
+
+
+def test_analyze_run_end_to_end_on_synthetic_data_and_is_deterministic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data, model, ckpt = synthetic_case(tmp_path)
+    run_dir = tmp_path / "run"
+    returned = run_analysis(monkeypatch, data, run_dir, model, ckpt)
+    report = read_metrics(run_dir)
+    assert report == returned
+    check_layout(report, latent=2)
+    assert report["run"] == {"dataset": "synthetic", "prior": "normal", "latent": 2, "seed": 3,
+                             "kl_estimator": "monte_carlo"}
+    m = report["metrics"]
+    assert m["iwae_log_lik"] >= m["elbo"]
+    assert m["elbo"] == pytest.approx(m["recon_log_lik"] - m["kl"])
+    assert m["iwae_samples"] == PARAMS["iwae_samples"]
+    assert report["settings"]["n_eval"] == PARAMS["max_examples"] and report["settings"]["n_test"] == 240
+    assert m["mse"] < 0.02**2 * 1.5  # the generating model reconstructs up to the pixel noise
+    assert m["active_units"] == 2 and m["dims_used_2d"] == 2 and m["active_units_kl"] == 2
+    assert m["template_weight_corr"] > 0.97 and m["template_weight_r2"] > 0.95
+    assert m["template_decoder_cos"] == pytest.approx(1.0, abs=1e-6)  # linear decoder = the templates
+    assert 0 < m["rf_localization"] < 1 and 0 <= m["frac_near_zero"] <= 1 and 0 <= m["hoyer"] <= 1
+    for name in ("probe_accuracy", "probe_chance", "mi_label_sum", "mi_label_max"):
+        assert m[name] is None and "no labels" in report["not_applicable"][name]
+    assert report["per_dimension"]["mi_label"] is None
+
+    latents = np.load(run_dir / "latents.npz")
+    assert latents["loc"].shape == (240, 2) and latents["scale"].shape == (240, 2)
+    assert "labels" not in latents.files
+    figures = sorted(p.name for p in (run_dir / "figures").iterdir())
+    assert figures == sorted(["reconstructions.png", "prior_samples.png", "latent_scatter.png", "traversals.png",
+                              "receptive_fields.png", "kl_per_dim.png", "templates.png", "weights_vs_latents.png"])
+    assert all((run_dir / "figures" / f).stat().st_size > 1000 for f in figures)
+    assert sorted(p.name for p in run_dir.iterdir()) == ["figures", "latents.npz", "metrics.json"]
+
+    first = (run_dir / "metrics.json").read_bytes()
+    run_analysis(monkeypatch, data, run_dir, model, ckpt)  # again, over the previous outputs
+    assert (run_dir / "metrics.json").read_bytes() == first
+    assert sorted(p.name for p in run_dir.iterdir()) == ["figures", "latents.npz", "metrics.json"]
+
+
+def test_analyze_run_with_labels_and_a_wider_latent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data, model, ckpt = labelled_case(tmp_path)
+    run_dir = tmp_path / "run"
+    report = run_analysis(monkeypatch, data, run_dir, model, ckpt)
+    check_layout(report, latent=3)
+    m, na = report["metrics"], report["not_applicable"]
+    assert m["active_units"] == 1  # only dim 0 moves with x (dim 1 moves, but below the threshold)
+    assert m["probe_accuracy"] > 0.95 and m["probe_chance"] == pytest.approx(np.bincount(
+        np.load(data)["y_test"][:150]).max() / 150)
+    mi = report["per_dimension"]["mi_label"]
+    assert len(mi) == 3 and int(np.argmax(mi)) == 0 and m["mi_label_max"] == pytest.approx(mi[0])
+    assert m["mi_label_sum"] == pytest.approx(sum(mi))
+    assert report["per_dimension"]["kurtosis"][2] is None  # a constant dimension has no kurtosis
+    assert m["dims_used_2d"] is None and "3 dimensions" in na["dims_used_2d"]
+    for name in ("template_weight_corr", "template_weight_r2", "template_decoder_cos"):
+        assert m[name] is None and "synthetic" in na[name]
+    assert np.load(run_dir / "latents.npz")["labels"].shape == (200,)
+    assert not (run_dir / "figures" / "templates.png").exists()
+    assert (run_dir / "figures" / "latent_scatter.png").exists()
+
+
+def test_analyze_run_with_a_cauchy_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data, model, ckpt = labelled_case(tmp_path, family="cauchy")
+    run_dir = tmp_path / "run"
+    report = run_analysis(monkeypatch, data, run_dir, model, ckpt, dict(PARAMS, iwae_samples=50))
+    check_layout(report, latent=3)
+    m = report["metrics"]
+    assert report["run"]["prior"] == "cauchy"
+    assert m["iwae_log_lik"] >= m["elbo"] - 0.05 and math.isfinite(m["elbo"])
+    assert (run_dir / "figures" / "prior_samples.png").exists()
+
+
+def test_a_failed_analysis_leaves_no_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data, model, ckpt = labelled_case(tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.json").write_text("{}")  # stale, from an earlier analysis
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed while drawing")
+
+    monkeypatch.setattr(analysis, "write_figures", crash)
+    with pytest.raises(RuntimeError):
+        run_analysis(monkeypatch, data, run_dir, model, ckpt)
+    assert sorted(p.name for p in run_dir.iterdir()) == ["latents.npz"]
+    # leftovers of a job killed harder (no cleanup ran) are removed by the next analysis
+    (run_dir / ".figures.tmp-abc").mkdir()
+    (run_dir / ".figures.tmp-abc" / "traversals.png").write_bytes(b"partial")
+    (run_dir / ".metrics.json.xyz.tmp").write_text("{")
+    monkeypatch.undo()
+    run_analysis(monkeypatch, data, run_dir, model, ckpt)
+    assert sorted(p.name for p in run_dir.iterdir()) == ["figures", "latents.npz", "metrics.json"]
+
+
+def test_bad_params_and_missing_model_are_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparse_vae.errors import SparseVAEError
+
+    data, _, _ = labelled_case(tmp_path)
+    with pytest.raises(SparseVAEError, match="model.pt"):
+        analysis.analyze_run(data, tmp_path / "untrained", PARAMS)
+    _, model, ckpt = labelled_case(tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.json").write_text('{"kept": true}')
+    with pytest.raises(SparseVAEError, match="missing probe_folds"):
+        run_analysis(monkeypatch, data, run_dir, model, ckpt, {k: v for k, v in PARAMS.items() if k != "probe_folds"})
+    with pytest.raises(SparseVAEError, match="expects 16 inputs"):
+        run_analysis(monkeypatch, data, run_dir, model, dict(ckpt, input_dim=16))
+    # an analysis that never started leaves the previous one alone
+    assert json.loads((run_dir / "metrics.json").read_text()) == {"kept": True}
+
+
+# ---------------------------------------------------------------------------------------------
+# Integration with the real model (sparse_vae.model)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("prior", "kl"), [("normal", "closed_form"), ("laplace", "monte_carlo"), ("cauchy", "monte_carlo")])
+def test_analyze_run_on_a_real_saved_model(tmp_path: Path, prior: str, kl: str) -> None:
+    model_module = pytest.importorskip("sparse_vae.model")
+    data, _, _ = synthetic_case(tmp_path, latent=2, n_test=120)
+    spec = {
+        "dataset": "synthetic", "prior": {"name": prior, "scale": 1.0, "kl": kl, "kl_samples": 1},
+        "latent": 2, "seed": 7,
+        "model": {"hidden": [16], "decoder": "mlp", "likelihood": "gaussian", "obs_scale": "learned"},
+        "train": {"epochs": 1, "batch_size": 32, "lr": 1e-3, "checkpoint_every": 1},
+    }
+    torch.manual_seed(0)
+    model = model_module.build_model(spec, 16)
+    run_dir = tmp_path / "runs" / "synthetic" / prior / "z2" / "seed7"
+    model_module.save_model(run_dir / "model.pt", model, spec, {"image_shape": [4, 4]})
+    report = analysis.analyze_run(data, run_dir, dict(PARAMS, iwae_samples=30, max_examples=80), threads=1)
+    assert read_metrics(run_dir) == report
+    check_layout(report, latent=2)  # evaluation KL is closed form even when training used Monte Carlo
+    assert report["run"] == {"dataset": "synthetic", "prior": prior, "latent": 2, "seed": 7, "kl_estimator": kl}
+    m = report["metrics"]
+    assert m["iwae_log_lik"] >= m["elbo"] - 1e-6 and m["kl"] >= 0 and m["iwae_samples"] == 30
+    assert 0 <= m["mse"] <= 1
+    assert m["dims_used_2d"] == m["active_units"]
+    if m["active_units"]:  # an untrained model may use no dimension: then the metric is null, with a reason
+        assert 0 <= m["template_decoder_cos"] <= 1
+    else:
+        assert m["template_decoder_cos"] is None and "no active" in report["not_applicable"]["template_decoder_cos"]
+    assert len(list((run_dir / "figures").glob("*.png"))) == 8
+    assert np.load(run_dir / "latents.npz")["loc"].shape == (120, 2)

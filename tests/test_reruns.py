@@ -1,0 +1,146 @@
+"""Reruns: after the tiny study has run, an edit reruns exactly the jobs it invalidated.
+
+The study runs once (about a minute on 2 cores) in a copy of the repository, so the tests can
+edit the package code of the copy; each check is then a dry run against an edited config.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+JOB_PATTERN = re.compile(r"^rule (\w+):\n((?:    .*\n)+)", re.MULTILINE)
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(workdir / "Snakefile"), "-d", str(workdir),
+         "--configfile", str(config), *args],
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def planned_jobs(workdir: Path, config: Path) -> set[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run would execute (besides the `all` target)."""
+    result = snakemake(workdir, config, "-n")
+    assert result.returncode == 0, result.stderr + result.stdout
+    jobs = set()
+    for rule, body in JOB_PATTERN.findall(result.stdout):
+        match = re.search(r"^    wildcards: (.*)$", body, re.MULTILINE)
+        if rule != "all":
+            jobs.add((rule, match.group(1) if match else ""))
+    return jobs
+
+
+def run_jobs(dataset: str, prior: str, latent: int) -> set[tuple[str, str]]:
+    wildcards = f"dataset={dataset}, prior={prior}, latent={latent}, seed=1"
+    return {("train", wildcards), ("analyze", wildcards)}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A copy of the repository with the tiny study run to completion."""
+    workdir = tmp_path_factory.mktemp("study") / "repo"
+    def outputs_and_caches(folder: str, names: list[str]) -> set[str]:
+        top = {".git", "results", "data", ".snakemake"} if Path(folder) == REPO else set()
+        return {n for n in names if n in top or n in {"__pycache__", ".pytest_cache"}}
+
+    shutil.copytree(REPO, workdir, ignore=outputs_and_caches)
+    config = yaml.safe_load((workdir / "presets" / "tiny.yaml").read_text())
+    result = snakemake(workdir, workdir / "presets" / "tiny.yaml", "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, config
+
+
+def dry_run_after(study: tuple[Path, dict], edit: Callable[[dict], None]) -> set[tuple[str, str]]:
+    workdir, config = study
+    edited = yaml.safe_load(yaml.safe_dump(config))
+    edit(edited)
+    path = workdir / "edited.yaml"
+    path.write_text(yaml.safe_dump(edited))
+    return planned_jobs(workdir, path)
+
+
+REPORT = {("report", "")}
+
+
+def test_second_run_does_nothing(study: tuple[Path, dict]) -> None:
+    workdir, _ = study
+    assert planned_jobs(workdir, workdir / "presets" / "tiny.yaml") == set()
+
+
+def test_prior_setting_reruns_only_that_prior(study: tuple[Path, dict]) -> None:
+    jobs = dry_run_after(study, lambda c: c["priors"]["laplace"].update(kl_samples=2))
+    expected = run_jobs("synthetic", "laplace", 2) | run_jobs("digits", "laplace", 2) | run_jobs(
+        "natural", "laplace", 3)
+    assert jobs == expected | REPORT
+
+
+def test_dataset_training_setting_reruns_only_that_dataset(study: tuple[Path, dict]) -> None:
+    jobs = dry_run_after(study, lambda c: c["datasets"]["digits"]["train"].update(lr=2e-3))
+    expected = set().union(*(run_jobs("digits", p, 2) for p in ("normal", "laplace", "cauchy")))
+    assert jobs == expected | REPORT
+
+
+def test_report_setting_reruns_only_the_report(study: tuple[Path, dict]) -> None:
+    assert dry_run_after(study, lambda c: c["report"].update(confidence=0.9)) == REPORT
+
+
+def test_analysis_setting_reruns_analyses_and_report(study: tuple[Path, dict]) -> None:
+    jobs = dry_run_after(study, lambda c: c["analysis"].update(iwae_samples=16))
+    assert {rule for rule, _ in jobs} == {"analyze", "report"}
+    assert len(jobs) == 9 + 1
+
+
+def test_dataset_preparation_setting_reruns_that_dataset_chain(study: tuple[Path, dict]) -> None:
+    jobs = dry_run_after(study, lambda c: c["datasets"]["natural"]["prepare"].update(n_train=600))
+    expected = set().union(*(run_jobs("natural", p, 3) for p in ("normal", "laplace", "cauchy")))
+    assert jobs == expected | {("prepare", "dataset=natural")} | REPORT
+
+
+def test_deleted_metrics_reruns_that_analysis_and_report(study: tuple[Path, dict]) -> None:
+    workdir, config = study
+    metrics = workdir / "results/runs/digits/cauchy/z2/seed1/metrics.json"
+    saved = metrics.read_bytes()
+    metrics.unlink()
+    try:
+        jobs = planned_jobs(workdir, workdir / "presets" / "tiny.yaml")
+    finally:
+        metrics.write_bytes(saved)
+    wildcards = "dataset=digits, prior=cauchy, latent=2, seed=1"
+    assert jobs == {("analyze", wildcards)} | REPORT
+
+
+def test_report_code_edit_reruns_only_the_report(study: tuple[Path, dict]) -> None:
+    workdir, _ = study
+    report_py = workdir / "src/sparse_vae/report.py"
+    original = report_py.read_text()
+    report_py.write_text(original + "\n# an edit to the report's code\n")
+    try:
+        jobs = planned_jobs(workdir, workdir / "presets" / "tiny.yaml")
+    finally:
+        report_py.write_text(original)
+    assert jobs == REPORT
+
+
+def test_training_code_edit_reruns_training_not_data(study: tuple[Path, dict]) -> None:
+    workdir, _ = study
+    train_py = workdir / "src/sparse_vae/train.py"
+    original = train_py.read_text()
+    train_py.write_text(original + "\n# an edit to the training loop\n")
+    try:
+        jobs = planned_jobs(workdir, workdir / "presets" / "tiny.yaml")
+    finally:
+        train_py.write_text(original)
+    assert {rule for rule, _ in jobs} == {"train", "analyze", "report"}
+    assert len(jobs) == 9 + 9 + 1
