@@ -135,7 +135,8 @@ def build(params: dict[str, Any], root: Any = None) -> Dataset:
     # One affine pixel map for everything, chosen so that the most extreme image (noisy or clean,
     # either split) just fits in [0, 1]: no clipping, so the linear model below stays exact.
     extreme = max(np.abs(a).max() for a in (noisy_train, noisy_test, clean_train, clean_test))
-    gain = PIXEL_OFFSET / extreme if extreme > 0 else 1.0
+    # (1 - 1e-6): rounding of `weights @ templates_px` must not push the extreme past 0 or 1.
+    gain = PIXEL_OFFSET * (1.0 - 1e-6) / extreme if extreme > 0 else 1.0
     templates_px = gain * templates
 
     def to_pixels(a: np.ndarray) -> np.ndarray:
