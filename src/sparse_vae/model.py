@@ -11,15 +11,16 @@ dimension; `distributions.make_posterior` turns them into Normal (normal and Lap
 (Cauchy prior) posteriors. The decoder is either an MLP mirroring the encoder or a single linear layer,
 the sparse-coding setting, whose weight columns are the dictionary (`decoder_dictionary()`).
 
-Decoded means go through a sigmoid for both likelihoods, since the data lie in [0, 1]:
+Decoded means go through a sigmoid (the data lie in [0, 1]) except for a linear decoder with a
+Gaussian likelihood, which is the sparse-coding model x = W z + b + noise (Olshausen & Field;
+Barello et al.) and keeps an identity output so the columns of W are the dictionary in pixel units:
 * bernoulli: the decoder outputs logits; `log p(x|z) = -BCE_with_logits(logits, x)` summed over pixels,
   which also serves for grey levels in [0, 1] (as in pytorch/examples; then it is not a normalised
   density, only a cross-entropy).
 * gaussian: mean `sigmoid(out)` and a pixel sd that is either fixed (`obs_scale` a number) or learned,
   one log-sd per pixel, floored at `OBS_SD_MIN` = 1e-3: without a floor a pixel that the decoder fits
   almost exactly drives its sd to 0 and the likelihood to +inf (the degenerate-variance blow-up).
-  With a linear decoder the mean is therefore `sigmoid(W z + b)` (a generalised linear model whose
-  columns of W are the dictionary in logit units; near the 0.5 midpoint sigmoid is close to linear).
+  With a linear decoder the mean is `W z + b` and may stray slightly outside [0, 1].
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class VAE(nn.Module):
         self.prior_name, self.posterior_family = prior, POSTERIOR_FAMILY[prior]
         self.decoder_kind, self.likelihood = decoder, likelihood
         self.kl_method, self.kl_samples = kl, int(kl_samples)
+        self.identity_mean = decoder == "linear" and likelihood == "gaussian"
 
         # Encoder: x -> hidden (ReLU) -> (loc, raw_scale), one pair per latent dimension.
         self.encoder = _mlp([self.input_dim, *self.hidden, 2 * self.latent])
@@ -136,8 +138,14 @@ class VAE(nn.Module):
         return self._prior_cls(self.prior_loc, self.prior_scale, validate_args=False)
 
     def decode(self, z: Tensor) -> Tensor:
-        """Mean image in [0, 1] (Bernoulli probabilities or Gaussian mean), shape (..., D) for z (..., L)."""
-        return torch.sigmoid(self.decoder(z))
+        """Mean image (Bernoulli probabilities or Gaussian mean), shape (..., D) for z (..., L).
+
+        In [0, 1] except for the linear-Gaussian (sparse-coding) model, whose mean is W z + b.
+        """
+        return self._mean(self.decoder(z))
+
+    def _mean(self, out: Tensor) -> Tensor:
+        return out if self.identity_mean else torch.sigmoid(out)
 
     def obs_sd(self) -> Tensor | None:
         """Gaussian pixel sd, (D,) when learned or () when fixed; None for a Bernoulli likelihood."""
@@ -154,7 +162,7 @@ class VAE(nn.Module):
         if self.likelihood == "bernoulli":
             return -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none").sum(-1)
         log_sd = self._obs_log_sd()
-        residual = (x - torch.sigmoid(out)) * torch.exp(-log_sd)
+        residual = (x - self._mean(out)) * torch.exp(-log_sd)
         return -(0.5 * residual.square() + log_sd + _HALF_LOG_2PI).sum(-1)
 
     def decoder_dictionary(self) -> Tensor | None:
