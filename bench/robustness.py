@@ -7,7 +7,7 @@ fresh folders and checks, against an uninterrupted reference run:
 3. SIGKILL to snakemake and all its jobs mid-study, `snakemake --unlock`, rerun: same metrics.csv;
 4. `rm -rf results/` and rerun: metrics.csv identical to the byte.
 
-    python bench/robustness.py [--preset presets/tiny.yaml] [--kill-after 40]
+    python bench/robustness.py [--preset presets/tiny.yaml] [--kill-after 15]
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def interrupted_run(workdir: Path, preset: Path, kill_after: float, how: signal.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", type=Path, default=REPO / "presets/tiny.yaml")
-    parser.add_argument("--kill-after", type=float, default=40.0, help="seconds before the kill")
+    parser.add_argument("--kill-after", type=float, default=15.0, help="seconds before the kill")
     args = parser.parse_args()
     preset = args.preset.resolve()
     root = Path(tempfile.mkdtemp(prefix="sparse-vae-robustness-"))
