@@ -31,9 +31,11 @@ def spec_for(prior: str, epochs: int) -> dict:
 
 
 def flops_per_sample() -> float:
-    """Multiply-adds of the four dense layers x 2 (flops) x 3 (forward + two backward matmuls)."""
-    macs = D * HIDDEN + HIDDEN * 2 * LATENT + LATENT * HIDDEN + HIDDEN * D
-    return 2.0 * macs * 3.0
+    """Matmul flops of one training step per sample: forward, input-gradient and weight-gradient
+    products of the four dense layers (the first layer needs no input gradient)."""
+    first = D * HIDDEN
+    rest = HIDDEN * 2 * LATENT + LATENT * HIDDEN + HIDDEN * D
+    return 2.0 * (2 * first + 3 * rest)
 
 
 def sync(device: torch.device) -> None:

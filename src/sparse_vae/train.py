@@ -102,7 +102,9 @@ class Trainer:
         self.x_test = x_test.to(device)
         torch.manual_seed(spec["seed"])
         self.model = build_model(spec, input_dim=x_train.shape[1]).to(device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=spec["train"]["lr"])
+        # fused: one kernel over all parameters instead of several passes each (~30% faster steps
+        # for the 784-400-20 model on a CPU core, see bench/).
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=spec["train"]["lr"], fused=True)
         self.batch_order = torch.Generator().manual_seed(spec["seed"])
         self.state = TrainState(epoch=0, history=[], elapsed=0.0)
 
