@@ -144,3 +144,16 @@ def test_training_code_edit_reruns_training_not_data(study: tuple[Path, dict]) -
         train_py.write_text(original)
     assert {rule for rule, _ in jobs} == {"train", "analyze", "report"}
     assert len(jobs) == 9 + 9 + 1
+
+
+def test_snakemake_report_bundles_tables_and_figures(study: tuple[Path, dict]) -> None:
+    import zipfile
+
+    workdir, _ = study
+    bundle = workdir / "snakemake-report.zip"
+    result = snakemake(workdir, workdir / "presets" / "tiny.yaml", "--report", str(bundle))
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = zipfile.ZipFile(bundle).namelist()
+    for expected in ("metrics.csv", "summary.csv", "verdicts.csv"):
+        assert any(name.endswith(expected) for name in names), expected
+    assert sum(name.endswith(".png") for name in names) >= 4
