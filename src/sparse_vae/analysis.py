@@ -30,7 +30,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Cauchy, Distribution
 
+from sparse_vae.atomic import atomic_open, write_text
 from sparse_vae.data.io import Dataset, load_dataset
 from sparse_vae.errors import SparseVAEError
 
@@ -993,20 +994,6 @@ def _thread_limits(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Write through `write(fh)` into a temporary file beside `path`, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _remove_leftovers(run_dir: Path) -> None:
     """Delete temporary files and folders an earlier, killed analysis of this run left behind.
 
@@ -1050,7 +1037,8 @@ def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads:
         run_dir.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(run_dir)
         t0 = time.perf_counter()
-        _atomic_write(run_dir / "latents.npz", lambda fh: np.savez_compressed(fh, **analysis.latents))
+        with atomic_open(run_dir / "latents.npz") as fh:
+            np.savez_compressed(fh, **analysis.latents)
         figures = run_dir / "figures"
         staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=".figures.tmp-"))
         try:
@@ -1066,7 +1054,7 @@ def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads:
         analysis.timings["figures"] = time.perf_counter() - t0
 
         text = json.dumps(analysis.report, indent=2, allow_nan=False) + "\n"
-        _atomic_write(metrics_path, lambda fh: fh.write(text), mode="w")
+        write_text(metrics_path, text)
 
     m = analysis.report["metrics"]
     steps = ", ".join(f"{k} {v:.1f}s" for k, v in analysis.timings.items())

@@ -25,10 +25,8 @@ Barello et al.) and keeps an identity output so the columns of W are the diction
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from sparse_vae.atomic import atomic_open
 from sparse_vae.distributions import POSTERIOR_FAMILY, PRIORS, kl_divergence, make_posterior, make_prior
 
 __all__ = ["OBS_SD_MIN", "LossTerms", "VAE", "build_model", "load_model", "save_model"]
@@ -213,17 +212,8 @@ def save_model(path: str | os.PathLike, model: VAE, spec: dict, extra: dict[str,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = {"spec": spec, "input_dim": model.input_dim, "state_dict": model.state_dict(), **extra}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as fh:
+        torch.save(checkpoint, fh)
 
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[VAE, dict]:

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sparse_vae.atomic import write_text
 from sparse_vae.errors import MissingRunError, SparseVAEError
 
 # --------------------------------------------------------------------------------------------
@@ -1106,20 +1107,9 @@ def render_html(study: dict, df: pd.DataFrame, summary: pd.DataFrame, verdicts: 
 # Writing
 # --------------------------------------------------------------------------------------------
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    _atomic_write(path, df.to_csv(index=False, lineterminator="\n"))
+    write_text(path, df.to_csv(index=False, lineterminator="\n"))
 
 
 def build_report(metrics_paths: list[Path], study: dict, out_dir: Path) -> dict[str, Any]:
@@ -1159,6 +1149,6 @@ def build_report(metrics_paths: list[Path], study: dict, out_dir: Path) -> dict[
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    _atomic_write(out_dir / "report.html", page)
+    write_text(out_dir / "report.html", page)
     print(f"report: {len(df)} runs -> {out_dir} ({len(figures)} figures, {len(verdicts)} verdicts)")
     return {"metrics": df, "summary": summary, "verdicts": verdicts, "figures": figures}

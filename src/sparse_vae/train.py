@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sparse_vae.atomic import atomic_open, write_text
 from sparse_vae.config import canonical_json
 from sparse_vae.data.io import array_checksum, load_dataset
 from sparse_vae.errors import TrainingDiverged
@@ -58,28 +57,6 @@ def run_name(spec: dict[str, Any]) -> str:
     return f"{spec['dataset']}/{spec['prior']['name']}/z{spec['latent']}/seed{spec['seed']}"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @dataclass
 class TrainState:
     """Everything that must survive a kill for the resumed run to be identical."""
@@ -111,18 +88,17 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
         assert self.checkpoint_path is not None
-        atomic_torch_save(
-            {
-                "fingerprint": self.fingerprint,
-                "state": self.state.__dict__,
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-                "batch_order": self.batch_order.get_state(),
-            },
-            self.checkpoint_path,
-        )
+        state = {
+            "fingerprint": self.fingerprint,
+            "state": self.state.__dict__,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+            "batch_order": self.batch_order.get_state(),
+        }
+        with atomic_open(self.checkpoint_path) as fh:
+            torch.save(state, fh)
 
     def try_resume(self) -> bool:
         """Restore a checkpoint made by this exact spec and data; ignore (and replace) any other."""
@@ -273,7 +249,7 @@ def train_run(data_path: Path, spec: dict[str, Any], run_dir: Path, threads: int
     lines = [",".join(HISTORY_COLUMNS)]
     for row in history:
         lines.append(",".join(repr(float(row[c])) if c != "epoch" else str(row[c]) for c in HISTORY_COLUMNS))
-    atomic_write_text(run_dir / "history.csv", "\n".join(lines) + "\n")
+    write_text(run_dir / "history.csv", "\n".join(lines) + "\n")
     total_samples = dataset.x_train.shape[0] * len(history)
     summary = {
         "spec": spec,
@@ -287,7 +263,7 @@ def train_run(data_path: Path, spec: dict[str, Any], run_dir: Path, threads: int
         "first_epoch": {k: history[0][k] for k in ("train_loss", "test_loss")},
         "final": {k: history[-1][k] for k in ("train_loss", "test_loss", "test_recon", "test_kl")},
     }
-    atomic_write_text(run_dir / "train.json", json.dumps(summary, indent=2) + "\n")
+    write_text(run_dir / "train.json", json.dumps(summary, indent=2) + "\n")
     checkpoint.unlink(missing_ok=True)
     return summary
 

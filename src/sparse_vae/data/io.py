@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from sparse_vae.atomic import atomic_open
 from sparse_vae.errors import DataError
 
 EXTRA_PREFIX = "extra__"
@@ -112,20 +111,8 @@ def save_dataset(path: str | Path, dataset: Dataset) -> None:
         arrays["y_test"] = np.asarray(dataset.y_test, dtype=np.int64)
     for name, value in dataset.extras.items():
         arrays[EXTRA_PREFIX + name] = np.asarray(value)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            _write_npz(fh, arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as fh:
+        _write_npz(fh, arrays)
 
 
 def load_dataset(path: str | Path) -> Dataset:

@@ -1,0 +1,64 @@
+"""Where a study's time and memory go: Snakemake's per-job benchmark files, summarised by rule.
+
+Run after a study (the rules' `benchmark:` directive writes results/benchmarks/<rule>/...tsv):
+
+    python bench/study_time.py [--results results] [--configfile presets/offline.yaml]
+
+Prints per rule: jobs, total/mean/max wall seconds, CPU seconds, peak RSS against the declared
+mem_mb, and the time of one bare `python -c "import torch"` (the start-up cost every job pays).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def startup_seconds(statement: str, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", statement], check=True)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--configfile", type=Path, default=REPO / "presets/offline.yaml")
+    args = parser.parse_args()
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.update(yaml.safe_load(args.configfile.read_text()))
+    declared = {rule: config["resources"][rule]["mem_mb"] for rule in ("train", "analyze")}
+
+    rows = []
+    for tsv in sorted((args.results / "benchmarks").rglob("*.tsv")):
+        rule = tsv.relative_to(args.results / "benchmarks").parts[0]
+        frame = pd.read_csv(tsv, sep="\t")
+        rows.append({"rule": rule, "job": str(tsv), "s": frame["s"].iloc[0],
+                     "cpu_s": frame["cpu_time"].iloc[0], "max_rss_mb": frame["max_rss"].iloc[0]})
+    if not rows:
+        raise SystemExit(f"no benchmark files under {args.results / 'benchmarks'}: run the study first")
+    jobs = pd.DataFrame(rows)
+    table = jobs.groupby("rule").agg(jobs=("s", "size"), total_s=("s", "sum"), mean_s=("s", "mean"),
+                                      max_s=("s", "max"), cpu_s=("cpu_s", "sum"),
+                                      peak_rss_mb=("max_rss_mb", "max"))
+    table["declared_mem_mb"] = [declared.get(rule) for rule in table.index]
+    print(table.round(1).to_string())
+    over = jobs[jobs.apply(lambda r: r["max_rss_mb"] > declared.get(r["rule"], float("inf")), axis=1)]
+    print(f"jobs over their declared mem_mb: {len(over)}")
+    print(f"start-up of one job: python -c 'import torch' {startup_seconds('import torch'):.2f} s, "
+          f"python -m sparse_vae --help {startup_seconds('from sparse_vae.cli import main'):.2f} s")
+
+
+if __name__ == "__main__":
+    main()
