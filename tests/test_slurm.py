@@ -49,7 +49,7 @@ def _env() -> dict[str, str]:
 def snakemake(*args: str, cwd: Path, timeout: int) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout, env=_env(),
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, env=_env(), check=False,
     )
 
 
@@ -79,20 +79,20 @@ def slurm_cluster() -> Iterator[None]:
         pytest.skip("Slurm is not installed and apt-get is unavailable to install it")
     try:
         up = subprocess.run(
-            ["bash", str(CLUSTER), "up"], capture_output=True, text=True, timeout=900, env=_env()
+            ["bash", str(CLUSTER), "up"], capture_output=True, text=True, timeout=900, env=_env(), check=False
         )
     except subprocess.TimeoutExpired as error:
-        subprocess.run(["bash", str(CLUSTER), "down"], capture_output=True, env=_env())
+        subprocess.run(["bash", str(CLUSTER), "down"], capture_output=True, env=_env(), check=False)
         pytest.skip(f"cluster.sh up timed out: {error.stderr!r}"[-3000:])
     if up.returncode != 0:
-        subprocess.run(["bash", str(CLUSTER), "down"], capture_output=True, env=_env())
+        subprocess.run(["bash", str(CLUSTER), "down"], capture_output=True, env=_env(), check=False)
         pytest.skip("could not start the local Slurm cluster:\n" + (up.stdout + up.stderr)[-3000:])
     started_here = "already up" not in up.stderr
     try:
         yield
     finally:
         if started_here:
-            subprocess.run(["bash", str(CLUSTER), "down"], capture_output=True, text=True, env=_env())
+            subprocess.run(["bash", str(CLUSTER), "down"], capture_output=True, text=True, env=_env(), check=False)
 
 
 def test_profile_resolves_from_the_repo_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
