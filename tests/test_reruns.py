@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -121,34 +122,29 @@ def test_deleted_metrics_reruns_that_analysis_and_report(study: tuple[Path, dict
     assert jobs == {("analyze", wildcards)} | REPORT
 
 
-def test_report_code_edit_reruns_only_the_report(study: tuple[Path, dict]) -> None:
+def planned_jobs_after_code_edit(study: tuple[Path, dict], module: str) -> set[tuple[str, str]]:
+    """Dry run after appending a comment to one package module of the copy (restored afterwards)."""
     workdir, _ = study
-    report_py = workdir / "src/sparse_vae/report.py"
-    original = report_py.read_text()
-    report_py.write_text(original + "\n# an edit to the report's code\n")
+    source = workdir / "src/sparse_vae" / module
+    original = source.read_text()
+    source.write_text(original + "\n# an edit\n")
     try:
-        jobs = planned_jobs(workdir, workdir / "presets" / "tiny.yaml")
+        return planned_jobs(workdir, workdir / "presets" / "tiny.yaml")
     finally:
-        report_py.write_text(original)
-    assert jobs == REPORT
+        source.write_text(original)
+
+
+def test_report_code_edit_reruns_only_the_report(study: tuple[Path, dict]) -> None:
+    assert planned_jobs_after_code_edit(study, "report.py") == REPORT
 
 
 def test_training_code_edit_reruns_training_not_data(study: tuple[Path, dict]) -> None:
-    workdir, _ = study
-    train_py = workdir / "src/sparse_vae/train.py"
-    original = train_py.read_text()
-    train_py.write_text(original + "\n# an edit to the training loop\n")
-    try:
-        jobs = planned_jobs(workdir, workdir / "presets" / "tiny.yaml")
-    finally:
-        train_py.write_text(original)
+    jobs = planned_jobs_after_code_edit(study, "train.py")
     assert {rule for rule, _ in jobs} == {"train", "analyze", "report"}
     assert len(jobs) == 9 + 9 + 1
 
 
 def test_snakemake_report_bundles_tables_and_figures(study: tuple[Path, dict]) -> None:
-    import zipfile
-
     workdir, _ = study
     bundle = workdir / "snakemake-report.zip"
     result = snakemake(workdir, workdir / "presets" / "tiny.yaml", "--report", str(bundle))
