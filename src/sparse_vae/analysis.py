@@ -42,8 +42,11 @@ from torch import Tensor
 from torch.distributions import Cauchy, Distribution
 
 from sparse_vae.atomic import atomic_open, write_text
+from sparse_vae.data import for_display
 from sparse_vae.data.io import Dataset, load_dataset
+from sparse_vae.distributions import kl_divergence
 from sparse_vae.errors import SparseVAEError
+from sparse_vae.model import load_model
 
 __all__ = [
     "DEFINITIONS",
@@ -192,14 +195,9 @@ def evaluation_kl(q: Distribution, p: Distribution, mc_samples: int = _MC_KL_SAM
     for a pair neither knows a Monte Carlo mean over `mc_samples` draws (seed the RNG first).
     """
     try:
-        from sparse_vae.distributions import kl_divergence
-    except ImportError:  # pragma: no cover - the package ships it; keeps analysis usable on its own
-        kl_divergence = None
-    if kl_divergence is not None:
-        try:
-            return kl_divergence(q, p, "closed_form", 1), "closed_form"
-        except NotImplementedError:
-            pass
+        return kl_divergence(q, p, "closed_form", 1), "closed_form"
+    except NotImplementedError:
+        pass
     try:
         kl = torch.distributions.kl_divergence(q, p)
         return kl.expand(torch.broadcast_shapes(q.batch_shape, p.batch_shape)), "closed_form"
@@ -696,8 +694,6 @@ def _jsonable(value: Any) -> Any:
 # =================================================================================================
 def _display(dataset: Dataset, x: np.ndarray) -> np.ndarray:
     """Data-space vectors (N, D) as viewable images (N, H, W) in [0, 1] (dewhitened when whitened)."""
-    from sparse_vae.data import for_display
-
     x = np.asarray(for_display(dataset, np.asarray(x, dtype=np.float64)))
     return x.reshape(len(x), *dataset.image_shape)
 
@@ -975,8 +971,6 @@ def _load_model(path: Path) -> tuple[Any, dict[str, Any]]:
     """`sparse_vae.model.load_model`, with a one-line error when the run has not been trained."""
     if not path.exists():
         raise SparseVAEError(f"{path}: no trained model (run the train step first)")
-    from sparse_vae.model import load_model
-
     return load_model(path)
 
 
