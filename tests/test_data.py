@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from sparse_vae.cli import main
-from sparse_vae.data import build_dataset, download, for_display, load_dataset, prepare
+from sparse_vae.data import build_dataset, display_direction, download, for_display, load_dataset, prepare
 from sparse_vae.data.io import Dataset, save_dataset
 from sparse_vae.errors import DataError
 
@@ -228,6 +228,11 @@ def test_natural_whitening_inverts(method: str, tmp_path: Path) -> None:
     # ... and for_display undoes all of it, on both splits.
     np.testing.assert_allclose(for_display(ds, ds.x_train), plain.x_train, atol=1e-4)
     np.testing.assert_allclose(for_display(ds, ds.x_test), plain.x_test, atol=1e-4)
+    # Differences (receptive fields) map linearly, with no offset and no clipping.
+    delta = ds.x_train[:50] - ds.x_train[50:100]
+    np.testing.assert_allclose(display_direction(ds, delta), plain.x_train[:50] - plain.x_train[50:100],
+                               atol=1e-4)
+    np.testing.assert_array_equal(display_direction(plain, delta), delta)
     if method == "zca":
         np.testing.assert_allclose(ex["whitening"], ex["whitening"].T, atol=1e-4)
 

@@ -42,7 +42,7 @@ from torch import Tensor
 from torch.distributions import Cauchy, Distribution
 
 from sparse_vae.atomic import atomic_open, write_text
-from sparse_vae.data import for_display
+from sparse_vae.data import display_direction, for_display
 from sparse_vae.data.io import Dataset, load_dataset
 from sparse_vae.distributions import kl_divergence
 from sparse_vae.errors import SparseVAEError
@@ -419,12 +419,10 @@ def decoder_directions(model: Any, amplitudes: np.ndarray) -> np.ndarray:
     return images[1:] - images[:1]
 
 
-def receptive_fields(model: Any, scales: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`decode(s_j e_j) - decode(-s_j e_j)` per dim j (L, D), with the two decodes (for display)."""
+def receptive_fields(model: Any, scales: np.ndarray) -> np.ndarray:
+    """`decode(s_j e_j) - decode(-s_j e_j)` per dim j (L, D), in data space."""
     diag = np.diag(scales)
-    plus = _decode(model, diag)
-    minus = _decode(model, -diag)
-    return plus - minus, plus, minus
+    return _decode(model, diag) - _decode(model, -diag)
 
 
 # =================================================================================================
@@ -442,8 +440,6 @@ class Analysis:
     kl_per_dim: np.ndarray
     active: np.ndarray
     rf: np.ndarray
-    rf_plus: np.ndarray
-    rf_minus: np.ndarray
     directions: np.ndarray
     title: str
     timings: dict[str, float] = field(default_factory=dict)
@@ -609,8 +605,8 @@ def compute_analysis(
     t0 = time.perf_counter()
     steps = _direction_scales(sd)
     directions = decoder_directions(model, steps)
-    rf, rf_plus, rf_minus = receptive_fields(model, steps)
-    localization = localization_index(rf)
+    rf = receptive_fields(model, steps)
+    localization = localization_index(display_direction(dataset, rf))  # in pixel space
     if active.any() and np.isfinite(localization[active]).any():
         metrics["rf_localization"] = float(np.nanmean(localization[active]))
     else:
@@ -666,7 +662,7 @@ def compute_analysis(
     title = f"{run['dataset']} | {run['prior']} prior | z={latent} | seed {run['seed']}"
     return Analysis(
         report=_jsonable(report), latents=latents, loc=loc, scale=scale, variance=variance,
-        kl_per_dim=kl_per_dim, active=active, rf=rf, rf_plus=rf_plus, rf_minus=rf_minus,
+        kl_per_dim=kl_per_dim, active=active, rf=rf,
         directions=directions, title=title, timings=timings,
     )
 
@@ -897,7 +893,7 @@ def write_figures(analysis: Analysis, model: Any, dataset: Dataset, out_dir: Pat
     # receptive fields, display space, each on its own symmetric scale
     shown_dims = order[:64]
     rows, cols = _grid_shape(len(shown_dims))
-    rf_display = _display(dataset, analysis.rf_plus[shown_dims]) - _display(dataset, analysis.rf_minus[shown_dims])
+    rf_display = display_direction(dataset, analysis.rf[shown_dims]).reshape(len(shown_dims), h, w)
     fig, ax = mosaic_figure(rows, cols, cell=0.95)
     _show_mosaic(ax, _tile(_signed_unit(rf_display), rows, cols), signed=True)
     ax.set_xticks([])

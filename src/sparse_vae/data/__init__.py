@@ -26,6 +26,7 @@ __all__ = [
     "DOWNLOADABLE",
     "Dataset",
     "build_dataset",
+    "display_direction",
     "download",
     "for_display",
     "load_dataset",
@@ -114,8 +115,18 @@ def for_display(dataset: Dataset, x: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.float64)
     if "dewhitening" in dataset.extras:
-        offset = float(dataset.metadata["display_offset"])
-        scale = float(dataset.metadata["display_scale"])
-        whitened = (x - offset) / scale
-        x = whitened @ dataset.extras["dewhitening"] + dataset.extras["patch_mean"]
+        x = display_direction(dataset, x - float(dataset.metadata["display_offset"]))
+        x = x + dataset.extras["patch_mean"]
     return np.clip(x, 0.0, 1.0)
+
+
+def display_direction(dataset: Dataset, delta: np.ndarray) -> np.ndarray:
+    """Map data-space differences (N, D), e.g. receptive fields, to pixel-space differences.
+
+    The linear part of `for_display`, without offset or clipping: a decoder direction in whitened
+    space is shown (and measured) as the pixel pattern it paints.
+    """
+    delta = np.asarray(delta, dtype=np.float64)
+    if "dewhitening" in dataset.extras:
+        return (delta / float(dataset.metadata["display_scale"])) @ dataset.extras["dewhitening"]
+    return delta
