@@ -134,7 +134,7 @@ class Trainer:
         step_terms = torch.empty(n_steps, len(LOSS_TERMS), device=self.device)
         self.model.train()
         for step in range(n_steps):
-            batch = self.x_train[order[step * batch_size:(step + 1) * batch_size]]
+            batch = self.x_train.index_select(0, order[step * batch_size:(step + 1) * batch_size])
             terms = self.model(batch)
             self.optimizer.zero_grad(set_to_none=True)
             terms.loss.backward()
