@@ -24,7 +24,7 @@ from sparse_vae.atomic import atomic_open, write_text
 from sparse_vae.config import canonical_json
 from sparse_vae.data.io import array_checksum, load_dataset
 from sparse_vae.errors import TrainingDiverged
-from sparse_vae.model import build_model, save_model
+from sparse_vae.model import LossTerms, build_model, save_model
 
 HISTORY_COLUMNS = [
     "epoch", "train_loss", "train_recon", "train_kl",
@@ -33,6 +33,11 @@ HISTORY_COLUMNS = [
 LOSS_TERMS = ("loss", "recon", "kl")
 EVAL_BATCH = 4096
 CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def stack_terms(terms: LossTerms) -> torch.Tensor:
+    """The scalar loss terms as one tensor, in LOSS_TERMS order."""
+    return torch.stack([getattr(terms, name) for name in LOSS_TERMS])
 
 
 def resolve_device(device: str) -> torch.device:
@@ -139,7 +144,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             terms.loss.backward()
             self.optimizer.step()
-            step_terms[step] = torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach()])
+            step_terms[step] = stack_terms(terms).detach()
         self.check_finite(step_terms, epoch)
         sizes = torch.full((n_steps,), float(batch_size), device=self.device)
         sizes[-1] = n - batch_size * (n_steps - 1)
@@ -166,7 +171,7 @@ class Trainer:
         for start in range(0, self.x_test.shape[0], EVAL_BATCH):
             batch = self.x_test[start:start + EVAL_BATCH]
             terms = self.model(batch)
-            totals += torch.stack([terms.loss, terms.recon, terms.kl]) * batch.shape[0]
+            totals += stack_terms(terms) * batch.shape[0]
         means = (totals / self.x_test.shape[0]).tolist()
         if not all(np.isfinite(means)):
             raise TrainingDiverged(f"run {run_name(self.spec)}: non-finite test loss after epoch "
@@ -187,8 +192,7 @@ class Trainer:
             test = self.evaluate()
             row = {
                 "epoch": epoch,
-                **{f"train_{k}": v for k, v in train.items() if k != "loss"},
-                "train_loss": train["loss"],
+                **{f"train_{k}": v for k, v in train.items()},
                 **{f"test_{k}": v for k, v in test.items()},
                 "seconds": seconds,
                 "samples_per_s": n / seconds,

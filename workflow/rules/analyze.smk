@@ -15,7 +15,7 @@ rule analyze:
     benchmark:
         "results/benchmarks/analyze/{dataset}/{prior}/z{latent}/seed{seed}.tsv"
     params:
-        settings=as_json(config["analysis"]),
+        settings=canonical_json(config["analysis"]),
         code=ANALYZE_CODE,
         run_dir=lambda wildcards, input: os.path.dirname(input.model),
     threads: ANALYZE_RESOURCES["threads"]

@@ -4,7 +4,9 @@
 
 import glob
 import hashlib
-import json
+
+from sparse_vae.config import canonical_json
+from sparse_vae.data import DOWNLOADABLE
 
 
 DATASETS = config["study"]["datasets"]
@@ -37,10 +39,6 @@ def run_files(name):
     ]
 
 
-def as_json(value):
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
 def code_fingerprint(*modules):
     """Hash of the package sources a step runs, so editing them reruns exactly that step."""
     digest = hashlib.sha256()
@@ -64,13 +62,10 @@ REPORT_CODE = code_fingerprint("report.py")
 
 # -- data ----------------------------------------------------------------------------------
 
-DOWNLOADED = {"mnist", "cifar"}
-
-
 def raw_input(wildcards):
     """Raw-file marker of the sources torchvision downloads; nothing for embedded data."""
     source = config["datasets"][wildcards.dataset]["source"]
-    return [f"{config['data_root']}/{source}.ok"] if source in DOWNLOADED else []
+    return [f"{config['data_root']}/{source}.ok"] if source in DOWNLOADABLE else []
 
 
 # -- training ------------------------------------------------------------------------------
@@ -82,7 +77,7 @@ ANALYZE_RESOURCES = config["resources"]["analyze"]
 def train_spec(wildcards):
     """The run spec: exactly the config a training run depends on."""
     dataset = config["datasets"][wildcards.dataset]
-    return as_json(
+    return canonical_json(
         {
             "dataset": wildcards.dataset,
             "prior": dict(name=wildcards.prior, **config["priors"][wildcards.prior]),

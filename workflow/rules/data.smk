@@ -10,7 +10,7 @@ rule download:
     output:
         f"{config['data_root']}/{{source}}.ok",
     wildcard_constraints:
-        source="mnist|cifar",
+        source="|".join(DOWNLOADABLE),
     conda:
         "../../envs/sparse-vae.yaml"
     log:
@@ -33,7 +33,7 @@ rule prepare:
         "results/logs/prepare/{dataset}.log",
     params:
         source=lambda w: config["datasets"][w.dataset]["source"],
-        settings=lambda w: as_json(config["datasets"][w.dataset]["prepare"]),
+        settings=lambda w: canonical_json(config["datasets"][w.dataset]["prepare"]),
         root=config["data_root"],
         code=DATA_CODE,
     shell:

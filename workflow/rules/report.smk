@@ -46,7 +46,7 @@ rule report:
     log:
         "results/logs/report.log",
     params:
-        study=as_json(
+        study=canonical_json(
             {
                 "study": config["study"],
                 "report": config["report"],
