@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -41,7 +39,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Cauchy, Distribution
 
-from sparse_vae.atomic import atomic_open, write_text
+from sparse_vae.atomic import atomic_dir, atomic_open, write_text
 from sparse_vae.data import display_direction, for_display
 from sparse_vae.data.io import Dataset, load_dataset
 from sparse_vae.distributions import kl_divergence
@@ -1029,18 +1027,8 @@ def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads:
         t0 = time.perf_counter()
         with atomic_open(run_dir / "latents.npz") as fh:
             np.savez_compressed(fh, **analysis.latents)
-        figures = run_dir / "figures"
-        staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=".figures.tmp-"))
-        try:
+        with atomic_dir(run_dir / "figures") as staging:
             names = write_figures(analysis, model, dataset, staging)
-            if figures.exists():
-                trash = Path(tempfile.mkdtemp(dir=run_dir, prefix=".figures.old-"))
-                os.replace(figures, trash / "figures")
-                shutil.rmtree(trash)
-            os.replace(staging, figures)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         analysis.timings["figures"] = time.perf_counter() - t0
 
         text = json.dumps(analysis.report, indent=2, allow_nan=False) + "\n"

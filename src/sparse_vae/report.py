@@ -33,10 +33,7 @@ import base64
 import html
 import json
 import math
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -45,7 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sparse_vae.atomic import write_text
+from sparse_vae.atomic import atomic_dir, write_text
 from sparse_vae.errors import MissingRunError, SparseVAEError
 
 # --------------------------------------------------------------------------------------------
@@ -1127,9 +1124,7 @@ def build_report(metrics_paths: list[Path], study: dict, out_dir: Path) -> dict[
     summary = summarize(deterministic, confidence)
     sources = dataset_sources(runs, study)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".figures.", dir=out_dir))
-    try:
+    with atomic_dir(out_dir / "figures") as staging:
         figures = make_figures(df, summary, runs, study, staging, confidence)
         fig_names = {(f.kind, f.dataset, f.latent): f.file for f in figures}
         verdicts = compute_verdicts(df, runs, confidence, {d: s for d, (s, _) in sources.items()}, fig_names)
@@ -1138,17 +1133,6 @@ def build_report(metrics_paths: list[Path], study: dict, out_dir: Path) -> dict[
         _write_csv(df[ID_COLUMNS + TIMING_COLUMNS], out_dir / "timings.csv")
         _write_csv(summary, out_dir / "summary.csv")
         _write_csv(verdicts, out_dir / "verdicts.csv")
-        final = out_dir / "figures"
-        old = None
-        if final.exists():
-            old = out_dir / f".figures.old.{os.getpid()}"
-            os.replace(final, old)
-        os.replace(staging, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     write_text(out_dir / "report.html", page)
     print(f"report: {len(df)} runs -> {out_dir} ({len(figures)} figures, {len(verdicts)} verdicts)")
     return {"metrics": df, "summary": summary, "verdicts": verdicts, "figures": figures}
