@@ -6,10 +6,10 @@ nothing from this package, trained with its textbook DataLoader loop at the offl
 and settings on the same digits split. If the package's normal-prior run lands at the same test
 ELBO, the package's likelihood, KL and training loop agree with the canonical example.
 
-    python bench/reference_vae.py [--results results] [--latent 10] [--seeds 1 2 3]
+    python bench/reference_vae.py [--results results/offline] [--latent 10] [--seeds 1 2 3]
 
-Needs results/data/digits.npz (prepared by the offline study) and, to compare, the study's
-results/runs/digits/normal/z<latent>/seed<seed>/metrics.json.
+Needs results/offline/data/digits.npz (prepared by the offline study) and, to compare, the study's
+results/offline/runs/digits/normal/z<latent>/seed<seed>/metrics.json.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def train_reference(x_train: np.ndarray, x_test: np.ndarray, settings: dict, lat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--results", type=Path, default=Path("results/offline"))
     parser.add_argument("--latent", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     args = parser.parse_args()

@@ -5,7 +5,7 @@ fresh folders and checks, against an uninterrupted reference run:
 1. a second `snakemake` run has nothing to do;
 2. SIGTERM to snakemake mid-study (what Ctrl-C or `scancel` sends), then a plain rerun: same metrics.csv;
 3. SIGKILL to snakemake and all its jobs mid-study, `snakemake --unlock`, rerun: same metrics.csv;
-4. `rm -rf results/` and rerun: metrics.csv identical to the byte.
+4. `rm -rf` the study's results folder and rerun: metrics.csv identical to the byte.
 
     python bench/robustness.py [--preset presets/tiny.yaml] [--kill-after 15]
 """
@@ -22,8 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from sparse_vae.config import load_config
+
 REPO = Path(__file__).resolve().parents[1]
-METRICS = Path("results/report/metrics.csv")
 
 
 def snakemake_command(workdir: Path, preset: Path, *extra: str) -> list[str]:
@@ -38,7 +39,8 @@ def run(workdir: Path, preset: Path, *extra: str) -> subprocess.CompletedProcess
     return result
 
 
-def interrupted_run(workdir: Path, preset: Path, kill_after: float, how: signal.Signals) -> None:
+def interrupted_run(workdir: Path, preset: Path, results: Path, kill_after: float,
+                    how: signal.Signals) -> None:
     """Start the study, send `how` after `kill_after` s (SIGKILL: to the whole process group)."""
     process = subprocess.Popen(snakemake_command(workdir, preset), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
@@ -51,9 +53,9 @@ def interrupted_run(workdir: Path, preset: Path, kill_after: float, how: signal.
         process.send_signal(how)
     process.wait()
     time.sleep(1)
-    done = sorted(p.parent.name for p in (workdir / "results/runs").rglob("metrics.json"))
+    done = sorted(p.parent.name for p in (workdir / results / "runs").rglob("metrics.json"))
     print(f"  {how.name} after {kill_after:.0f} s: {len(done)} runs analysed so far, "
-          f"{len(list((workdir / 'results/runs').rglob('checkpoint.pt')))} checkpoints left")
+          f"{len(list((workdir / results / 'runs').rglob('checkpoint.pt')))} checkpoints left")
 
 
 def main() -> None:
@@ -62,6 +64,8 @@ def main() -> None:
     parser.add_argument("--kill-after", type=float, default=15.0, help="seconds before the kill")
     args = parser.parse_args()
     preset = args.preset.resolve()
+    results = Path(load_config(preset)["results"])
+    metrics = results / "report/metrics.csv"
     root = Path(tempfile.mkdtemp(prefix="sparse-vae-robustness-"))
     checks: list[tuple[str, bool]] = []
     try:
@@ -69,24 +73,24 @@ def main() -> None:
         start = time.perf_counter()
         run(reference, preset)
         print(f"reference run: {time.perf_counter() - start:.0f} s")
-        expected = (reference / METRICS).read_bytes()
+        expected = (reference / metrics).read_bytes()
 
         again = run(reference, preset)
         checks.append(("second run does nothing", "Nothing to be done" in again.stdout + again.stderr))
 
         for how in (signal.SIGTERM, signal.SIGKILL):
             workdir = root / how.name.lower()
-            interrupted_run(workdir, preset, args.kill_after, how)
+            interrupted_run(workdir, preset, results, args.kill_after, how)
             if how == signal.SIGKILL:  # a SIGKILLed snakemake cannot remove its lock
                 run(workdir, preset, "--unlock")
             run(workdir, preset)
             checks.append((f"{how.name} mid-study, rerun: same metrics.csv",
-                           (workdir / METRICS).read_bytes() == expected))
+                           (workdir / metrics).read_bytes() == expected))
 
-        shutil.rmtree(reference / "results")
+        shutil.rmtree(reference / results)
         run(reference, preset)
         checks.append(("rm -rf results/, rerun: identical metrics.csv",
-                       (reference / METRICS).read_bytes() == expected))
+                       (reference / metrics).read_bytes() == expected))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     for name, ok in checks:

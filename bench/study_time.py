@@ -2,7 +2,7 @@
 
 Run after a study (the rules' `benchmark:` directive writes results/benchmarks/<rule>/...tsv):
 
-    python bench/study_time.py [--results results] [--configfile presets/offline.yaml]
+    python bench/study_time.py [--configfile presets/offline.yaml] [--results results/offline]
 
 Prints per rule: jobs, total/mean/max wall seconds, CPU seconds, peak RSS against the declared
 mem_mb, and the time of one bare `python -c "import torch"` (the start-up cost every job pays).
@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
+
+from sparse_vae.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,11 +34,11 @@ def startup_seconds(statement: str, repeats: int = 3) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--results", type=Path, help="the study's output folder (default: its `results` key)")
     parser.add_argument("--configfile", type=Path, default=REPO / "presets/offline.yaml")
     args = parser.parse_args()
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config.update(yaml.safe_load(args.configfile.read_text()))
+    config = load_config(args.configfile)
+    args.results = args.results or Path(config["results"])
     declared = {rule: config["resources"][rule]["mem_mb"] for rule in ("train", "analyze")}
 
     rows = []

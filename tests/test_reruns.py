@@ -111,7 +111,7 @@ def test_dataset_preparation_setting_reruns_that_dataset_chain(study: tuple[Path
 
 def test_deleted_metrics_reruns_that_analysis_and_report(study: tuple[Path, dict]) -> None:
     workdir, config = study
-    metrics = workdir / "results/runs/digits/cauchy/z2/seed1/metrics.json"
+    metrics = workdir / "results/tiny/runs/digits/cauchy/z2/seed1/metrics.json"
     saved = metrics.read_bytes()
     metrics.unlink()
     try:
@@ -135,7 +135,7 @@ def planned_jobs_after_code_edit(study: tuple[Path, dict], module: str) -> set[t
 
 
 def test_report_code_edit_reruns_only_the_report(study: tuple[Path, dict]) -> None:
-    assert planned_jobs_after_code_edit(study, "report.py") == REPORT
+    assert planned_jobs_after_code_edit(study, "report/__init__.py") == REPORT
 
 
 def test_training_code_edit_reruns_training_not_data(study: tuple[Path, dict]) -> None:

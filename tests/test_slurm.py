@@ -127,10 +127,10 @@ def test_tiny_study_runs_through_slurm(slurm_cluster: None, tmp_path: Path) -> N
     assert result.returncode == 0, out[-6000:]
 
     for name in ("metrics.csv", "summary.csv", "verdicts.csv", "report.html"):
-        assert (tmp_path / "results" / "report" / name).is_file(), name
+        assert (tmp_path / "results" / "tiny" / "report" / name).is_file(), name
     config = yaml.safe_load(TINY.read_text())
     runs = [
-        tmp_path / "results" / "runs" / d / p / f"z{z}" / f"seed{s}"
+        tmp_path / "results" / "tiny" / "runs" / d / p / f"z{z}" / f"seed{s}"
         for d in config["study"]["datasets"]
         for p in config["study"]["priors"]
         for z in config["datasets"][d]["latent_sizes"]
@@ -165,7 +165,7 @@ def test_gpu_request_reaches_slurm(slurm_cluster: None, tmp_path: Path) -> None:
     gpu.write_text(yaml.safe_dump({"resources": {"train": {
         "threads": 1, "mem_mb": 1000, "runtime": 10, "gpu": 1, "gpu_model": "fake", "device": "cpu",
     }}}))
-    target = "results/runs/synthetic/normal/z2/seed1/train.json"
+    target = "results/tiny/runs/synthetic/normal/z2/seed1/train.json"
     result = snakemake(
         "--profile", str(PROFILE), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
         "--configfile", str(TINY), str(gpu), *TEST_CLUSTER_ARGS, target,

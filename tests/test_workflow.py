@@ -25,6 +25,7 @@ def snakemake(workdir: Path, *args: str, timeout: int = 120) -> subprocess.Compl
 @pytest.mark.parametrize("path", PRESETS)
 def test_shipped_configs_are_valid(path: str) -> None:
     load_config(REPO / path)
+    load_config(REPO / path, base=None)
 
 
 @pytest.mark.parametrize(

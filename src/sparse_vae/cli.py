@@ -25,8 +25,8 @@ def _json_arg(text: str) -> Any:
 def _cmd_validate(args: argparse.Namespace) -> None:
     from sparse_vae.config import load_config
 
-    load_config(args.config)
-    print(f"{args.config}: valid")
+    load_config(*args.configs)
+    print(f"config.yaml + {' + '.join(args.configs)}: valid" if args.configs else "config.yaml: valid")
 
 
 def _cmd_download(args: argparse.Namespace) -> None:
@@ -69,8 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check a config file against the schema")
-    p.add_argument("config", help="YAML config (config.yaml or a preset)")
+    p = sub.add_parser(
+        "validate",
+        help="check config files as Snakemake sees them: each merged over config.yaml, in order",
+    )
+    p.add_argument("configs", nargs="*", metavar="FILE",
+                   help="YAML files passed with --configfile (a preset, a GPU snippet); none: config.yaml alone")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("download", help="fetch raw MNIST or CIFAR-10 files with torchvision (needs network unless present)")

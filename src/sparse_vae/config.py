@@ -17,7 +17,9 @@ import yaml
 
 from sparse_vae.errors import SparseVAEError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG = REPO / "config.yaml"
 
 
 class ConfigError(SparseVAEError, ValueError):
@@ -80,10 +82,39 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(messages))
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """Read and validate a YAML config file."""
-    with open(path) as fh:
-        config = yaml.safe_load(fh)
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """One YAML config file as a mapping; a missing, unparsable or empty file is a one-line error."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(f"{path}: empty or not a mapping of config keys")
+    return value
+
+
+def merge_config(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge `update` over `base` key by key, as Snakemake merges a --configfile over config.yaml."""
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            merge_config(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_config(*paths: str | Path, base: str | Path | None = DEFAULT_CONFIG) -> dict[str, Any]:
+    """The study config Snakemake would see: `base` (config.yaml) with each file merged over it
+    in order, then validated. `base=None` reads the files alone."""
+    config: dict[str, Any] = read_yaml_mapping(base) if base is not None else {}
+    for path in paths:
+        merge_config(config, read_yaml_mapping(path))
     validate_config(config)
     return config
 

@@ -2,18 +2,18 @@
 
 rule analyze:
     input:
-        data="results/data/{dataset}.npz",
-        model="results/runs/{dataset}/{prior}/z{latent}/seed{seed}/model.pt",
+        data=f"{RESULTS}/data/{{dataset}}.npz",
+        model=f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/model.pt",
     output:
-        metrics="results/runs/{dataset}/{prior}/z{latent}/seed{seed}/metrics.json",
-        latents="results/runs/{dataset}/{prior}/z{latent}/seed{seed}/latents.npz",
-        figures=directory("results/runs/{dataset}/{prior}/z{latent}/seed{seed}/figures"),
+        metrics=f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/metrics.json",
+        latents=f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/latents.npz",
+        figures=directory(f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/figures"),
     conda:
         "../../envs/sparse-vae.yaml"
     log:
-        "results/logs/analyze/{dataset}/{prior}/z{latent}/seed{seed}.log",
+        f"{RESULTS}/logs/analyze/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}.log",
     benchmark:
-        "results/benchmarks/analyze/{dataset}/{prior}/z{latent}/seed{seed}.tsv"
+        f"{RESULTS}/benchmarks/analyze/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}.tsv"
     params:
         settings=canonical_json(config["analysis"]),
         code=ANALYZE_CODE,

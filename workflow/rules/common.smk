@@ -9,6 +9,7 @@ from sparse_vae.config import canonical_json
 from sparse_vae.data import DOWNLOADABLE
 
 
+RESULTS = config["results"].rstrip("/")  # this study's output folder
 DATASETS = config["study"]["datasets"]
 PRIORS = config["study"]["priors"]
 SEEDS = config["study"]["seeds"]
@@ -34,7 +35,7 @@ def study_runs():
 
 def run_files(name):
     return [
-        f"results/runs/{d}/{p}/z{z}/seed{s}/{name}"
+        f"{RESULTS}/runs/{d}/{p}/z{z}/seed{s}/{name}"
         for d, p, z, s in study_runs()
     ]
 
@@ -49,15 +50,18 @@ def code_fingerprint(*modules):
     return digest.hexdigest()[:16]
 
 
-DATA_CODE = code_fingerprint(
-    *sorted(
+def package_files(subpackage):
+    """Every module of a subpackage of sparse_vae, relative to the package, sorted."""
+    return sorted(
         os.path.relpath(path, os.path.join(SRC, "sparse_vae"))
-        for path in glob.glob(os.path.join(SRC, "sparse_vae", "data", "*.py"))
+        for path in glob.glob(os.path.join(SRC, "sparse_vae", subpackage, "*.py"))
     )
-)
+
+
+DATA_CODE = code_fingerprint(*package_files("data"))
 TRAIN_CODE = code_fingerprint("distributions.py", "model.py", "train.py")
-ANALYZE_CODE = code_fingerprint("analysis.py")
-REPORT_CODE = code_fingerprint("report.py")
+ANALYZE_CODE = code_fingerprint(*package_files("analysis"))
+REPORT_CODE = code_fingerprint(*package_files("report"))
 
 
 # -- data ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ rule download:
     conda:
         "../../envs/sparse-vae.yaml"
     log:
-        "results/logs/download/{source}.log",
+        f"{RESULTS}/logs/download/{{source}}.log",
     params:
         root=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
@@ -26,11 +26,11 @@ rule prepare:
     input:
         raw_input,
     output:
-        "results/data/{dataset}.npz",
+        f"{RESULTS}/data/{{dataset}}.npz",
     conda:
         "../../envs/sparse-vae.yaml"
     log:
-        "results/logs/prepare/{dataset}.log",
+        f"{RESULTS}/logs/prepare/{{dataset}}.log",
     params:
         source=lambda w: config["datasets"][w.dataset]["source"],
         settings=lambda w: canonical_json(config["datasets"][w.dataset]["prepare"]),

@@ -1,10 +1,10 @@
 # The final report: tables and figure panels over all runs, verdicts on the talk's conclusions.
 
 REPORT_OUTPUTS = [
-    "results/report/metrics.csv",
-    "results/report/summary.csv",
-    "results/report/verdicts.csv",
-    "results/report/report.html",
+    f"{RESULTS}/report/metrics.csv",
+    f"{RESULTS}/report/summary.csv",
+    f"{RESULTS}/report/verdicts.csv",
+    f"{RESULTS}/report/report.html",
 ]
 
 
@@ -19,32 +19,32 @@ rule report:
         summaries=run_files("train.json"),
     output:
         metrics=report(
-            "results/report/metrics.csv",
+            f"{RESULTS}/report/metrics.csv",
             caption="../report/metrics.rst",
             category="Tables",
         ),
         summary=report(
-            "results/report/summary.csv",
+            f"{RESULTS}/report/summary.csv",
             caption="../report/summary.rst",
             category="Tables",
         ),
-        timings="results/report/timings.csv",
+        timings=f"{RESULTS}/report/timings.csv",
         verdicts=report(
-            "results/report/verdicts.csv",
+            f"{RESULTS}/report/verdicts.csv",
             caption="../report/verdicts.rst",
             category="Tables",
         ),
         figures=report(
-            directory("results/report/figures"),
+            directory(f"{RESULTS}/report/figures"),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
             category="Figures",
         ),
-        html="results/report/report.html",
+        html=f"{RESULTS}/report/report.html",
     conda:
         "../../envs/sparse-vae.yaml"
     log:
-        "results/logs/report.log",
+        f"{RESULTS}/logs/report.log",
     params:
         study=canonical_json(
             {

@@ -3,17 +3,17 @@
 
 rule train:
     input:
-        data="results/data/{dataset}.npz",
+        data=f"{RESULTS}/data/{{dataset}}.npz",
     output:
-        model="results/runs/{dataset}/{prior}/z{latent}/seed{seed}/model.pt",
-        history="results/runs/{dataset}/{prior}/z{latent}/seed{seed}/history.csv",
-        summary="results/runs/{dataset}/{prior}/z{latent}/seed{seed}/train.json",
+        model=f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/model.pt",
+        history=f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/history.csv",
+        summary=f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/train.json",
     conda:
         "../../envs/sparse-vae.yaml"
     log:
-        "results/logs/train/{dataset}/{prior}/z{latent}/seed{seed}.log",
+        f"{RESULTS}/logs/train/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}.log",
     benchmark:
-        "results/benchmarks/train/{dataset}/{prior}/z{latent}/seed{seed}.tsv"
+        f"{RESULTS}/benchmarks/train/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}.tsv"
     params:
         spec=train_spec,
         code=TRAIN_CODE,
