@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from torch.distributions import Cauchy, MultivariateNormal, Normal, StudentT
 
-from sparse_vae import analysis
+from sparse_vae import analysis, catalogue
+from sparse_vae.analysis import compute, metrics, model_passes, run_io
 from sparse_vae.data.io import Dataset, save_dataset
 
 torch.set_num_threads(1)
@@ -109,12 +110,12 @@ def test_active_units_counts_only_dimensions_the_encoder_uses() -> None:
     s[[1, 3]] = 1.0  # and their posterior equals the prior: zero KL
     model = LinearGaussianVAE(rng.normal(size=(d, latent)), np.zeros(d), 0.5, A, np.zeros(latent), s)
     x = rng.random((200, d)).astype(np.float32)
-    loc, _ = analysis.posterior_parameters(model, x)
-    variance = analysis.location_variance(loc)
-    assert analysis.active_units(variance, 0.01) == 3
+    loc, _ = model_passes.posterior_parameters(model, x)
+    variance = metrics.location_variance(loc)
+    assert metrics.active_units(variance, 0.01) == 3
     assert variance[1] == 0.0 and variance[3] == 0.0
     with torch.no_grad():
-        kl, method = analysis.evaluation_kl(model.posterior(torch.as_tensor(x)), model.prior())
+        kl, method = metrics.evaluation_kl(model.posterior(torch.as_tensor(x)), model.prior())
     assert method == "closed_form"
     assert kl.shape == (200, latent)
     assert np.flatnonzero(kl.mean(0).numpy() > 0.01).tolist() == [0, 2, 4]
@@ -124,7 +125,7 @@ def test_iwae_is_at_least_elbo_and_with_one_sample_equals_it_in_expectation() ->
     model, x = linear_gaussian()
     torch.manual_seed(0)
     with torch.no_grad():
-        log_lik, log_w = analysis.importance_log_weights(model, x, 4000)
+        log_lik, log_w = model_passes.importance_log_weights(model, x, 4000)
         exact_elbo = model.exact_elbo(x)
         exact_log_px = model.exact_log_px(x)
     assert log_lik.shape == log_w.shape == (4000, len(x))
@@ -136,7 +137,7 @@ def test_iwae_is_at_least_elbo_and_with_one_sample_equals_it_in_expectation() ->
     assert abs(float(diff.mean())) < 4 * mean_se
     # IWAE with K = 4000 is above the ELBO for every example (Jensen on the same draws), and on
     # average within noise of log p(x) (one draw of the estimator may exceed it; its mean may not).
-    iwae = analysis.iwae_bound(log_w)
+    iwae = metrics.iwae_bound(log_w)
     assert torch.all(iwae >= log_w.mean(0))
     assert float(iwae.mean()) > float(exact_elbo.mean()) + 0.05
     assert abs(float((exact_log_px - iwae).mean())) < 0.02
@@ -146,12 +147,12 @@ def test_iwae_increases_with_k() -> None:
     model, x = linear_gaussian(seed=2)
     torch.manual_seed(1)
     with torch.no_grad():
-        _, log_w = analysis.importance_log_weights(model, x, 6400, chunk_elements=4096)
+        _, log_w = model_passes.importance_log_weights(model, x, 6400, chunk_elements=4096)
         log_px = float(model.exact_log_px(x).mean())
     means = []
     for k in (1, 4, 16, 64, 400):
         groups = log_w.reshape(-1, k, log_w.shape[1])  # independent IWAE(k) estimates
-        means.append(float(torch.stack([analysis.iwae_bound(g) for g in groups]).mean()))
+        means.append(float(torch.stack([metrics.iwae_bound(g) for g in groups]).mean()))
     assert all(a < b for a, b in zip(means, means[1:])), means
     assert means[-1] < log_px + 0.01
     assert log_px - means[-1] < 0.1 * (log_px - means[0])
@@ -160,16 +161,16 @@ def test_iwae_increases_with_k() -> None:
 def test_importance_weights_are_chunking_invariant_in_distribution_and_shape() -> None:
     model, x = linear_gaussian()
     torch.manual_seed(3)
-    a = analysis.importance_log_weights(model, x[:5], 7, chunk_elements=1)  # one draw per chunk
+    a = model_passes.importance_log_weights(model, x[:5], 7, chunk_elements=1)  # one draw per chunk
     assert a[0].shape == (7, 5) and a[0].dtype == torch.float64
     with pytest.raises(ValueError):
-        analysis.importance_log_weights(model, x, 0)
+        model_passes.importance_log_weights(model, x, 0)
 
 
 def test_evaluation_kl_closed_forms_and_monte_carlo_fallback() -> None:
     q = Cauchy(torch.tensor([[0.3, -1.0]]), torch.tensor([[0.5, 2.0]]))
     p = Cauchy(torch.zeros(2), torch.ones(2))
-    kl, method = analysis.evaluation_kl(q, p)
+    kl, method = metrics.evaluation_kl(q, p)
     expected = torch.log(((q.scale + 1) ** 2 + q.loc**2) / (4 * q.scale))
     assert method == "closed_form"
     torch.testing.assert_close(kl, expected, rtol=1e-5, atol=1e-6)
@@ -177,7 +178,7 @@ def test_evaluation_kl_closed_forms_and_monte_carlo_fallback() -> None:
     q = Normal(torch.tensor([[0.5, 0.0]]), torch.tensor([[0.7, 1.0]]))
     p = StudentT(torch.tensor(3.0), torch.zeros(2), torch.ones(2))
     torch.manual_seed(0)
-    kl, method = analysis.evaluation_kl(q, p, mc_samples=20000)
+    kl, method = metrics.evaluation_kl(q, p, mc_samples=20000)
     assert method.startswith("monte_carlo")
     z = q.sample((200000,))
     reference = (q.log_prob(z) - p.log_prob(z)).mean(0)
@@ -188,16 +189,16 @@ def test_linear_probe_accuracy_near_one_on_separable_codes_and_chance_on_noise()
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 200)
     codes = rng.normal(size=(600, 4))
-    noise_acc, chance = analysis.linear_probe(codes, labels, folds=5)
+    noise_acc, chance = metrics.linear_probe(codes, labels, folds=5)
     assert chance == pytest.approx(1 / 3)
     assert abs(noise_acc - chance) < 0.08
     separable = codes.copy()
     separable[:, 2] += 10.0 * labels
-    accuracy, _ = analysis.linear_probe(separable, labels, folds=5)
+    accuracy, _ = metrics.linear_probe(separable, labels, folds=5)
     assert accuracy > 0.99
-    with pytest.raises(analysis.NotApplicable):
-        analysis.linear_probe(codes, np.zeros(600, dtype=int), folds=5)
-    mi = analysis.mutual_information(separable, labels)
+    with pytest.raises(metrics.NotApplicable):
+        metrics.linear_probe(codes, np.zeros(600, dtype=int), folds=5)
+    mi = metrics.mutual_information(separable, labels)
     assert mi.argmax() == 2 and mi[2] > 0.9 and np.delete(mi, 2).max() < 0.1
 
 
@@ -205,36 +206,36 @@ def test_template_recovery_is_one_when_codes_are_the_true_weights() -> None:
     rng = np.random.default_rng(0)
     weights = rng.laplace(size=(400, 3))
     codes = np.column_stack([weights[:, 2], -2.0 * weights[:, 0], np.zeros(400), 0.5 * weights[:, 1]])
-    corr, best, best_r = analysis.template_weight_correlation(codes, weights)
+    corr, best, best_r = metrics.template_weight_correlation(codes, weights)
     assert corr == pytest.approx(1.0)
     assert best.tolist() == [1, 3, 0]
-    assert analysis.template_weight_r2(codes, weights) == pytest.approx(1.0)
+    assert metrics.template_weight_r2(codes, weights) == pytest.approx(1.0)
     # a rotation keeps R^2 at 1 but the axis-aligned correlation drops
     theta = np.pi / 4
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     mixed = weights[:, :2] @ rot
-    assert analysis.template_weight_r2(mixed, weights[:, :2]) == pytest.approx(1.0)
-    assert analysis.template_weight_correlation(mixed, weights[:, :2])[0] < 0.8
+    assert metrics.template_weight_r2(mixed, weights[:, :2]) == pytest.approx(1.0)
+    assert metrics.template_weight_correlation(mixed, weights[:, :2])[0] < 0.8
     # noise codes recover nothing
-    assert analysis.template_weight_r2(rng.normal(size=(400, 4)), weights) < 0.05
+    assert metrics.template_weight_r2(rng.normal(size=(400, 4)), weights) < 0.05
     templates = rng.normal(size=(3, 16))
-    cos, which = analysis.best_abs_cosine(templates, np.vstack([np.zeros(16), -3 * templates[2], templates[0], templates[1]]))
+    cos, which = metrics.best_abs_cosine(templates, np.vstack([np.zeros(16), -3 * templates[2], templates[0], templates[1]]))
     np.testing.assert_allclose(cos, 1.0)
     assert which.tolist() == [2, 3, 1]
 
 
 def test_hoyer_is_one_for_one_hot_and_zero_for_constant() -> None:
     codes = np.array([[0.0, 0.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [-1.0, 1.0, -1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
-    h = analysis.hoyer_sparsity(codes)
+    h = metrics.hoyer_sparsity(codes)
     np.testing.assert_allclose(h[:3], [1.0, 0.0, 0.0], atol=1e-12)
     assert np.isnan(h[3])
-    assert 0 < analysis.hoyer_sparsity(np.array([[1.0, 0.1, 0.0, 0.0]]))[0] < 1
+    assert 0 < metrics.hoyer_sparsity(np.array([[1.0, 0.1, 0.0, 0.0]]))[0] < 1
 
 
 def test_kurtosis_of_laplace_samples_is_about_three() -> None:
     rng = np.random.default_rng(0)
     loc = np.column_stack([rng.laplace(size=100_000), rng.normal(size=100_000), np.full(100_000, 0.5)])
-    k = analysis.excess_kurtosis(loc)
+    k = metrics.excess_kurtosis(loc)
     assert k[0] == pytest.approx(3.0, abs=0.4)
     assert k[1] == pytest.approx(0.0, abs=0.1)
     assert np.isnan(k[2])
@@ -242,15 +243,15 @@ def test_kurtosis_of_laplace_samples_is_about_three() -> None:
 
 def test_frac_near_zero_and_localization_index() -> None:
     loc = np.array([[0.05, 1.0], [0.5, 0.0], [-0.01, -2.0], [2.0, 0.0]])
-    assert analysis.frac_near_zero(loc, 0.1) == pytest.approx(4 / 8)
-    assert analysis.frac_near_zero(loc, 0.1, np.array([0])) == pytest.approx(2 / 4)
+    assert metrics.frac_near_zero(loc, 0.1) == pytest.approx(4 / 8)
+    assert metrics.frac_near_zero(loc, 0.1, np.array([0])) == pytest.approx(2 / 4)
     d = 100
     one_pixel = np.zeros(d)
     one_pixel[7] = -2.0
     quarter = np.zeros(d)
     quarter[:25] = 1.0
     fields = np.vstack([one_pixel, np.ones(d), quarter, np.zeros(d)])
-    index = analysis.localization_index(fields)
+    index = metrics.localization_index(fields)
     np.testing.assert_allclose(index[:3], [1.0, 0.0, 1 - 24 / 99])
     assert np.isnan(index[3])
 
@@ -327,7 +328,7 @@ def labelled_case(tmp_path: Path, family: str = "normal") -> tuple[Path, LinearG
 
 def run_analysis(monkeypatch: pytest.MonkeyPatch, data: Path, run_dir: Path, model: Any, ckpt: dict,
                  params: dict | None = None) -> dict:
-    monkeypatch.setattr(analysis, "_load_model", lambda path: (model, ckpt))
+    monkeypatch.setattr(run_io, "_load_model", lambda path: (model, ckpt))
     run_dir.mkdir(parents=True, exist_ok=True)
     return analysis.analyze_run(data, run_dir, params or PARAMS, threads=1)
 
@@ -341,7 +342,7 @@ def read_metrics(run_dir: Path) -> dict:
 
 def check_layout(report: dict, latent: int) -> None:
     assert set(report) == {"run", "metrics", "not_applicable", "per_dimension", "settings"}
-    assert set(report["metrics"]) == set(analysis.SCALAR_METRICS)
+    assert set(report["metrics"]) == set(catalogue.SCALAR_METRICS)
     for name, value in report["metrics"].items():
         assert (value is None) == (name in report["not_applicable"]), name
         assert value is None or isinstance(value, (int, float)), name
@@ -349,7 +350,7 @@ def check_layout(report: dict, latent: int) -> None:
     assert set(report["per_dimension"]) == {"kl", "location_variance", "kurtosis", "mi_label"}
     for name in ("kl", "location_variance", "kurtosis"):
         assert len(report["per_dimension"][name]) == latent
-    assert set(analysis.PARAM_KEYS) <= set(report["settings"])
+    assert set(compute.PARAM_KEYS) <= set(report["settings"])
     assert report["settings"]["evaluation_kl"] == "closed_form"
 
 
@@ -432,7 +433,7 @@ def test_a_failed_analysis_leaves_no_metrics(tmp_path: Path, monkeypatch: pytest
     def crash(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("killed while drawing")
 
-    monkeypatch.setattr(analysis, "write_figures", crash)
+    monkeypatch.setattr(run_io, "write_figures", crash)
     with pytest.raises(RuntimeError):
         run_analysis(monkeypatch, data, run_dir, model, ckpt)
     assert sorted(p.name for p in run_dir.iterdir()) == ["latents.npz"]
@@ -461,6 +462,70 @@ def test_bad_params_and_missing_model_are_clear_errors(tmp_path: Path, monkeypat
         run_analysis(monkeypatch, data, run_dir, model, dict(ckpt, input_dim=16))
     # an analysis that never started leaves the previous one alone
     assert json.loads((run_dir / "metrics.json").read_text()) == {"kept": True}
+
+
+# ---------------------------------------------------------------------------------------------
+# The metric catalogue: one home for the vocabulary
+# ---------------------------------------------------------------------------------------------
+def add_to_catalogue(monkeypatch: pytest.MonkeyPatch, row: catalogue.Metric) -> None:
+    """Add one row to the catalogue for a test, as an edit of sparse_vae/catalogue.py would."""
+    rows = catalogue.METRICS + (row,)
+    monkeypatch.setattr(catalogue, "METRICS", rows)
+    monkeypatch.setattr(catalogue, "SCALAR_METRICS", tuple(m.name for m in rows))
+    monkeypatch.setattr(catalogue, "_BY_NAME", {m.name: m for m in rows})
+
+
+def test_catalogue_rows_are_complete_and_match_the_groups() -> None:
+    names = [m.name for m in catalogue.METRICS]
+    assert len(names) == len(set(names))
+    assert set(compute.GROUP_FUNCTIONS) == set(catalogue.GROUPS)
+    for m in catalogue.METRICS:
+        assert m.label and m.unit and m.definition, m.name
+        assert m.better in ("higher", "lower", ""), m.name
+        assert m.group in catalogue.GROUPS, m.name
+    assert set(names) <= set(catalogue.definitions())
+
+
+@pytest.mark.parametrize("case", ["synthetic", "labelled"])
+def test_compute_produces_exactly_the_catalogue_metrics(tmp_path: Path, case: str) -> None:
+    from sparse_vae.data.io import load_dataset
+
+    data, model, ckpt = (synthetic_case if case == "synthetic" else labelled_case)(tmp_path)
+    dataset = load_dataset(data)
+    result = compute.compute_analysis(model, ckpt, dataset, PARAMS)
+    assert list(result.report["metrics"]) == list(catalogue.SCALAR_METRICS)  # report order
+    assert result.report["settings"]["definitions"] == catalogue.definitions()
+    post = result.posterior
+    for name, function in compute.GROUP_FUNCTIONS.items():
+        group = function(model, post, dataset)
+        assert set(group.metrics) == {m.name for m in catalogue.METRICS if m.group == name}, name
+        assert set(group.not_applicable) <= set(group.metrics), name
+
+
+def test_adding_a_metric_touches_only_the_catalogue_and_its_group(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new metric: one catalogue row plus its computation in its group, and it is in metrics.json."""
+    row = catalogue.Metric("loc_abs_mean", "mean |location|", "latent units", "", "sparsity",
+                           "mean over test examples and dimensions of |posterior location|")
+    add_to_catalogue(monkeypatch, row)
+    sparsity = compute.GROUP_FUNCTIONS["sparsity"]
+
+    def sparsity_with_the_new_metric(model: Any, post: compute.Posterior, dataset: Any) -> compute.Group:
+        group = sparsity(model, post, dataset)
+        group.metrics["loc_abs_mean"] = float(np.abs(post.loc).mean())
+        return group
+
+    data, model, ckpt = labelled_case(tmp_path)
+    # without the computation, the analysis refuses to write a catalogue metric it did not compute
+    with pytest.raises(RuntimeError, match="loc_abs_mean"):
+        run_analysis(monkeypatch, data, tmp_path / "run", model, ckpt)
+    monkeypatch.setitem(compute.GROUP_FUNCTIONS, "sparsity", sparsity_with_the_new_metric)
+    report = run_analysis(monkeypatch, data, tmp_path / "run", model, ckpt)
+    check_layout(report, latent=3)
+    assert list(report["metrics"])[-1] == "loc_abs_mean"
+    loc = np.load(tmp_path / "run" / "latents.npz")["loc"]
+    assert report["metrics"]["loc_abs_mean"] == pytest.approx(float(np.abs(loc.astype(np.float64)).mean()), rel=1e-6)
+    assert report["settings"]["definitions"]["loc_abs_mean"] == row.definition
 
 
 # ---------------------------------------------------------------------------------------------

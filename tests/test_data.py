@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from sparse_vae.cli import main
-from sparse_vae.data import build_dataset, display_direction, download, for_display, load_dataset, prepare
+from sparse_vae.analysis.display import display_direction, for_display
+from sparse_vae.data import build_dataset, download, load_dataset, prepare
 from sparse_vae.data.io import Dataset, save_dataset
 from sparse_vae.errors import DataError
 

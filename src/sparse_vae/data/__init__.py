@@ -26,9 +26,7 @@ __all__ = [
     "DOWNLOADABLE",
     "Dataset",
     "build_dataset",
-    "display_direction",
     "download",
-    "for_display",
     "load_dataset",
     "prepare",
     "save_dataset",
@@ -103,30 +101,3 @@ def download(source: str, root: Path) -> None:
     if source not in DOWNLOADABLE:
         raise DataError(f"{source!r} has no raw files to download (downloadable: {', '.join(DOWNLOADABLE)})")
     _module(source).download(Path(root))
-
-
-def for_display(dataset: Dataset, x: np.ndarray) -> np.ndarray:
-    """Map data-space vectors (model inputs or outputs) to pixel values in [0, 1] for figures.
-
-    Most sources already live in pixel space, so this only clips. Whitened natural patches are
-    decorrelated, rescaled noise to the eye; they are mapped back through the stored display
-    affine map, the dewhitening matrix and the patch mean. The result has the shape of ``x``;
-    reshape with ``dataset.image_shape``.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if "dewhitening" in dataset.extras:
-        x = display_direction(dataset, x - float(dataset.metadata["display_offset"]))
-        x = x + dataset.extras["patch_mean"]
-    return np.clip(x, 0.0, 1.0)
-
-
-def display_direction(dataset: Dataset, delta: np.ndarray) -> np.ndarray:
-    """Map data-space differences (N, D), e.g. receptive fields, to pixel-space differences.
-
-    The linear part of `for_display`, without offset or clipping: a decoder direction in whitened
-    space is shown (and measured) as the pixel pattern it paints.
-    """
-    delta = np.asarray(delta, dtype=np.float64)
-    if "dewhitening" in dataset.extras:
-        return (delta / float(dataset.metadata["display_scale"])) @ dataset.extras["dewhitening"]
-    return delta

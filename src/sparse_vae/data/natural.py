@@ -7,7 +7,7 @@ half of each photograph and test patches from the right half: the splits share n
 test score is not inflated by overlapping patches.
 
 Optional whitening (PCA or ZCA) is fitted on the train patches only. Whitened values are not
-pixels; they are mapped affinely into [0, 1] for storage, and ``sparse_vae.data.for_display``
+pixels; they are mapped affinely into [0, 1] for storage, and ``sparse_vae.analysis.display.for_display``
 undoes the whole chain for figures.
 """
 

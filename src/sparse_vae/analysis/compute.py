@@ -1,0 +1,348 @@
+"""The analysis of one trained run: model + dataset in, the metrics.json content out.
+
+One shared pass over the test split (posterior parameters, KL per dimension, decoder directions)
+feeds one function per metric group of the catalogue (``catalogue.GROUPS``): fit, latent use,
+sparsity, labels, decoder, ground truth. Each returns its metrics and, for any that does not apply
+to this run, the reason (the metric is then null in metrics.json; a number is never invented).
+``compute_analysis`` checks that every group returns exactly the metrics the catalogue assigns it.
+
+Deterministic for given inputs: every stochastic step re-seeds from the run's seed plus its own
+offset, so the steps do not depend on each other's consumption of random numbers.
+Not here: the metric maths (``metrics``), the model passes (``model_passes``), figures, file I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from sparse_vae import catalogue
+from sparse_vae.analysis import metrics as M
+from sparse_vae.analysis.display import display_direction
+from sparse_vae.analysis.model_passes import (
+    BATCH, CHUNK_ELEMENTS, decode, decoder_directions, direction_scales, importance_log_weights,
+    posterior_parameters, receptive_fields,
+)
+from sparse_vae.data.io import Dataset
+from sparse_vae.errors import SparseVAEError
+
+__all__ = [
+    "GROUP_FUNCTIONS", "PARAM_KEYS", "Analysis", "Group", "Posterior", "check_params", "compute_analysis",
+    "is_synthetic",
+]
+
+PARAM_KEYS = (
+    "iwae_samples", "max_examples", "active_threshold", "kl_threshold", "sparsity_threshold",
+    "probe_folds",
+)
+_SEED_IWAE, _SEED_KL = 101, 102
+
+
+@dataclass
+class Posterior:
+    """What every group reads: the test split, its posterior codes, KL and decoder directions."""
+
+    settings: dict[str, Any]
+    seed: int
+    x_test: np.ndarray  # float32 (N, D)
+    n_eval: int  # the first n_eval examples are used for ELBO, IWAE, probe and MI
+    loc: np.ndarray
+    scale: np.ndarray
+    variance: np.ndarray
+    active: np.ndarray
+    kl_example_dim: np.ndarray  # (N, L)
+    kl_method: str
+    directions: np.ndarray  # decode(s e_j) - decode(0), (L, D)
+    rf: np.ndarray  # decode(s e_j) - decode(-s e_j), (L, D)
+
+    @property
+    def kl_per_dim(self) -> np.ndarray:
+        return self.kl_example_dim.mean(axis=0)
+
+
+@dataclass
+class Group:
+    """One group's metrics (None where not applicable), the reasons, and arrays others draw."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    not_applicable: dict[str, str] = field(default_factory=dict)
+    arrays: dict[str, Any] = field(default_factory=dict)
+
+    def skip(self, *names_and_reason: str) -> None:
+        *names, reason = names_and_reason
+        for name in names:
+            self.metrics[name] = None
+            self.not_applicable[name] = reason
+
+
+@dataclass
+class Analysis:
+    """One run's results: the metrics.json content, the latents, and what the figures draw from."""
+
+    report: dict[str, Any]  # the metrics.json content, before JSON conversion
+    latents: dict[str, np.ndarray]
+    posterior: Posterior
+    arrays: dict[str, Any]  # the groups' arrays (kurtosis, mi_label, template matches ...)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The analysis params as a dict; one-line error for a missing key or an impossible value."""
+    if not isinstance(params, Mapping):
+        raise SparseVAEError(f"analysis params must be a mapping, got {type(params).__name__}")
+    missing = [key for key in PARAM_KEYS if key not in params]
+    if missing:
+        raise SparseVAEError(f"analysis params: missing {', '.join(missing)} (expected: {', '.join(PARAM_KEYS)})")
+    settings = dict(params)
+    if int(settings["iwae_samples"]) < 1:
+        raise SparseVAEError(f"analysis params: iwae_samples must be >= 1, got {settings['iwae_samples']}")
+    if settings["max_examples"] is not None and int(settings["max_examples"]) < 1:
+        raise SparseVAEError(f"analysis params: max_examples must be >= 1, got {settings['max_examples']}")
+    return settings
+
+
+# -- the shared pass ------------------------------------------------------------------------------
+def posterior_pass(model: Any, dataset: Dataset, settings: dict[str, Any], seed: int,
+                   timings: dict[str, float]) -> Posterior:
+    """Posterior codes and KL of the whole test split, and each latent axis' decoded direction."""
+    x_test = np.asarray(dataset.x_test, dtype=np.float32)
+    n_test = len(x_test)
+    if n_test < 2:
+        raise SparseVAEError(f"the test split has {n_test} examples; the analysis needs at least 2")
+    n_eval = n_test if settings["max_examples"] is None else min(n_test, int(settings["max_examples"]))
+    t0 = time.perf_counter()
+    loc, scale = posterior_parameters(model, x_test)
+    if not (np.isfinite(loc).all() and np.isfinite(scale).all()):
+        raise SparseVAEError("the model's posterior parameters on the test split are not finite")
+    variance = M.location_variance(loc)
+    timings["posterior"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    torch.manual_seed(seed * 1000 + _SEED_KL)
+    kl_rows, kl_method = [], "closed_form"
+    with torch.no_grad():
+        prior = model.prior()
+        for start in range(0, n_test, BATCH):
+            q = model.posterior(torch.as_tensor(x_test[start:start + BATCH]))
+            kl, kl_method = M.evaluation_kl(q, prior)
+            kl_rows.append(kl.double().numpy())
+    timings["kl"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    steps = direction_scales(np.sqrt(variance))
+    directions, rf = decoder_directions(model, steps), receptive_fields(model, steps)
+    timings["directions"] = time.perf_counter() - t0
+    return Posterior(
+        settings=settings, seed=seed, x_test=x_test, n_eval=n_eval, loc=loc, scale=scale,
+        variance=variance, active=variance > float(settings["active_threshold"]),
+        kl_example_dim=np.concatenate(kl_rows), kl_method=kl_method, directions=directions, rf=rf,
+    )
+
+
+# -- the metric groups (one per catalogue.GROUPS entry) ------------------------------------------
+def fit(model: Any, post: Posterior, dataset: Dataset) -> Group:
+    """ELBO and its parts and the IWAE bound on the first n_eval examples; pixel MSE on all."""
+    iwae_k = int(post.settings["iwae_samples"])
+    torch.manual_seed(post.seed * 1000 + _SEED_IWAE)
+    recon, iwae = [], []
+    batch = max(1, min(BATCH, CHUNK_ELEMENTS // max(1, iwae_k * post.x_test.shape[1])))
+    with torch.no_grad():
+        for start in range(0, post.n_eval, batch):
+            xb = torch.as_tensor(post.x_test[start:min(start + batch, post.n_eval)])
+            log_lik, log_w = importance_log_weights(model, xb, iwae_k)
+            recon.append(log_lik.mean(0).numpy())
+            iwae.append(M.iwae_bound(log_w).numpy())
+    recon_ll = np.concatenate(recon)
+    kl_eval = post.kl_example_dim[:post.n_eval].sum(axis=1)
+    recon_images = decode(model, post.loc)
+    return Group(metrics={
+        "recon_log_lik": float(recon_ll.mean()),
+        "kl": float(kl_eval.mean()),
+        "elbo": float((recon_ll - kl_eval).mean()),
+        "iwae_log_lik": float(np.concatenate(iwae).mean()),
+        "iwae_samples": iwae_k,
+        "mse": float(np.mean((recon_images - post.x_test.astype(np.float64)) ** 2)),
+    })
+
+
+def latent_use(model: Any, post: Posterior, dataset: Dataset) -> Group:
+    """How many latent dimensions the encoder uses (location variance) and the KL spends."""
+    group = Group(metrics={
+        "active_units": int(post.active.sum()),
+        "active_units_kl": int(np.sum(post.kl_per_dim > float(post.settings["kl_threshold"]))),
+    })
+    latent = post.loc.shape[1]
+    if latent == 2:
+        group.metrics["dims_used_2d"] = int(post.active.sum())
+    else:
+        group.skip("dims_used_2d", f"the latent space has {latent} dimensions, not 2")
+    return group
+
+
+def sparsity(model: Any, post: Posterior, dataset: Dataset) -> Group:
+    """Near-zero fraction and kurtosis over the active dimensions; Hoyer sparsity of whole codes."""
+    loc, active = post.loc, post.active
+    kurtosis = M.excess_kurtosis(loc)
+    group = Group(arrays={"kurtosis": kurtosis})
+    if active.any():
+        threshold = float(post.settings["sparsity_threshold"])
+        group.metrics["frac_near_zero"] = M.frac_near_zero(loc, threshold, np.flatnonzero(active))
+        if np.isfinite(kurtosis[active]).any():
+            group.metrics["kurtosis_mean"] = float(np.nanmean(kurtosis[active]))
+        else:
+            group.skip("kurtosis_mean", "no active dimension has a defined kurtosis")
+    else:
+        reason = f"no active dimension (location variance > {post.settings['active_threshold']})"
+        group.skip("frac_near_zero", "kurtosis_mean", reason)
+    if loc.shape[1] >= 2:
+        hoyer = M.hoyer_sparsity(loc)
+        if np.isfinite(hoyer).any():
+            group.metrics["hoyer"] = float(np.nanmean(hoyer))
+        else:
+            group.skip("hoyer", "every posterior location vector is exactly zero")
+    else:
+        group.skip("hoyer", "Hoyer sparsity needs at least 2 latent dimensions")
+    return group
+
+
+def labels(model: Any, post: Posterior, dataset: Dataset) -> Group:
+    """Linear probe accuracy and mutual information with the labels, on the first n_eval examples."""
+    group = Group(arrays={"mi_label": None})
+    if dataset.y_test is None:
+        group.skip("probe_accuracy", "probe_chance", "mi_label_sum", "mi_label_max", "the dataset has no labels")
+        return group
+    codes, y = post.loc[:post.n_eval], np.asarray(dataset.y_test)[:post.n_eval]
+    try:
+        accuracy, chance = M.linear_probe(codes, y, int(post.settings["probe_folds"]))
+        group.metrics.update(probe_accuracy=accuracy, probe_chance=chance)
+    except M.NotApplicable as reason:
+        group.skip("probe_accuracy", "probe_chance", str(reason))
+    if len(np.unique(y)) >= 2:
+        mi_label = M.mutual_information(codes, y)
+        group.arrays["mi_label"] = mi_label
+        group.metrics.update(mi_label_sum=float(mi_label.sum()), mi_label_max=float(mi_label.max()))
+    else:
+        group.skip("mi_label_sum", "mi_label_max", "the evaluated test labels hold a single class")
+    return group
+
+
+def decoder(model: Any, post: Posterior, dataset: Dataset) -> Group:
+    """How localised the active dimensions' receptive fields are, in pixel space."""
+    localization = M.localization_index(display_direction(dataset, post.rf))
+    group = Group()
+    if post.active.any() and np.isfinite(localization[post.active]).any():
+        group.metrics["rf_localization"] = float(np.nanmean(localization[post.active]))
+    else:
+        group.skip("rf_localization", "no active dimension with a non-zero receptive field")
+    return group
+
+
+def ground_truth(model: Any, post: Posterior, dataset: Dataset) -> Group:
+    """Recovery of the true weights and templates (synthetic data only)."""
+    group = Group()
+    if not is_synthetic(dataset):
+        group.skip("template_weight_corr", "template_weight_r2", "template_decoder_cos",
+                   "no ground-truth templates and weights (not synthetic data)")
+        return group
+    weights = np.asarray(dataset.extras["weights_test"], dtype=np.float64)
+    corr, best_dim, best_r = M.template_weight_correlation(post.loc, weights)
+    group.metrics["template_weight_corr"] = corr
+    # for the figures: each dimension's best template, each weight's best dimension
+    direction_cos, direction_template = M.best_abs_cosine(post.directions, dataset.extras["templates"])
+    group.arrays.update(weight_best_dim=best_dim, weight_best_r=best_r, direction_cos=direction_cos,
+                        direction_template=direction_template)
+    try:
+        group.metrics["template_weight_r2"] = M.template_weight_r2(post.loc, weights)
+    except M.NotApplicable as reason:
+        group.skip("template_weight_r2", str(reason))
+    if post.active.any():
+        best_cos, _ = M.best_abs_cosine(dataset.extras["templates"], post.directions[post.active])
+        group.metrics["template_decoder_cos"] = float(best_cos.mean())
+    else:
+        group.skip("template_decoder_cos",
+                   f"no active dimension (location variance > {post.settings['active_threshold']})")
+    return group
+
+
+def is_synthetic(dataset: Dataset) -> bool:
+    """Whether the dataset carries the true templates and weights (synthetic data)."""
+    return all(name in dataset.extras for name in ("templates", "weights_test"))
+
+
+GROUP_FUNCTIONS: dict[str, Callable[[Any, Posterior, Dataset], Group]] = {
+    "fit": fit, "latent_use": latent_use, "sparsity": sparsity, "labels": labels, "decoder": decoder,
+    "ground_truth": ground_truth,
+}
+
+
+# -- one run ----------------------------------------------------------------------------------------
+def _run_info(spec: Mapping[str, Any], latent: int) -> dict[str, Any]:
+    prior = spec.get("prior", {}) or {}
+    return {
+        "dataset": spec.get("dataset"),
+        "prior": prior.get("name"),
+        "latent": int(spec.get("latent", latent)),
+        "seed": spec.get("seed"),
+        "kl_estimator": prior.get("kl"),
+    }
+
+
+def run_groups(model: Any, post: Posterior, dataset: Dataset, timings: dict[str, float]) -> dict[str, Group]:
+    """Every catalogue group, in order; each must return exactly the metrics the catalogue gives it."""
+    groups = {}
+    for name in catalogue.GROUPS:
+        t0 = time.perf_counter()
+        group = GROUP_FUNCTIONS[name](model, post, dataset)
+        timings[name] = time.perf_counter() - t0
+        expected = {m.name for m in catalogue.METRICS if m.group == name}
+        if set(group.metrics) != expected:
+            raise RuntimeError(f"analysis group {name} returned {sorted(group.metrics)}; the catalogue "
+                               f"assigns it {sorted(expected)}")
+        groups[name] = group
+    return groups
+
+
+def compute_analysis(
+    model: Any, checkpoint: Mapping[str, Any], dataset: Dataset, params: Mapping[str, Any]
+) -> Analysis:
+    """All metrics of one trained model on the test split, deterministically for given inputs."""
+    settings = check_params(params)
+    spec = checkpoint.get("spec", {}) or {}
+    seed = int(spec.get("seed", 0) or 0)
+    timings: dict[str, float] = {}
+    post = posterior_pass(model, dataset, settings, seed, timings)
+    groups = run_groups(model, post, dataset, timings)
+
+    metrics: dict[str, Any] = {name: None for name in catalogue.SCALAR_METRICS}
+    not_applicable: dict[str, str] = {}
+    arrays: dict[str, Any] = {}
+    for group in groups.values():
+        metrics.update(group.metrics)
+        not_applicable.update(group.not_applicable)
+        arrays.update(group.arrays)
+    for name, value in metrics.items():  # a numerical failure is reported as such, never as a number
+        if isinstance(value, float) and not math.isfinite(value):
+            metrics[name] = None
+            not_applicable[name] = f"not finite ({value}): numerical failure of the model on the test split"
+
+    run = _run_info(spec, post.loc.shape[1])
+    settings_out = dict(settings, evaluation_kl=post.kl_method, n_test=len(post.x_test), n_eval=post.n_eval,
+                        seed=seed, definitions=catalogue.definitions())
+    report = {
+        "run": run,
+        "metrics": metrics,
+        "not_applicable": not_applicable,
+        "per_dimension": {"kl": post.kl_per_dim, "location_variance": post.variance,
+                          "kurtosis": arrays["kurtosis"], "mi_label": arrays["mi_label"]},
+        "settings": settings_out,
+    }
+    latents = {"loc": post.loc.astype(np.float32), "scale": post.scale.astype(np.float32)}
+    if dataset.y_test is not None:
+        latents["labels"] = np.asarray(dataset.y_test)
+    return Analysis(report=report, latents=latents, posterior=post, arrays=arrays, timings=timings)

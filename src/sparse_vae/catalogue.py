@@ -1,0 +1,156 @@
+"""The metric catalogue: every quantity the study reports, with its label, unit, definition and
+direction, in report order. The one home of the metric vocabulary.
+
+Analysis (``SCALAR_METRICS``, the definitions written into ``metrics.json``), the report (column
+order, units, labels, the HTML's definitions table, which direction a verdict claims) and the docs
+all read this table. Adding a metric means adding a row here and computing it in the analysis
+group the row names (``sparse_vae.analysis.compute``); nothing else. Not here: how a metric is
+computed (``analysis.metrics``) or which verdict uses it (``report.verdicts``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "GROUPS", "METRICS", "PER_DIMENSION", "SCALAR_METRICS", "TERMS", "TRAINING", "Metric",
+    "definitions", "label", "metric", "unit",
+]
+
+#: analysis groups, in the order the analysis computes them (each a function of analysis.compute).
+GROUPS = ("fit", "latent_use", "sparsity", "labels", "decoder", "ground_truth")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One reported quantity. ``better`` is "higher", "lower" or "" (no preferred direction)."""
+
+    name: str
+    label: str
+    unit: str
+    better: str
+    group: str
+    definition: str
+    panel: bool = False  # drawn in the report's per-dataset metric panels
+
+
+def _m(name: str, label: str, unit: str, better: str, group: str, definition: str, panel: bool = False) -> Metric:
+    return Metric(name, label, unit, better, group, definition, panel)
+
+
+#: scalar metrics of metrics.json, in report order (metrics.csv columns, summary tables).
+METRICS: tuple[Metric, ...] = (
+    _m("elbo", "test ELBO", "nats/example", "higher", "fit",
+       "mean over examples of recon_log_lik - kl, nats per example", panel=True),
+    _m("recon_log_lik", "reconstruction log-lik", "nats/example", "higher", "fit",
+       "E_q[log p(x|z)] in nats per example, Monte Carlo over the same iwae_samples draws z ~ q(z|x) "
+       "that the IWAE bound uses"),
+    _m("kl", "KL(q||p)", "nats/example", "", "fit",
+       "KL(q(z|x) || p(z)) summed over dimensions, nats per example; closed form where the pair has one "
+       "(see evaluation_kl), whatever estimator training used"),
+    _m("iwae_log_lik", "IWAE log-likelihood", "nats/example", "higher", "fit",
+       "mean over examples of log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x), K = iwae_samples; "
+       "a lower bound on log p(x) that is >= elbo in expectation", panel=True),
+    _m("iwae_samples", "IWAE samples K", "samples", "", "fit",
+       "K, the importance samples per example behind iwae_log_lik and recon_log_lik"),
+    _m("mse", "reconstruction MSE", "pixel MSE", "lower", "fit",
+       "mean over test examples and pixels of (x - decode(posterior location))^2, data space [0, 1]",
+       panel=True),
+    _m("active_units", "active units", "dims (count)", "", "latent_use",
+       "number of dimensions with location_variance > active_threshold (Burda et al.)", panel=True),
+    _m("active_units_kl", "active units (KL)", "dims (count)", "", "latent_use",
+       "number of dimensions whose mean KL over the test set > kl_threshold"),
+    _m("frac_near_zero", "near-zero codes", "fraction", "higher", "sparsity",
+       "fraction of |location| < sparsity_threshold over test examples and ACTIVE dimensions only "
+       "(collapsed dimensions are counted by active_units instead); null when no dimension is active"),
+    _m("hoyer", "Hoyer sparsity", "index in [0, 1]", "higher", "sparsity",
+       "mean over test examples of the Hoyer sparsity of the full location vector (all L dims), "
+       "(sqrt(L) - L1/L2) / (sqrt(L) - 1): 1 one-hot, 0 constant; all-zero vectors are skipped", panel=True),
+    _m("kurtosis_mean", "latent kurtosis", "excess kurtosis", "higher", "sparsity",
+       "mean over active dimensions of the per-dimension kurtosis (see per_dimension kurtosis)"),
+    _m("probe_accuracy", "linear probe accuracy", "fraction", "higher", "labels",
+       "stratified k-fold (probe_folds, shuffled, random_state 0) accuracy of StandardScaler + "
+       "LogisticRegression on posterior locations", panel=True),
+    _m("probe_chance", "probe chance level", "fraction", "", "labels",
+       "frequency of the most common label"),
+    _m("mi_label_sum", "MI(z; label), summed", "nats", "higher", "labels",
+       "sum over dimensions of the per-dimension mutual information with the label (see per_dimension "
+       "mi_label)", panel=True),
+    _m("mi_label_max", "MI(z; label), best dim", "nats", "higher", "labels",
+       "largest per-dimension mutual information with the label (see per_dimension mi_label)"),
+    _m("template_weight_corr", "template-weight correlation", "correlation", "higher", "ground_truth",
+       "mean over true weights k of max over latent dims j of |Pearson r(w_k, loc_j)|", panel=True),
+    _m("template_weight_r2", "template-weight R²", "R²", "higher", "ground_truth",
+       "R^2 (uniform average over weights) of a linear regression from locations to true weights, fit on "
+       "the first half of the test split, scored on the second"),
+    _m("template_decoder_cos", "template-decoder cosine", "cosine", "higher", "ground_truth",
+       "mean over true templates of max over ACTIVE latent dims j of |cosine(template, decode(a e_j) - "
+       "decode(0))|, a = sd of loc_j; null when no dim is active"),
+    _m("rf_localization", "RF localization", "index in [0, 1] (1 = one pixel)", "higher", "decoder",
+       "mean over active dims of 1 - (PR - 1) / (D - 1), PR = (sum rf^2)^2 / sum rf^4 the participation "
+       "ratio (effective number of pixels) of the receptive field in pixel space; 1 = one pixel, 0 = "
+       "energy spread evenly over all D pixels", panel=True),
+    _m("dims_used_2d", "dims used (2-D latent)", "dims (count)", "", "latent_use",
+       "active_units when the latent space is 2-D (the talk: Laplace uses one dimension)", panel=True),
+)
+
+#: per-dimension arrays of metrics.json["per_dimension"], name -> definition.
+PER_DIMENSION = {
+    "kl": "KL(q || p) of each dimension, mean over the test split, nats per example",
+    "location_variance": "Var over test examples of the posterior location (the median for a Cauchy)",
+    "kurtosis": "excess (Fisher) kurtosis over test examples of each dimension's location; null for a "
+                "dimension that does not vary",
+    "mi_label": "sklearn mutual_info_classif(locations, labels, random_state=0) per dimension, nats; "
+                "null without labels",
+}
+
+#: terms the definitions use.
+TERMS = {
+    "subsets": "all test examples for posterior-location statistics (active units, KL per dimension, "
+               "sparsity, kurtosis, template recovery, mse); the first max_examples test examples for "
+               "elbo, recon_log_lik, kl, iwae_log_lik, probe and mutual information",
+    "receptive_field": "rf_j = decode(s e_j) - decode(-s e_j), s = sd of loc_j (1 if it is ~0), data space",
+}
+
+#: training figures the report takes from train.json: name -> (label, unit).
+TRAINING = {
+    "train_loss_final": ("final train loss", "nats/example"),
+    "test_loss_final": ("final test loss", "nats/example"),
+    "test_recon_final": ("final test reconstruction", "nats/example"),
+    "test_kl_final": ("final test KL", "nats/example"),
+    "train_loss_first_epoch": ("first-epoch train loss", "nats/example"),
+    "test_loss_first_epoch": ("first-epoch test loss", "nats/example"),
+    "epochs": ("epochs", "epochs"),
+    "duration_s": ("training time", "s"),
+    "samples_per_s": ("training throughput", "samples/s"),
+}
+
+SCALAR_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS)
+_BY_NAME = {m.name: m for m in METRICS}
+
+
+def metric(name: str) -> Metric:
+    """The catalogue row of a scalar metric (KeyError for a name the catalogue does not hold)."""
+    return _BY_NAME[name]
+
+
+def label(name: str) -> str:
+    """Display label of a metric or training figure; the name itself for anything else."""
+    if name in _BY_NAME:
+        return _BY_NAME[name].label
+    return TRAINING[name][0] if name in TRAINING else name
+
+
+def unit(name: str) -> str:
+    """Unit of a metric or training figure; "" for anything else."""
+    if name in _BY_NAME:
+        return _BY_NAME[name].unit
+    return TRAINING[name][1] if name in TRAINING else ""
+
+
+def definitions() -> dict[str, str]:
+    """Every definition, keyed by name: terms, scalar metrics, per-dimension arrays (metrics.json)."""
+    out = dict(TERMS)
+    out.update((m.name, m.definition) for m in METRICS)
+    out.update(PER_DIMENSION)
+    return out
