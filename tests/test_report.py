@@ -6,6 +6,7 @@ The helpers (``write_run``, ``make_study``) are reused by tests/render_report.py
 from __future__ import annotations
 
 import base64
+import html
 import json
 import math
 import subprocess
@@ -18,8 +19,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sparse_vae import report
-from sparse_vae.errors import MissingRunError
+from sparse_vae import catalogue, report
+from sparse_vae.report import figures, runs, tables, verdicts
+from sparse_vae.errors import MissingRunError, SparseVAEError
 
 CHROMIUM = Path("/usr/bin/chromium")
 PRIORS = ["normal", "laplace", "cauchy"]
@@ -42,10 +44,11 @@ def _png(path: Path, seed: int, shape=(24, 48)) -> None:
 
 def write_run(root: Path, dataset: str, prior: str, latent: int, seed: int, metrics: dict,
               *, kl=None, not_applicable=None, epochs: int = 5, figures: bool = True,
-              kl_estimator: str = "closed_form", source: str | None = None) -> Path:
+              kl_estimator: str = "closed_form", source: str = "synthetic") -> Path:
     """Write one run folder; returns the path of its metrics.json."""
     folder = root / "runs" / dataset / prior / f"z{latent}" / f"seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
+    metrics = {name: metrics.get(name) for name in catalogue.SCALAR_METRICS}  # as analyze writes them
     if kl is None:  # a sparser profile for laplace, a flatter one for cauchy
         power = {"normal": 1.0, "laplace": 3.0, "cauchy": 0.5}.get(prior, 1.0)
         kl = list(2.0 * np.linspace(1.0, 0.0, latent) ** power + 0.05 * seed)
@@ -54,7 +57,8 @@ def write_run(root: Path, dataset: str, prior: str, latent: int, seed: int, metr
                 "kl_estimator": kl_estimator},
         "metrics": metrics,
         "not_applicable": not_applicable or {k: "not applicable here" for k, v in metrics.items() if v is None},
-        "per_dimension": {"kl": kl, "location_variance": [1.0] * latent},
+        "per_dimension": {"kl": kl, "location_variance": [1.0] * latent, "kurtosis": [0.0] * latent,
+                          "mi_label": None},
         "settings": {"iwae_samples": 10},
     }))
     offset = {"normal": 0.0, "laplace": 1.0, "cauchy": 2.0}.get(prior, 0.0)
@@ -115,9 +119,12 @@ def make_study(root: Path, datasets=None, seeds=(1, 2, 3)) -> tuple[list[Path], 
                 for i, seed in enumerate(seeds):
                     paths.append(write_run(root, dataset, prior, latent, seed,
                                            _metrics(dataset, prior, latent, i),
-                                           kl_estimator="mc<1>" if prior == "cauchy" else "closed_form"))
+                                           kl_estimator="mc<1>" if prior == "cauchy" else "closed_form",
+                                           source=dataset))
+    # the report rule's --study: study settings, report settings, each dataset's source
     study = {"study": {"datasets": list(datasets), "priors": PRIORS, "seeds": list(seeds)},
-             "report": {"representative_seed": None, "confidence": 0.95}, "datasets": list(datasets)}
+             "report": {"representative_seed": None, "confidence": 0.95},
+             "datasets": {d: {"source": d} for d in datasets}}
     return paths, study
 
 
@@ -165,18 +172,18 @@ def test_summary_means_sds_and_t_intervals(built):
         assert row["sd"] == pytest.approx(x.std(ddof=1))
         assert row["ci_low"] == pytest.approx(lo) and row["ci_high"] == pytest.approx(hi)
         assert row["unit"] == "pixel MSE"
-    assert list(summary.columns) == report.SUMMARY_COLUMNS
+    assert list(summary.columns) == tables.SUMMARY_COLUMNS
     # metrics null for every run of a group have no summary rows
     assert summary[(summary.dataset == "synthetic") & (summary.metric == "probe_accuracy")].empty
 
 
 def test_t_interval_other_confidence_and_one_seed():
-    n, mean, sd, lo, hi = report.t_interval([1.0, 2.0, 4.0, 7.0], 0.8)
+    n, mean, sd, lo, hi = tables.t_interval([1.0, 2.0, 4.0, 7.0], 0.8)
     x = np.array([1.0, 2.0, 4.0, 7.0])
     exp = stats.t.interval(0.8, 3, loc=x.mean(), scale=x.std(ddof=1) / 2)
     assert (n, mean, sd) == (4, pytest.approx(3.5), pytest.approx(x.std(ddof=1)))
     assert (lo, hi) == (pytest.approx(exp[0]), pytest.approx(exp[1]))
-    n, mean, sd, lo, hi = report.t_interval([3.0, None, float("nan")], 0.95)
+    n, mean, sd, lo, hi = tables.t_interval([3.0, None, float("nan")], 0.95)
     assert n == 1 and mean == 3.0 and all(math.isnan(v) for v in (sd, lo, hi))
 
 
@@ -235,12 +242,61 @@ def test_missing_or_broken_run_raises_naming_it(tmp_path, damage):
     assert not (tmp_path / "report" / "report.html").exists()
 
 
-def test_source_comes_from_train_json_else_the_name(tmp_path):
-    a = report.load_run(write_run(tmp_path, "patches", "laplace", 4, 1, {"mse": 0.1}, figures=False,
-                                  source="natural"))
-    b = report.load_run(write_run(tmp_path, "my_cifar", "laplace", 4, 1, {"mse": 0.1}, figures=False))
-    assert report.dataset_sources([a, b], {}) == {"patches": ("natural", "run files"),
-                                                  "my_cifar": ("cifar", "guessed from the dataset name")}
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda s: s["study"].pop("seeds"), "missing study.seeds"),
+    (lambda s: s["report"].pop("confidence"), "missing report.confidence"),
+    (lambda s: s["datasets"].pop("synthetic"), "missing datasets.synthetic"),
+    (lambda s: s["report"].update(confidence=1.5), "confidence must lie in"),
+])
+def test_a_malformed_study_argument_names_the_key(tmp_path, edit, message):
+    paths, study = make_study(tmp_path, datasets={"synthetic": [4]}, seeds=(1, 2))
+    edit(study)
+    with pytest.raises(SparseVAEError, match=message):
+        report.build_report(paths, study, tmp_path / "report")
+
+
+def test_study_is_parsed_once_into_settings():
+    study = {"study": {"datasets": ["a"], "priors": ["normal"], "seeds": [4, 5]},
+             "report": {"representative_seed": None, "confidence": 0.9}, "datasets": {"a": {"source": "natural"}}}
+    parsed = runs.Study.parse(study)
+    assert parsed.seeds == (4, 5) and parsed.representative_seed == 4 and parsed.confidence == 0.9
+    assert parsed.sources == {"a": "natural"}
+    study["report"]["representative_seed"] = 5
+    assert runs.Study.parse(study).representative_seed == 5
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    ("train_key", "train.json lacks final.test_kl"),
+    ("unknown_metric", "unknown: made_up"),
+    ("lacking_metric", "lacking: hoyer"),
+    ("text_metric", "metric mse is 'low'"),
+])
+def test_a_malformed_run_file_is_an_error_naming_it(tmp_path, damage, message):
+    paths, study = make_study(tmp_path, datasets={"synthetic": [4]}, seeds=(1, 2))
+    victim = paths[2]
+    if damage == "train_key":
+        train = json.loads((victim.parent / "train.json").read_text())
+        del train["final"]["test_kl"]
+        (victim.parent / "train.json").write_text(json.dumps(train))
+    else:
+        content = json.loads(victim.read_text())
+        if damage == "unknown_metric":
+            content["metrics"]["made_up"] = 1.0
+        elif damage == "lacking_metric":
+            del content["metrics"]["hoyer"]
+        else:
+            content["metrics"]["mse"] = "low"
+        victim.write_text(json.dumps(content))
+    with pytest.raises(MissingRunError, match=message) as error:
+        report.build_report(paths, study, tmp_path / "report")
+    assert str(victim.parent) in str(error.value)
+
+
+def test_a_run_outside_the_study_is_an_error(tmp_path):
+    paths, study = make_study(tmp_path, datasets={"synthetic": [4]}, seeds=(1, 2))
+    study["study"]["seeds"] = [1]
+    with pytest.raises(SparseVAEError, match="not part of the study"):
+        report.build_report(paths, study, tmp_path / "report")
 
 
 def test_run_left_out_of_the_list_raises(tmp_path):
@@ -264,8 +320,10 @@ def _frame(values: dict, metric: str, dataset="mnist", latent=20, extra=None) ->
     return pd.DataFrame(rows)
 
 
-def _verdict(df, conclusion, **kw):
-    v = report.compute_verdicts(df, **kw)
+def _verdict(df, conclusion, sources=None, **kw):
+    """Verdict rows of one conclusion; each dataset's source is its name unless `sources` says otherwise."""
+    sources = sources or {d: d for d in df["dataset"]}
+    v = verdicts.compute_verdicts(df, (), 0.95, sources, **kw)
     return v[v.conclusion == conclusion].reset_index(drop=True)
 
 
@@ -341,9 +399,11 @@ def test_verdict_receptive_fields_natural_only():
     assert v.loc[0, "verdict"] == "supported" and "receptive_fields_cifar_z32.png" in v.loc[0, "evidence"]
     v = _verdict(df.assign(dataset="mnist"), 3)
     assert v.loc[0, "verdict"] == "not tested" and "no natural-image dataset" in v.loc[0, "evidence"]
-    # the source, when known, wins over the name
+    # the source decides, not the name
     v = _verdict(df.assign(dataset="patches"), 3, sources={"patches": "natural"})
     assert v.loc[0, "verdict"] == "supported"
+    v = _verdict(df, 3, sources={"cifar": "digits"})
+    assert v.loc[0, "verdict"] == "not tested" and "cifar=digits" in v.loc[0, "evidence"]
 
 
 def test_verdict_one_dimension():
@@ -370,9 +430,9 @@ def test_verdict_not_tested_without_a_prior():
 def test_verdicts_of_the_built_study(built):
     _, out, _, _ = built
     v = pd.read_csv(out / "verdicts.csv", keep_default_na=False)
-    assert list(v.columns) == report.VERDICT_COLUMNS
+    assert list(v.columns) == verdicts.VERDICT_COLUMNS
     assert set(v.conclusion) == {1, 2, 3, 4}
-    assert set(v.verdict) <= set(report.VERDICTS)
+    assert set(v.verdict) <= set(verdicts.VERDICTS)
     get = lambda c, d: v[(v.conclusion == c) & (v.dataset == d)].iloc[0]  # noqa: E731
     assert get(1, "synthetic")["verdict"] == "supported"
     assert get(2, "synthetic")["metric"] == "template_weight_corr"
@@ -383,22 +443,62 @@ def test_verdicts_of_the_built_study(built):
 
 
 # ------------------------------------------------------------------------------------------
+# The metric catalogue drives the report
+# ------------------------------------------------------------------------------------------
+
+def test_report_columns_units_and_labels_come_from_the_catalogue(built):
+    _, out, _, _ = built
+    df = pd.read_csv(out / "metrics.csv")
+    metric_cols = [c for c in df.columns if c in catalogue.SCALAR_METRICS]
+    assert metric_cols == list(catalogue.SCALAR_METRICS)
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
+    for metric, unit in zip(summary.metric, summary.unit):
+        assert unit == catalogue.unit(metric), metric
+    text = (out / "report.html").read_text()
+    for m in catalogue.METRICS:
+        assert f"<td>{html.escape(m.label)}</td>" in text and html.escape(m.definition) in text, m.name
+
+
+def test_adding_a_metric_to_the_catalogue_adds_it_to_every_report_output(tmp_path, monkeypatch):
+    """A new catalogue row is a metrics.csv column, a summary row with its unit, a labelled table row."""
+    row = catalogue.Metric("loc_abs_mean", "mean |location|", "latent units", "", "sparsity",
+                           "mean over test examples and dimensions of |posterior location|", panel=True)
+    rows = catalogue.METRICS + (row,)
+    monkeypatch.setattr(catalogue, "METRICS", rows)
+    monkeypatch.setattr(catalogue, "SCALAR_METRICS", tuple(m.name for m in rows))
+    monkeypatch.setattr(catalogue, "_BY_NAME", {m.name: m for m in rows})
+    paths, study = make_study(tmp_path, datasets={"synthetic": [4]}, seeds=(1, 2))
+    for path in paths:  # the analysis now writes the new metric
+        content = json.loads(path.read_text())
+        content["metrics"]["loc_abs_mean"] = 0.5 + content["run"]["seed"]
+        path.write_text(json.dumps(content))
+    result = report.build_report(paths, study, tmp_path / "report")
+    df = pd.read_csv(tmp_path / "report" / "metrics.csv")
+    assert list(df.columns).index("loc_abs_mean") == list(df.columns).index("dims_used_2d") + 1
+    summary = pd.read_csv(tmp_path / "report" / "summary.csv")
+    new = summary[summary.metric == "loc_abs_mean"]
+    assert len(new) == 3 and (new["unit"] == "latent units").all() and (new["mean"] == 2.0).all()
+    assert "<td>mean |location|</td>" in (tmp_path / "report" / "report.html").read_text()
+    assert "loc_abs_mean" in figures.panel_metrics(result["metrics"])
+
+
+# ------------------------------------------------------------------------------------------
 # Figures and HTML
 # ------------------------------------------------------------------------------------------
 
 def test_all_null_metrics_are_skipped_in_panels(built):
     _, out, result, _ = built
     df = result["metrics"]
-    syn = report.panel_metrics(df[df.dataset == "synthetic"])
+    syn = figures.panel_metrics(df[df.dataset == "synthetic"])
     assert "probe_accuracy" not in syn and "rf_localization" not in syn and "template_weight_corr" in syn
     assert "dims_used_2d" not in syn
-    nat = report.panel_metrics(df[df.dataset == "natural"])
+    nat = figures.panel_metrics(df[df.dataset == "natural"])
     assert "rf_localization" in nat and "mi_label_sum" not in nat
     none = df[df.dataset == "natural"].copy()
-    for m in report.PANEL_METRICS:
+    for m in (m.name for m in catalogue.METRICS if m.panel):
         if m in none:
             none[m] = np.nan
-    assert report.panel_metrics(none) == []
+    assert figures.panel_metrics(none) == []
 
 
 def test_figures_written(built):

@@ -1,0 +1,256 @@
+"""The report's figure panels: per dataset and latent size, metrics by prior, the representative
+seed's run figures side by side, KL-per-dimension profiles and training curves.
+
+Which metrics get a panel, and their labels and units, come from ``sparse_vae.catalogue``.
+Not here: the run figures themselves (``analysis.figures``), tables, verdicts, HTML.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sparse_vae import catalogue
+from sparse_vae.report.runs import Run, Study, number
+from sparse_vae.report.tables import order, t_interval
+
+__all__ = ["FigureInfo", "make_figures", "panel_metrics", "slug"]
+
+PRIOR_COLORS = {"normal": "#1f77b4", "laplace": "#ff7f0e", "cauchy": "#2ca02c"}
+
+
+@dataclass
+class FigureInfo:
+    file: str
+    title: str
+    caption: str
+    kind: str
+    dataset: str
+    latent: int
+
+
+def slug(text: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-") or "x"
+
+
+def panel_metrics(runs_df: pd.DataFrame) -> list[str]:
+    """The catalogue's panel metrics that have at least one non-null value among these runs."""
+    names = [m.name for m in catalogue.METRICS if m.panel and m.name in runs_df.columns]
+    return [m for m in names if pd.to_numeric(runs_df[m], errors="coerce").notna().any()]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=1.0)
+    return plt, sns
+
+
+def _palette(priors: Sequence[str]) -> dict[str, str]:
+    extra = iter(["#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"])
+    return {p: PRIOR_COLORS.get(p) or next(extra, "#333333") for p in priors}
+
+
+def _save(fig, folder: Path, name: str) -> None:
+    fig.savefig(folder / name, dpi=100, bbox_inches="tight")
+
+
+class _Figures:
+    """The figure panels of one report, drawn into `folder`; `out` lists what was written."""
+
+    def __init__(self, df: pd.DataFrame, runs: Sequence[Run], study: Study, folder: Path):
+        self.df, self.runs, self.folder = df, runs, folder
+        self.confidence = study.confidence
+        self.priors = order(df["prior"], study.priors)
+        self.colors = _palette(self.priors)
+        self.groups = list(dict.fromkeys(zip(df["dataset"], df["latent"])))
+        self.rep_seed = study.representative_seed
+        self.by_key = {run.key: run for run in runs}
+        self.out: list[FigureInfo] = []
+        self.plt, self.sns = _pyplot()
+        from matplotlib.ticker import MaxNLocator
+
+        self.MaxNLocator = MaxNLocator
+
+    def add(self, fig, name, title, caption, kind, dataset, latent):
+        _save(fig, self.folder, name)
+        self.plt.close(fig)
+        self.out.append(FigureInfo(name, title, caption, kind, dataset, latent))
+
+    def build(self) -> list[FigureInfo]:
+        for dataset, latent in self.groups:
+            self.metric_panel(dataset, latent)
+            for name in ("reconstructions", "receptive_fields"):
+                self.image_tiles(dataset, latent, name)
+            self.kl_profiles(dataset, latent)
+            self.training_curves(dataset, latent)
+        return self.out
+
+    def group(self, dataset, latent) -> pd.DataFrame:
+        return self.df[(self.df["dataset"] == dataset) & (self.df["latent"] == latent)]
+
+    def metric_panel(self, dataset, latent) -> None:
+        sub = self.group(dataset, latent)
+        metrics = panel_metrics(sub)
+        if not metrics:
+            return
+        plt, sns = self.plt, self.sns
+        ncols = min(3, len(metrics))
+        nrows = math.ceil(len(metrics) / ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
+        priors = [p for p in self.priors if p in set(sub["prior"])]
+        for ax, metric in zip(axes.flat, metrics):
+            data = sub[["prior", "seed", metric]].copy()
+            data[metric] = pd.to_numeric(data[metric], errors="coerce")
+            data = data.dropna()
+            sns.stripplot(data=data, x="prior", y=metric, hue="prior", order=priors, hue_order=priors,
+                          palette=self.colors, jitter=0.12, size=6, alpha=0.7, legend=False, ax=ax)
+            for i, prior in enumerate(priors):
+                n, mean, sd, lo, hi = t_interval(data.loc[data["prior"] == prior, metric], self.confidence)
+                if n == 0:
+                    continue
+                if not math.isnan(lo):
+                    ax.errorbar([i + 0.3], [mean], yerr=[[mean - lo], [hi - mean]], fmt="none",
+                                ecolor="black", elinewidth=1.6, capsize=5)
+                ax.plot([i + 0.3], [mean], marker="D", color="black", markersize=6)
+            ax.set_title(catalogue.label(metric), fontsize=12)
+            ax.set_xlabel("prior")
+            ax.set_ylabel(catalogue.unit(metric))
+        for ax in list(axes.flat)[len(metrics):]:
+            ax.set_visible(False)
+        pct = f"{self.confidence * 100:g}%"
+        fig.suptitle(f"{dataset}, latent {latent}: dots = seeds, black diamond = mean with {pct} t-interval",
+                     fontsize=13)
+        fig.tight_layout()
+        name = f"metrics_{slug(dataset)}_z{latent}.png"
+        self.add(fig, name, f"Metrics by prior: {dataset}, latent {latent}",
+                 f"Each dot is one seed; the black diamond and bar are the mean over seeds and its {pct} "
+                 f"Student-t interval (no bar with one seed). Metrics that are null for every run "
+                 f"here are left out. Units on the y axes.", "metrics", dataset, latent)
+
+    def image_tiles(self, dataset, latent, name) -> None:
+        plt = self.plt
+        sub = self.group(dataset, latent)
+        seeds = sorted(set(sub["seed"]))
+        seed = self.rep_seed if self.rep_seed in seeds else seeds[0]
+        priors = [p for p in self.priors if p in set(sub["prior"])]
+        images = {}
+        for prior in priors:
+            run = self.by_key.get((dataset, prior, latent, seed))
+            path = run.figure(name) if run else None
+            try:
+                images[prior] = plt.imread(path) if path and path.is_file() else None
+            except (OSError, ValueError, SyntaxError):
+                images[prior] = None
+        if all(img is None for img in images.values()):
+            return
+        shapes = [img.shape for img in images.values() if img is not None]
+        aspect = max(s[1] / s[0] for s in shapes)
+        width = min(6.0, 3.2 * aspect)
+        fig, axes = plt.subplots(1, len(priors), figsize=(width * len(priors), width / aspect + 0.7),
+                                 squeeze=False)
+        for ax, prior in zip(axes[0], priors):
+            img = images[prior]
+            ax.axis("off")
+            ax.set_title(prior, fontsize=13, color=self.colors[prior])
+            if img is None:
+                ax.text(0.5, 0.5, f"{name}.png missing\nfor this run", ha="center", va="center",
+                        fontsize=11, color="red", transform=ax.transAxes)
+            else:
+                ax.imshow(img, interpolation="nearest")
+        label = name.replace("_", " ")
+        note = "" if seed == self.rep_seed else f" (representative seed {self.rep_seed} absent here)"
+        fig.suptitle(f"{dataset}, latent {latent}: {label}, seed {seed}{note}", fontsize=13)
+        fig.tight_layout()
+        fname = f"{name}_{slug(dataset)}_z{latent}.png"
+        self.add(fig, fname, f"{label.capitalize()}: {dataset}, latent {latent}, seed {seed}",
+                 f"The {label} figure of each prior's run for seed {seed}, copied side by side from the "
+                 f"runs' figures/{name}.png.", name, dataset, latent)
+
+    def kl_profiles(self, dataset, latent) -> None:
+        plt = self.plt
+        sub = self.group(dataset, latent)
+        curves = []
+        for _, row in sub.iterrows():
+            run = self.by_key.get((dataset, row["prior"], latent, int(row["seed"])))
+            kl = run.per_dimension.get("kl") if run else None
+            if isinstance(kl, list) and kl:
+                values = np.sort(np.asarray([number(v) for v in kl], dtype=float))[::-1]
+                curves.append((row["prior"], int(row["seed"]), values))
+        if not curves:
+            return
+        priors = [p for p in self.priors if any(c[0] == p for c in curves)]
+        fig, axes = plt.subplots(1, len(priors), figsize=(4.2 * len(priors) + 0.6, 4.0), squeeze=False,
+                                 sharey=True)
+        width = max(len(c[2]) for c in curves)
+        for ax, prior in zip(axes[0], priors):
+            mine = [c for c in curves if c[0] == prior]
+            for _, seed, values in mine:
+                ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3.5, lw=1.2,
+                        alpha=0.75, color=self.colors[prior])
+            ax.set_title(f"{prior} ({len(mine)} seeds)", color=self.colors[prior])
+            ax.set_xlabel("dimension, sorted by KL (rank)")
+            ax.set_xlim(0.5, width + 0.5)
+            ax.xaxis.set_major_locator(self.MaxNLocator(integer=True))
+        axes[0][0].set_ylabel("KL(q||p) per dimension (nats/example)")
+        fig.suptitle(f"{dataset}, latent {latent}: KL per dimension, one line per seed", fontsize=13)
+        fig.tight_layout()
+        fname = f"kl_per_dim_{slug(dataset)}_z{latent}.png"
+        self.add(fig, fname, f"KL per dimension: {dataset}, latent {latent}",
+                 "Mean KL(q(z|x)||p(z)) of each latent dimension on the test split, sorted from the most "
+                 "to the least used; one line per seed. Dimensions near zero are unused.",
+                 "kl_per_dim", dataset, latent)
+
+    def training_curves(self, dataset, latent) -> None:
+        plt = self.plt
+        sub = self.group(dataset, latent)
+        fig, ax = plt.subplots(figsize=(7.5, 4.5))
+        tails = []
+        for prior in self.priors:
+            hists = []
+            for seed in sorted(set(sub.loc[sub["prior"] == prior, "seed"])):
+                run = self.by_key.get((dataset, prior, latent, int(seed)))
+                if run is None:
+                    continue
+                h = run.history.sort_values("epoch")
+                h = h.assign(test_loss=pd.to_numeric(h["test_loss"], errors="coerce"))
+                ax.plot(h["epoch"], h["test_loss"], lw=0.8, alpha=0.45, color=self.colors[prior])
+                hists.append(h.set_index("epoch")["test_loss"])
+                tails.append(h["test_loss"].iloc[1:] if len(h) > 1 else h["test_loss"])
+            if hists:
+                mean = pd.concat(hists, axis=1).mean(axis=1)
+                ax.plot(mean.index, mean.values, lw=2.4, color=self.colors[prior],
+                        label=f"{prior} (mean of {len(hists)})")
+        tail = pd.concat(tails).dropna() if tails else pd.Series(dtype=float)
+        if len(tail):
+            lo, hi = float(tail.min()), float(tail.max())
+            pad = 0.05 * (hi - lo) if hi > lo else max(abs(hi) * 0.05, 1e-3)
+            ax.set_ylim(lo - pad, hi + pad)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(self.MaxNLocator(integer=True))
+        ax.set_ylabel("test loss, −ELBO (nats/example)")
+        ax.set_title(f"{dataset}, latent {latent}: test loss during training")
+        ax.legend(title="prior (thin: seeds)")
+        fig.tight_layout()
+        fname = f"training_{slug(dataset)}_z{latent}.png"
+        self.add(fig, fname, f"Training curves: {dataset}, latent {latent}",
+                 "Test loss (negative ELBO) after each epoch; thin lines are seeds, thick lines their "
+                 "mean. The y range is fitted to epochs after the first, so a higher first epoch may "
+                 "be cut off.", "training", dataset, latent)
+
+
+def make_figures(df: pd.DataFrame, runs: Sequence[Run], study: Study, folder: Path) -> list[FigureInfo]:
+    """Every panel of every dataset x latent group, into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return _Figures(df, runs, study, folder).build()

@@ -1,0 +1,198 @@
+"""The self-contained report.html: configuration, verdicts, summary tables, metric definitions,
+figure panels (embedded as base64 data URIs) and the per-run table.
+
+Labels, units and definitions come from ``sparse_vae.catalogue``. Not here: computing any table,
+verdict or figure (the other modules of this package).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sparse_vae import catalogue
+from sparse_vae.report.figures import FigureInfo, slug
+from sparse_vae.report.runs import Study
+from sparse_vae.report.tables import ID_COLUMNS, TRAIN_COLUMNS, fmt, fmt_sd, order
+from sparse_vae.report.verdicts import CONCLUSIONS
+
+__all__ = ["render_html"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:1320px;
+     padding:0 16px;color:#1b1b1b;line-height:1.45}
+h1{margin-bottom:4px} h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
+th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
+th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.scroll{overflow-x:auto;max-width:100%}
+.v-supported{background:#d8f3d8} .v-partly-supported{background:#fff2c4}
+.v-not-supported{background:#f8d3d3} .v-inconclusive{background:#e6e6f5} .v-not-tested{background:#eee;color:#666}
+figure{margin:16px 0 28px} figure img{max-width:100%;border:1px solid #ddd}
+figcaption{font-size:13px;color:#444;max-width:1000px}
+blockquote{color:#555;border-left:4px solid #ccc;margin:6px 0;padding-left:10px;font-style:italic}
+.muted{color:#666;font-size:13px} nav ul{columns:2;font-size:14px}
+"""
+
+
+def _e(x: Any) -> str:
+    return html.escape("" if x is None else str(x), quote=True)
+
+
+def _cell(x: Any) -> str:
+    if isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool):
+        return f'<td class="num">{_e(fmt(x))}</td>'
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return '<td class="num">—</td>'
+    return f"<td>{_e(x)}</td>"
+
+
+def _table(df: pd.DataFrame, table_id: str, headers: Sequence[str] | None = None,
+           row_class: Sequence[str] | None = None) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in (headers or df.columns))
+    rows = []
+    for i, (_, row) in enumerate(df.iterrows()):
+        cls = f' class="{_e(row_class[i])}"' if row_class else ""
+        rows.append(f"<tr{cls}>" + "".join(_cell(v) for v in row.values) + "</tr>")
+    return (f'<div class="scroll"><table id="{_e(table_id)}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _summary_cell(row: pd.Series | None) -> str:
+    if row is None:
+        return "—"
+    text = fmt(row["mean"])
+    if row["n"] >= 2:
+        text += f" ± {fmt_sd(row['sd'], row['mean'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
+    return f"{text} (n={int(row['n'])})"
+
+
+def _summary_tables(summary: pd.DataFrame, priors: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(table id, heading, html) per dataset x latent: metrics as rows, priors as columns."""
+    out = []
+    rank = {m: i for i, m in enumerate(list(catalogue.SCALAR_METRICS) + TRAIN_COLUMNS)}
+    for (dataset, latent), group in summary.groupby(["dataset", "latent"], sort=False):
+        metrics = sorted(dict.fromkeys(group["metric"]), key=lambda m: (rank.get(m, 999), m))
+        here = [p for p in priors if p in set(group["prior"])]
+        rows = []
+        for metric in metrics:
+            cells = [catalogue.label(metric), catalogue.unit(metric)]
+            for prior in here:
+                hit = group[(group["metric"] == metric) & (group["prior"] == prior)]
+                cells.append(_summary_cell(hit.iloc[0] if len(hit) else None))
+            rows.append(cells)
+        table = pd.DataFrame(rows, columns=["metric", "unit"] + here)
+        tid = f"summary-{slug(dataset)}-z{latent}"
+        heading = f"{dataset}, latent {latent}"
+        out.append((tid, heading, _table(table, tid)))
+    return out
+
+
+def _config_section(study: Study, df: pd.DataFrame, priors: Sequence[str]) -> str:
+    pct = f"{study.confidence * 100:g}%"
+    latents = {d: sorted(set(df.loc[df["dataset"] == d, "latent"])) for d in dict.fromkeys(df["dataset"])}
+    rows = [
+        ("datasets", ", ".join(study.datasets)),
+        ("priors", ", ".join(study.priors)),
+        ("seeds", ", ".join(map(str, study.seeds))),
+        ("latent sizes", "; ".join(f"{d}: {', '.join(map(str, z))}" for d, z in latents.items())),
+        ("dataset sources", "; ".join(f"{d}: {s}" for d, s in study.sources.items())),
+        ("KL estimators", "; ".join(
+            f"{p}: {', '.join(sorted(set(map(str, df.loc[df['prior'] == p, 'kl_estimator'].dropna()))) or '—')}"
+            for p in priors)),
+        ("runs", str(len(df))),
+        ("confidence of intervals", f"{pct} (Student t over seeds)"),
+        ("representative seed", str(study.representative_seed)),
+    ]
+    return ('<h2 id="config">Study configuration</h2>' +
+            _table(pd.DataFrame(rows, columns=["setting", "value"]), "config-table"))
+
+
+def _verdicts_section(verdicts: pd.DataFrame, pct: str) -> str:
+    parts = [
+        '<h2 id="verdicts">Verdicts on the talk\'s conclusions</h2>',
+        f'<p class="muted">Computed from the runs, not written by hand. A comparison between two priors '
+        f"holds when their {pct} t-intervals over seeds are disjoint in the claimed direction. "
+        f"supported = every comparison holds; partly supported = some hold; not supported = none holds "
+        f"and some are reversed; inconclusive = intervals overlap or a prior has one seed; not tested = "
+        f"the runs or metrics needed are not in the study. Per-seed counts are given with each "
+        f"verdict.</p>",
+    ]
+    for number, (claim, quote, _) in CONCLUSIONS.items():
+        parts.append(f"<h3>{number}. {_e(claim)}</h3><blockquote>{_e(quote)}</blockquote>")
+    table = verdicts[["conclusion", "dataset", "latent", "metric", "verdict", "seeds", "evidence"]]
+    classes = ["v-" + slug(v).replace(".", "") for v in verdicts["verdict"]]
+    parts.append(_table(table, "verdicts-table", row_class=classes))
+    return "".join(parts)
+
+
+def _summary_section(summary: pd.DataFrame, priors: Sequence[str], pct: str,
+                     toc: list[tuple[str, str]]) -> str:
+    parts = ['<h2 id="summary">Summary over seeds</h2>',
+             f'<p class="muted">mean ± sd [{pct} t-interval] (n = non-null seeds). Units: nats per '
+             f"test example for ELBO / log-likelihoods / KL, pixel MSE on the [0, 1] intensity scale "
+             f"(or the prepared scale of whitened data), counts of latent dimensions for active units. "
+             f"Metrics null for every run of a group are omitted; see the metric definitions below.</p>"]
+    for tid, heading, table in _summary_tables(summary, priors):
+        parts.append(f"<h3>{_e(heading)}</h3>{table}")
+        toc.append((tid, f"Summary table: {heading}"))
+    return "".join(parts)
+
+
+def _definitions_section() -> str:
+    """The catalogue as a table: what every metric means."""
+    better = {"higher": "higher", "lower": "lower", "": "—"}
+    rows = [(m.label, m.name, m.unit, better[m.better], m.definition) for m in catalogue.METRICS]
+    table = pd.DataFrame(rows, columns=["metric", "name", "unit", "better", "definition"])
+    terms = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>"
+                    for k, v in {**catalogue.TERMS, **catalogue.PER_DIMENSION}.items())
+    return ('<h2 id="definitions">Metric definitions</h2><p class="muted">From the metric catalogue '
+            "(src/sparse_vae/catalogue.py), the same text each run's metrics.json carries.</p>"
+            + _table(table, "definitions-table") + f"<ul class=\"muted\">{terms}</ul>")
+
+
+def _figures_section(figures: Sequence[FigureInfo], figure_dir: Path, toc: list[tuple[str, str]]) -> str:
+    parts = ['<h2 id="figures">Figure panels</h2>']
+    for fig in figures:
+        data = base64.b64encode((figure_dir / fig.file).read_bytes()).decode("ascii")
+        fid = "fig-" + slug(fig.file[:-4])
+        parts.append(
+            f'<figure id="{_e(fid)}"><img src="data:image/png;base64,{data}" alt="{_e(fig.title)}" '
+            f'data-file="{_e(fig.file)}"><figcaption><b>{_e(fig.title)}</b> '
+            f"({_e(fig.file)}). {_e(fig.caption)}</figcaption></figure>")
+        toc.append((fid, f"Figure: {fig.title}"))
+    return "".join(parts)
+
+
+def render_html(study: Study, df: pd.DataFrame, summary: pd.DataFrame, verdicts: pd.DataFrame,
+                figures: Sequence[FigureInfo], figure_dir: Path) -> str:
+    """The whole page; figures are read from `figure_dir` and embedded."""
+    priors = order(df["prior"], study.priors)
+    pct = f"{study.confidence * 100:g}%"
+    toc = [("config", "Study configuration"), ("verdicts", "Verdicts"), ("summary", "Summary over seeds"),
+           ("verdicts-table", "Verdict table")]
+    parts = [_config_section(study, df, priors), _verdicts_section(verdicts, pct),
+             _summary_section(summary, priors, pct, toc), _definitions_section()]
+    toc.append(("definitions", "Metric definitions"))
+    parts.append(_figures_section(figures, figure_dir, toc))
+    run_cols = [c for c in df.columns if c != "run_dir" and (c in ID_COLUMNS or df[c].notna().any())]
+    parts.append('<h2 id="runs">Per-run metrics</h2><p class="muted">One row per run, as in metrics.csv '
+                 "(columns null for every run are omitted here).</p>" + _table(df[run_cols], "runs-table"))
+    toc.append(("runs", "Per-run metrics"))
+    nav = "".join(f'<li><a href="#{_e(i)}">{_e(t)}</a></li>' for i, t in toc)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>Sparse VAE study report</title><style>{_CSS}</style></head><body>"
+        "<h1>Sparse VAE study: normal, Laplace and Cauchy priors</h1>"
+        f'<p class="muted">{len(df)} runs; every number below is computed from the runs\' '
+        "metrics.json, train.json and history.csv.</p>"
+        f"<nav><ul>{nav}</ul></nav>" + "".join(parts) + "</body></html>\n"
+    )

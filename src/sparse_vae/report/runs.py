@@ -1,0 +1,200 @@
+"""Loading the report's inputs: the study settings (parsed once) and every run folder.
+
+The inputs are written by our own code (the report rule's ``--study`` JSON, ``analyze`` and
+``train``) against docs/interfaces.md, so nothing here guesses or falls back: a missing or
+malformed input is an error that names the file (``MissingRunError`` for a run folder).
+Not here: tables, verdicts, figures (the other modules of this package).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pandas as pd
+
+from sparse_vae import catalogue
+from sparse_vae.errors import MissingRunError, SparseVAEError
+
+__all__ = ["Run", "Study", "check_complete", "load_run", "load_runs"]
+
+#: keys of train.json the report reads: (section or None, key).
+TRAIN_KEYS = (
+    ("final", "train_loss"), ("final", "test_loss"), ("final", "test_recon"), ("final", "test_kl"),
+    ("first_epoch", "train_loss"), ("first_epoch", "test_loss"), (None, "epochs"), (None, "duration_s"),
+    (None, "samples_per_s"), (None, "device"),
+)
+RUN_KEYS = ("dataset", "prior", "latent", "seed", "kl_estimator")
+
+
+@dataclass(frozen=True)
+class Study:
+    """The report rule's ``--study`` argument: ``{"study", "report", "datasets": {name: {"source"}}}``."""
+
+    datasets: tuple[str, ...]
+    priors: tuple[str, ...]
+    seeds: tuple[int, ...]
+    sources: dict[str, str]  # dataset -> source (synthetic, mnist, cifar, digits, natural)
+    confidence: float  # of the t-intervals over seeds
+    representative_seed: int  # the seed whose run figures are shown side by side
+
+    @classmethod
+    def parse(cls, study: Any) -> Study:
+        """Check and parse the JSON once; an error names the missing or invalid key."""
+        def get(holder: Any, key: str, where: str) -> Any:
+            if not isinstance(holder, Mapping) or key not in holder:
+                raise SparseVAEError(f"report --study: missing {where}{key}")
+            return holder[key]
+
+        spec, report, configured = get(study, "study", ""), get(study, "report", ""), get(study, "datasets", "")
+        datasets = tuple(str(d) for d in get(spec, "datasets", "study."))
+        seeds = tuple(int(s) for s in get(spec, "seeds", "study."))
+        confidence = float(get(report, "confidence", "report."))
+        if not 0 < confidence < 1:
+            raise SparseVAEError(f"report confidence must lie in (0, 1), got {confidence}")
+        if not (datasets and seeds):
+            raise SparseVAEError("report --study: study.datasets and study.seeds must not be empty")
+        sources = {d: str(get(get(configured, d, "datasets."), "source", f"datasets.{d}.")) for d in datasets}
+        rep = get(report, "representative_seed", "report.")
+        return cls(datasets=datasets, priors=tuple(str(p) for p in get(spec, "priors", "study.")), seeds=seeds,
+                   sources=sources, confidence=confidence,
+                   representative_seed=int(rep) if rep is not None else seeds[0])
+
+
+@dataclass
+class Run:
+    """One run folder's outputs, as read (and checked) by ``load_run``."""
+
+    folder: Path
+    info: dict[str, Any]  # metrics.json "run": dataset, prior, latent, seed, kl_estimator
+    metrics: dict[str, float | int | None]  # one value per catalogue metric
+    not_applicable: dict[str, str]
+    per_dimension: dict[str, list | None]
+    train: dict[str, Any]  # train.json
+    history: pd.DataFrame  # history.csv
+
+    @property
+    def key(self) -> tuple[str, str, int, int]:
+        return (self.info["dataset"], self.info["prior"], int(self.info["latent"]), int(self.info["seed"]))
+
+    def figure(self, name: str) -> Path:
+        return self.folder / "figures" / f"{name}.png"
+
+
+def _read_json(path: Path, fail: Callable[[str], NoReturn]) -> dict:
+    if not path.is_file():
+        fail(f"{path.name} is missing")
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        fail(f"{path.name} is unreadable ({error})")
+    if not isinstance(value, dict):
+        fail(f"{path.name} does not hold a JSON object")
+    return value
+
+
+def _check_metrics(metrics: dict, fail: Callable[[str], NoReturn]) -> None:
+    """metrics.json as `analyze` writes it: the catalogue's metrics, numbers or null."""
+    for key in ("run", "metrics", "not_applicable", "per_dimension"):
+        if not isinstance(metrics.get(key), dict):
+            fail(f"metrics.json lacks its {key!r} object")
+    missing = [k for k in RUN_KEYS if k not in metrics["run"]]
+    if missing:
+        fail(f"metrics.json 'run' lacks {', '.join(missing)}")
+    names = set(metrics["metrics"])
+    if names != set(catalogue.SCALAR_METRICS):
+        lacking = sorted(set(catalogue.SCALAR_METRICS) - names)
+        unknown = sorted(names - set(catalogue.SCALAR_METRICS))
+        fail(f"metrics.json metrics do not match the catalogue (lacking: {', '.join(lacking) or '-'}; "
+             f"unknown: {', '.join(unknown) or '-'}); rerun the analysis")
+    for name, value in metrics["metrics"].items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            fail(f"metrics.json metric {name} is {value!r}, not a number or null")
+
+
+def _check_train(train: dict, fail: Callable[[str], NoReturn]) -> None:
+    for section, key in TRAIN_KEYS:
+        holder = train.get(section) if section else train
+        if not isinstance(holder, dict) or key not in holder:
+            fail(f"train.json lacks {section + '.' if section else ''}{key}")
+
+
+def _read_history(path: Path, fail: Callable[[str], NoReturn]) -> pd.DataFrame:
+    if not path.is_file():
+        fail("history.csv is missing")
+    try:
+        history = pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        fail(f"history.csv is unreadable ({error})")
+    if not {"epoch", "test_loss"} <= set(history.columns) or history.empty:
+        fail("history.csv has no rows or lacks the epoch / test_loss columns")
+    return history
+
+
+def load_run(path: Path | str) -> Run:
+    """Read one run from its metrics.json; MissingRunError names the run folder."""
+    path = Path(path)
+    folder = path.parent
+
+    def fail(message: str) -> NoReturn:
+        raise MissingRunError(f"run {folder}: {message}")
+
+    metrics = _read_json(path, fail)
+    _check_metrics(metrics, fail)
+    info = dict(metrics["run"])
+    try:
+        info["latent"], info["seed"] = int(info["latent"]), int(info["seed"])
+    except (TypeError, ValueError):
+        fail("metrics.json 'run' has a non-integer latent or seed")
+    info["dataset"], info["prior"] = str(info["dataset"]), str(info["prior"])
+    train = _read_json(folder / "train.json", fail)
+    _check_train(train, fail)
+    return Run(folder=folder, info=info, metrics=metrics["metrics"], not_applicable=metrics["not_applicable"],
+               per_dimension=metrics["per_dimension"], train=train,
+               history=_read_history(folder / "history.csv", fail))
+
+
+def load_runs(metrics_paths: Iterable[Path | str]) -> list[Run]:
+    """Every run, checked for duplicates (two folders claiming the same dataset/prior/latent/seed)."""
+    runs, seen = [], {}
+    for path in metrics_paths:
+        run = load_run(path)
+        if run.key in seen:
+            raise SparseVAEError(
+                f"runs {seen[run.key]} and {run.folder} both claim dataset={run.key[0]} prior={run.key[1]} "
+                f"latent={run.key[2]} seed={run.key[3]}"
+            )
+        seen[run.key] = run.folder
+        runs.append(run)
+    if not runs:
+        raise MissingRunError("the report was given no runs")
+    return runs
+
+
+def check_complete(runs: Sequence[Run], study: Study) -> None:
+    """Runs are exactly the study's: each dataset x prior x seed (x each latent seen), nothing else."""
+    have = {run.key for run in runs}
+    for run in runs:
+        dataset, prior, _, seed = run.key
+        if dataset not in study.datasets or prior not in study.priors or seed not in study.seeds:
+            raise SparseVAEError(f"run {run.folder}: not part of the study (datasets {list(study.datasets)}, "
+                                 f"priors {list(study.priors)}, seeds {list(study.seeds)})")
+    for dataset in study.datasets:
+        latents = sorted({k[2] for k in have if k[0] == dataset}) or ["?"]
+        for prior in study.priors:
+            for latent in latents:
+                for seed in study.seeds:
+                    if (dataset, prior, latent, seed) not in have:
+                        raise MissingRunError(
+                            f"run {dataset}/{prior}/z{latent}/seed{seed}: part of the study but its "
+                            f"metrics.json was not given to the report"
+                        )
+
+
+def number(value: Any) -> float:
+    """A JSON number or null as a float (null -> NaN)."""
+    return math.nan if value is None else float(value)
