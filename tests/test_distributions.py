@@ -15,14 +15,15 @@ from torch.distributions.kl import _KL_REGISTRY  # noqa: E402
 from sparse_vae.distributions import (  # noqa: E402
     CAUCHY_U_MIN,
     LOG_SCALE_MAX,
-    LOG_SCALE_MIN,
     POSTERIOR_FAMILY,
+    POSTERIOR_SCALE_MIN,
     GuardedCauchy,
     kl_cauchy_cauchy,
     kl_divergence,
     kl_normal_laplace,
     make_posterior,
     make_prior,
+    posterior_scale,
 )
 
 D = torch.float64
@@ -150,7 +151,8 @@ def test_reparameterised_samples_have_the_right_distribution(family, dtype):
     loc, raw = torch.tensor([0.7], dtype=dtype), torch.tensor([math.log(2.5)], dtype=dtype)
     q = make_posterior(family, loc, raw)
     z = q.rsample((20_000,)).reshape(-1).double().numpy()
-    ref = stats.norm(0.7, 2.5) if family == "normal" else stats.cauchy(0.7, 2.5)
+    scale = float(posterior_scale(raw.double()))
+    ref = stats.norm(0.7, scale) if family == "normal" else stats.cauchy(0.7, scale)
     assert stats.kstest(z, ref.cdf).pvalue > 1e-3
 
 
@@ -178,7 +180,7 @@ def test_gradients_reach_loc_and_scale():
 
 
 def expected_tanh(family, mu, raw):
-    s = math.exp(raw)
+    s = float(posterior_scale(t(raw)))
     if family == "normal":
         return integrate.quad(lambda z: math.tanh(z) * stats.norm.pdf(z, mu, s), mu - 40 * s, mu + 40 * s,
                               epsabs=1e-13, epsrel=1e-12, limit=200)[0]
@@ -218,7 +220,7 @@ def test_extreme_raw_scales_stay_finite(prior):
     raw = torch.tensor(EXTREME_RAW).repeat(3, 1).requires_grad_()           # (3, 9), float32 as in training
     loc = torch.tensor([-1e3, 0.0, 1e3])[:, None].expand(3, len(EXTREME_RAW)).clone().requires_grad_()
     q = make_posterior(family, loc, raw)
-    assert torch.all(q.scale >= math.exp(LOG_SCALE_MIN) * (1 - 1e-6))
+    assert torch.all(q.scale >= POSTERIOR_SCALE_MIN)
     assert torch.all(q.scale <= math.exp(LOG_SCALE_MAX) * (1 + 1e-6))
     p = make_prior(prior, 1.0, len(EXTREME_RAW))
     z = q.rsample((2000,))
@@ -229,6 +231,28 @@ def test_extreme_raw_scales_stay_finite(prior):
     assert torch.isfinite(closed).all() and torch.isfinite(mc).all() and torch.all(closed >= 0)
     (closed.sum() + mc.sum()).backward()
     assert torch.isfinite(raw.grad).all() and torch.isfinite(loc.grad).all()
+
+
+def test_posterior_scale_floor_is_smooth_and_passes_gradient():
+    """exp(raw) in the working range, floor + cap at the ends, and a gradient below the old clamp (#12).
+
+    The old map clamped raw to [-7, 5]: below -7 it passed no gradient, so an encoder pushed there
+    never came back and the losses depended on the clamp constant.
+    """
+    raw = t([-60.0, -20.0, -12.0, -9.0, -7.5, -3.0, 0.0, 2.0, 8.0, 60.0]).requires_grad_()
+    scale = posterior_scale(raw)
+    expected = POSTERIOR_SCALE_MIN + torch.exp(LOG_SCALE_MAX - torch.log1p(torch.exp(LOG_SCALE_MAX - raw)))
+    torch.testing.assert_close(scale, expected)
+    mid = (raw > -8) & (raw < 1)
+    torch.testing.assert_close(scale[mid], raw[mid].exp(), rtol=0.01, atol=0.0)   # ~exp(raw) there
+    assert torch.all(scale >= POSTERIOR_SCALE_MIN) and torch.all(scale <= POSTERIOR_SCALE_MIN + math.exp(LOG_SCALE_MAX))
+    assert torch.all(scale[1:] > scale[:-1])                                       # strictly increasing
+    assert scale[0].detach().item() == pytest.approx(POSTERIOR_SCALE_MIN, rel=1e-9)
+    # d KL(q || Cauchy(0, 1)) / d raw: the KL pulls scales below the prior's back up, even from
+    # raw = -20 (the old clamp's gradient there was exactly 0)
+    q, p = make_posterior("cauchy", torch.zeros_like(raw), raw), make_prior("cauchy", 1.0, len(raw))
+    kl_divergence(q, p).sum().backward()
+    assert torch.all(raw.grad[1:6] < 0), raw.grad
 
 
 # -- constructors and shapes ----------------------------------------------------------------------
@@ -245,7 +269,8 @@ def test_make_posterior_families_and_shapes():
     loc, raw = torch.zeros(4, 3), torch.zeros(4, 3)
     assert type(make_posterior("normal", loc, raw)) is Normal
     q = make_posterior("cauchy", loc, raw)
-    assert isinstance(q, Cauchy) and q.batch_shape == (4, 3) and torch.equal(q.scale, torch.ones(4, 3))
+    assert isinstance(q, Cauchy) and q.batch_shape == (4, 3)
+    torch.testing.assert_close(q.scale, posterior_scale(raw))
     assert POSTERIOR_FAMILY == {"normal": "normal", "laplace": "normal", "cauchy": "cauchy"}
     with pytest.raises(ValueError):
         make_posterior("laplace", loc, raw)
