@@ -17,6 +17,7 @@ same data twice gives byte-identical files.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import zipfile
 import zlib
@@ -83,6 +84,11 @@ def array_checksum(*arrays: np.ndarray) -> str:
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
+# Deflate level 1: float pixels compress about as well at level 1 as at the default 6 (43 vs 39 MB
+# for Fashion-MNIST) in a third of the time, which dominates preparing a full-size dataset.
+_COMPRESS_LEVEL = 1
+
+
 def _write_npz(fh: Any, arrays: dict[str, np.ndarray]) -> None:
     """Write a compressed .npz that ``np.load`` reads, byte-identical for identical arrays."""
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
@@ -90,8 +96,9 @@ def _write_npz(fh: Any, arrays: dict[str, np.ndarray]) -> None:
             info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            with archive.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+            archive.writestr(info, member.getbuffer(), compresslevel=_COMPRESS_LEVEL)
 
 
 def save_dataset(path: str | Path, dataset: Dataset) -> None:
