@@ -1,9 +1,9 @@
 """Datasets of the study: one builder module per source, all prepared into the same ``.npz`` format.
 
-Each source module (``synthetic``, ``mnist``, ``cifar``, ``digits``, ``natural``) exposes
-``PARAMS`` (the ``prepare:`` keys it reads) and ``build(params, root) -> Dataset``; the two that
-need raw files also expose ``download(root)``. Modules are imported on demand so that preparing the
-synthetic data never pays for importing torchvision.
+Each source module (``synthetic``, ``mnist``, ``fashion_mnist``, ``cifar``, ``digits``,
+``natural``) exposes ``PARAMS`` (the ``prepare:`` keys it reads) and ``build(params, root) ->
+Dataset``; those that need raw files (``DOWNLOADABLE``) also expose ``download(root)``. Modules
+are imported on demand so that preparing the synthetic data never pays for importing torchvision.
 
 Every prepared file's metadata records where it came from (source, params, the preprocessing as
 formulas, sizes, checksums of the inputs), so a figure can always be traced back to its data.
@@ -33,8 +33,8 @@ __all__ = [
     "subsample",
 ]
 
-SOURCES = ("synthetic", "mnist", "cifar", "digits", "natural")
-DOWNLOADABLE = ("mnist", "cifar")
+SOURCES = ("synthetic", "mnist", "fashion_mnist", "cifar", "digits", "natural")
+DOWNLOADABLE = ("mnist", "fashion_mnist", "cifar")
 
 
 def _module(source: str) -> ModuleType:
