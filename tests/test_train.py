@@ -148,3 +148,70 @@ def test_nan_loss_stops_with_run_epoch_step_and_term(data_file: Path, tmp_path: 
     assert "toy/laplace/z2/seed7" in message and "epoch 1" in message and "step 4" in message
     assert "non-finite kl" in message
     assert not (tmp_path / "model.pt").exists() and not (tmp_path / "train.json").exists()
+
+
+def test_finite_explosion_stops_like_a_nan(data_file: Path, tmp_path: Path) -> None:
+    """#12 defect 8: with lr 1e6 the loss reaches ~1e26 but stays finite; the old code exited 0 and
+    wrote model.pt. Now the epoch mean beyond 10 x (|initial loss| + pixels) stops the run."""
+    with pytest.raises(TrainingDiverged) as error:
+        train_run(data_file, make_spec("normal", epochs=3, lr=1e6), tmp_path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "run toy/normal/z2/seed7" in message and "epoch 1, step 1" in message
+    assert "kl diverged" in message and "limit 10 x (|initial loss" in message
+    assert not (tmp_path / "model.pt").exists() and not (tmp_path / "train.json").exists()
+
+
+def test_divergence_limit_leaves_ordinary_training_alone(data_file: Path, tmp_path: Path) -> None:
+    summary = train_run(data_file, make_spec("laplace", epochs=3, lr=1e-2), tmp_path)
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert summary["divergence_limit"] > 10 * 25
+    assert history["train_loss"].abs().max() < summary["divergence_limit"] / 5
+
+
+def test_weights_of_the_best_validation_epoch_are_kept(data_file: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """#12 defect 4: a late far-tail event (here: the decoder's bias knocked off after the last
+    epoch's steps) must not decide the model. model.pt holds the best validation epoch's weights,
+    which equal those of a run stopped at that epoch; train.json says which epoch and how."""
+    from sparse_vae.train import Trainer
+
+    epochs = 6
+    real_train_epoch = Trainer.train_epoch
+
+    def knocked_off_at_the_end(self, epoch):
+        terms = real_train_epoch(self, epoch)
+        if epoch == epochs:
+            with torch.no_grad():
+                self.model.decoder[-1].bias.add_(0.5)
+        return terms
+
+    monkeypatch.setattr(Trainer, "train_epoch", knocked_off_at_the_end)
+    summary = train_run(data_file, make_spec(epochs=epochs), tmp_path / "knocked")
+    monkeypatch.undo()
+    history = pd.read_csv(tmp_path / "knocked" / "history.csv")
+    best = int(history.loc[history["val_loss"].idxmin(), "epoch"])
+    assert summary["selection"] == "best_validation_loss" and summary["selected_epoch"] == best < epochs
+    assert summary["validation"]["split"] == "train"
+    assert summary["validation"]["n_validation"] + summary["validation"]["n_train_used"] == 1024
+    assert summary["selected"]["test_loss"] == history.loc[best - 1, "test_loss"]
+    assert summary["final"]["test_loss"] > summary["selected"]["test_loss"] + 10   # the knock hurt
+    saved, checkpoint = load_model(tmp_path / "knocked" / "model.pt")
+    assert checkpoint["selected_epoch"] == best
+    train_run(data_file, make_spec(epochs=best), tmp_path / "stopped")
+    reference, _ = load_model(tmp_path / "stopped" / "model.pt")
+    for (name, a), (_, b) in zip(saved.state_dict().items(), reference.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_progress_log_is_short_with_units_and_eta(data_file: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """#15: about ten progress lines a run (first, every ceil(epochs/10)-th, last), not one per epoch."""
+    train_run(data_file, make_spec(epochs=23), tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    progress = [line for line in lines if " epoch " in line and "nats/example" in line and "ETA" in line]
+    epochs_shown = [int(line.split(" epoch ")[1].split("/")[0]) for line in progress]
+    assert epochs_shown == [1, 3, 6, 9, 12, 15, 18, 21, 23]
+    assert "ETA 0:00" in progress[-1]
+    assert lines[-1].startswith("[toy/laplace/z2/seed7] kept the weights of epoch ")
+    assert len(pd.read_csv(tmp_path / "history.csv")) == 23
