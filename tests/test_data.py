@@ -21,6 +21,7 @@ import pytest
 from sparse_vae.cli import main
 from sparse_vae.analysis.display import display_direction, for_display
 from sparse_vae.data import build_dataset, download, load_dataset, prepare
+from sparse_vae.data import natural as natural_module
 from sparse_vae.data.io import Dataset, save_dataset
 from sparse_vae.errors import DataError
 
@@ -236,6 +237,64 @@ def test_natural_whitening_inverts(method: str, tmp_path: Path) -> None:
     np.testing.assert_array_equal(display_direction(plain, delta), delta)
     if method == "zca":
         np.testing.assert_allclose(ex["whitening"], ex["whitening"].T, atol=1e-4)
+
+
+def test_natural_olshausen_field_whitening(tmp_path: Path) -> None:
+    """R(f) whitening of whole image halves: unit-variance, zero-mean train pixels, stored in [0, 1]."""
+    params = natural("olshausen_field", patch_size=12, n_train=3000, images=["camera", "grass", "china.jpg"])
+    ds = build_dataset("natural", params, tmp_path)
+    check_format(ds, 3000, 100, (12, 12), labels=False)
+    meta = ds.metadata
+    white = (ds.x_train.astype(np.float64) - meta["display_offset"]) / meta["display_scale"]
+    assert abs(white.mean()) < 1e-3 and white.var() == pytest.approx(1.0, rel=1e-3)
+    assert meta["data_sd"] == meta["display_scale"] and meta["images"] == ["camera", "grass", "china.jpg"]
+    assert set(meta["checksums"]["inputs_sha256"]) == {"camera", "grass", "china.jpg"}
+    assert ds.extras == {}  # the filtered images are shown as they are
+    # Pixels six apart, strongly correlated in the photographs, are decorrelated by whitening.
+    patches = white.reshape(-1, 12, 12)
+    far = np.corrcoef(patches[:, :, 2].ravel(), patches[:, :, 8].ravel())[0, 1]
+    raw = build_dataset("natural", natural(patch_size=12, n_train=3000, images=["camera", "grass", "china.jpg"]),
+                        tmp_path).x_train.reshape(-1, 12, 12)
+    raw_far = np.corrcoef(raw[:, :, 2].ravel(), raw[:, :, 8].ravel())[0, 1]
+    assert abs(far) < 0.1 < 0.5 < raw_far
+
+
+def test_olshausen_field_filter_flattens_a_one_over_f_spectrum() -> None:
+    """A random-phase image with amplitude 1/f comes out with amplitude exp(-(f/f0)^4): flat below f0."""
+    rng = np.random.default_rng(0)
+    side, f0 = 256, 0.39
+    f = np.hypot(np.fft.fftfreq(side)[:, None], np.fft.fftfreq(side)[None, :])
+    amplitude = np.where(f > 0, 1.0 / np.maximum(f, 1e-9), 0.0)
+    image = np.real(np.fft.ifft2(amplitude * np.exp(2j * np.pi * rng.random((side, side)))))
+    out = np.abs(np.fft.fft2(natural_module.olshausen_field_filter(image, f0)))
+
+    def band(lo: float, hi: float) -> float:
+        return float(np.median(out[(f >= lo) & (f < hi)]))
+
+    low, mid, high = band(0.04, 0.08), band(0.15, 0.25), band(0.45, 0.5)
+    expected_mid = np.exp(-(0.2 / f0) ** 4) / np.exp(-(0.06 / f0) ** 4)
+    assert mid / low == pytest.approx(expected_mid, rel=0.2)      # whitened: flat, not 1/f
+    assert high / low < 0.5                                        # low-passed near Nyquist
+
+
+def test_natural_options_are_checked(tmp_path: Path) -> None:
+    for bad, match in [({"images": ["lena"]}, "unknown images lena"), ({"images": []}, "non-empty"),
+                       ({"whiten": "olshausen_field", "whiten_f0": 0.9}, "whiten_f0"),
+                       ({"whiten": "zca", "whiten_epsilon": 0}, "whiten_epsilon"),
+                       ({"whiten": "dct"}, "unknown whiten")]:
+        with pytest.raises(DataError, match=match):
+            build_dataset("natural", {**natural(), **bad}, tmp_path)
+
+
+def test_natural_regularised_zca_has_unit_variance(tmp_path: Path) -> None:
+    """A large eigenvalue floor low-passes; the gain still makes the mean train variance 1."""
+    ds = build_dataset("natural", natural("zca", n_train=2000, whiten_epsilon=5.0), tmp_path)
+    white = (ds.x_train.astype(np.float64) - ds.metadata["display_offset"]) / ds.metadata["display_scale"]
+    assert white.var(axis=0).mean() == pytest.approx(1.0, rel=1e-3)
+    covariance = np.cov(white, rowvar=False, bias=True)
+    assert np.abs(covariance - np.diag(np.diag(covariance))).max() > 0.05   # not fully white
+    np.testing.assert_allclose(for_display(ds, ds.x_train),
+                               build_dataset("natural", natural(n_train=2000), tmp_path).x_train, atol=1e-4)
 
 
 # --------------------------------------------------------------------------- MNIST

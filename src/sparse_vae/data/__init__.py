@@ -43,19 +43,23 @@ def _module(source: str) -> ModuleType:
     return importlib.import_module(f"sparse_vae.data.{source}")
 
 
-def _check_params(source: str, params: dict[str, Any], expected: tuple[str, ...]) -> None:
-    """Reject missing and unknown keys up front: a typo must not silently fall back to a default."""
+def _check_params(source: str, params: dict[str, Any], expected: tuple[str, ...],
+                  optional: tuple[str, ...] = ()) -> None:
+    """Reject missing and unknown keys up front: a typo must not silently fall back to a default.
+
+    ``optional`` keys (a source's ``OPTIONAL``) may be left out; the source documents their defaults.
+    """
     if not isinstance(params, dict):
         raise DataError(f"{source}: prepare params must be a mapping, got {type(params).__name__}")
     missing = [key for key in expected if key not in params]
-    unknown = sorted(set(params) - set(expected))
+    unknown = sorted(set(params) - set(expected) - set(optional))
     problems = []
     if missing:
         problems.append(f"missing {', '.join(missing)}")
     if unknown:
         problems.append(f"unknown {', '.join(unknown)}")
     if problems:
-        raise DataError(f"{source} prepare params: {'; '.join(problems)} (expected: {', '.join(expected)})")
+        raise DataError(f"{source} prepare params: {'; '.join(problems)} (expected: {', '.join(expected + optional)})")
 
 
 def subsample(n: int | None, total: int, rng: np.random.Generator, what: str) -> np.ndarray:
@@ -70,7 +74,7 @@ def subsample(n: int | None, total: int, rng: np.random.Generator, what: str) ->
 def build_dataset(source: str, params: dict[str, Any], root: Path) -> Dataset:
     """Build a source's dataset in memory and stamp the metadata every source shares."""
     module = _module(source)
-    _check_params(source, params, module.PARAMS)
+    _check_params(source, params, module.PARAMS, tuple(getattr(module, "OPTIONAL", ())))
     dataset: Dataset = module.build(params, Path(root))
     metadata = dict(dataset.metadata)
     metadata.update(
