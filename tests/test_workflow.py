@@ -12,7 +12,7 @@ import yaml
 from sparse_vae.config import ConfigError, load_config, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
-PRESETS = ["config.yaml", "presets/offline.yaml", "presets/tiny.yaml"]
+PRESETS = ["config.yaml", "presets/offline.yaml", "presets/tiny.yaml", "presets/fashion.yaml"]
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
