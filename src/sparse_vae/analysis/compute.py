@@ -86,6 +86,7 @@ class Analysis:
     """One run's results: the metrics.json content, the latents, and what the figures draw from."""
 
     report: dict[str, Any]  # the metrics.json content, before JSON conversion
+    run: dict[str, Any]  # dataset, prior, latent, seed, kl_estimator
     latents: dict[str, np.ndarray]
     posterior: Posterior
     arrays: dict[str, Any]  # the groups' arrays (kurtosis, mi_label, template matches ...)
@@ -345,4 +346,4 @@ def compute_analysis(
     latents = {"loc": post.loc.astype(np.float32), "scale": post.scale.astype(np.float32)}
     if dataset.y_test is not None:
         latents["labels"] = np.asarray(dataset.y_test)
-    return Analysis(report=report, latents=latents, posterior=post, arrays=arrays, timings=timings)
+    return Analysis(report=report, run=run, latents=latents, posterior=post, arrays=arrays, timings=timings)

@@ -96,7 +96,7 @@ def _traversals(model: Any, loc: np.ndarray, variance: np.ndarray, dims: np.ndar
 
 def figure_data(model: Any, analysis: Analysis, dataset: Dataset) -> FigureData:
     """Decode what the figures show; gather the analysis arrays they draw."""
-    post, arrays, run = analysis.posterior, analysis.arrays, analysis.report["run"]
+    post, arrays, run = analysis.posterior, analysis.arrays, analysis.run
     latent = post.loc.shape[1]
     n = min(_RECONSTRUCTIONS, len(dataset.x_test))
     prior_samples, clipped = _prior_samples(model, post.seed, run["prior"], latent)
