@@ -1,4 +1,6 @@
 # Data: raw downloads (local jobs: cluster nodes often have no internet), then one .npz per dataset.
+# The download job of fashion_mnist extracts Debian's dataset-fashion-mnist when it is installed
+# (no network needed); every source leaves one marker, <data_root>/<source>.ok.
 
 
 localrules:
