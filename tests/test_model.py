@@ -15,15 +15,20 @@ from torch.distributions import Bernoulli, Cauchy, Normal  # noqa: E402
 
 from sparse_vae.model import OBS_SD_MIN, VAE, LossTerms, build_model, load_model, save_model  # noqa: E402
 
-PRIORS = ["normal", "laplace", "cauchy"]
+# prior entry name -> (family, posterior): the talk's three VAEs and a Cauchy prior with a Gaussian posterior
+ENTRIES = {"normal": ("normal", "gaussian"), "laplace": ("laplace", "gaussian"), "cauchy": ("cauchy", "cauchy"),
+           "cauchy_gauss": ("cauchy", "gaussian")}
+PRIORS = ["normal", "laplace", "cauchy"]     # the entries with a closed-form KL
 D, L, B = 25, 3, 8
 
 
 def make_spec(prior="normal", decoder="mlp", likelihood="gaussian", obs_scale="learned", kl="closed_form",
               kl_samples=1, latent=L, hidden=(16,)):
+    family, posterior = ENTRIES[prior]
     return {
         "dataset": "tiny", "seed": 0, "latent": latent,
-        "prior": {"name": prior, "scale": 1.0, "kl": kl, "kl_samples": kl_samples},
+        "prior": {"name": prior, "family": family, "posterior": posterior, "scale": 1.0, "kl": kl,
+                  "kl_samples": kl_samples},
         "model": {"hidden": list(hidden), "decoder": decoder, "likelihood": likelihood, "obs_scale": obs_scale},
         "train": {"epochs": 1, "batch_size": 64, "lr": 1e-3, "checkpoint_every": 1},
     }
@@ -39,7 +44,8 @@ def templates_data(n=512, seed=0):
     return torch.tensor(np.clip(x, 0.0, 1.0), dtype=torch.float32)
 
 
-CASES = list(itertools.product(PRIORS, ["mlp", "linear"], ["gaussian", "bernoulli"], ["closed_form", "monte_carlo"]))
+CASES = list(itertools.product(PRIORS, ["mlp", "linear"], ["gaussian", "bernoulli"], ["closed_form", "monte_carlo"])) + [
+    ("cauchy_gauss", decoder, likelihood, "monte_carlo") for decoder in ("mlp", "linear") for likelihood in ("gaussian", "bernoulli")]
 
 
 @pytest.mark.parametrize("prior,decoder,likelihood,kl", CASES)
@@ -87,7 +93,10 @@ def test_architecture_follows_the_spec():
     assert sum(isinstance(m, torch.nn.ReLU) for m in model.encoder) == 2
     linear = build_model(make_spec(decoder="linear"), D)
     assert isinstance(linear.decoder, torch.nn.Linear) and linear.decoder.weight.shape == (D, L)
-    for bad in ({"name": "student"}, {"name": "normal", "kl": "exact"}, {"name": "normal", "kl_samples": 0}):
+    for bad in ({"name": "student"}, {"name": "normal", "kl": "exact"}, {"name": "normal", "kl_samples": 0},
+                {"name": "x", "family": "laplace", "posterior": "cauchy", "kl": "monte_carlo"},
+                {"name": "x", "family": "cauchy", "posterior": "gaussian", "kl": "closed_form"},
+                {"name": "x", "family": "cauchy", "posterior": "laplace", "kl": "monte_carlo"}):
         with pytest.raises(ValueError):
             build_model({**make_spec(), "prior": bad}, D)
     with pytest.raises(ValueError):
@@ -145,7 +154,8 @@ def full_loss(model, x, repeats=5):
 
 
 @pytest.mark.parametrize("prior,kl,decoder", [(p, "closed_form", "mlp") for p in PRIORS]
-                         + [("laplace", "monte_carlo", "linear"), ("cauchy", "monte_carlo", "mlp")])
+                         + [("laplace", "monte_carlo", "linear"), ("cauchy", "monte_carlo", "mlp"),
+                            ("cauchy_gauss", "monte_carlo", "mlp")])
 def test_training_lowers_the_loss(prior, kl, decoder):
     x = templates_data()
     torch.manual_seed(0)
@@ -180,7 +190,7 @@ def test_closed_form_and_monte_carlo_losses_agree_in_expectation(prior):
         assert abs(mc_terms[:, 0].mean() - cf_terms[:, 0].mean()) <= 5 * se_loss + 1e-3
 
 
-@pytest.mark.parametrize("prior", PRIORS)
+@pytest.mark.parametrize("prior", [*PRIORS, "cauchy_gauss"])
 @torch.no_grad()
 def test_single_sample_monte_carlo_reuses_the_reconstruction_sample(prior):
     model = build_model(make_spec(prior, kl="monte_carlo", kl_samples=1), D)
@@ -196,7 +206,7 @@ def test_single_sample_monte_carlo_reuses_the_reconstruction_sample(prior):
 
 
 @pytest.mark.parametrize("prior,decoder,likelihood", [("normal", "mlp", "gaussian"), ("laplace", "linear", "gaussian"),
-                                                      ("cauchy", "mlp", "bernoulli")])
+                                                      ("cauchy", "mlp", "bernoulli"), ("cauchy_gauss", "mlp", "gaussian")])
 def test_save_load_round_trip(tmp_path, prior, decoder, likelihood):
     spec = make_spec(prior, decoder, likelihood, kl="monte_carlo")
     x = templates_data(n=64)
@@ -221,8 +231,18 @@ def test_save_load_round_trip(tmp_path, prior, decoder, likelihood):
         torch.manual_seed(9)
         tb = loaded(x)
         assert all(torch.equal(a, b) for a, b in zip(ta, tb))
+    assert (loaded.prior_family, loaded.posterior_family) == ENTRIES[prior]
     with pytest.raises(ValueError):
         save_model(path, model, spec, {"state_dict": {}})
+
+
+@pytest.mark.parametrize("name,posterior_cls", [("normal", Normal), ("laplace", Normal), ("cauchy", Cauchy)])
+def test_specs_without_family_get_the_talks_pairing(name, posterior_cls):
+    """Run specs written before prior entries had a family name the family and imply the posterior."""
+    spec = make_spec(name)
+    spec["prior"] = {"name": name, "scale": 1.0, "kl": "closed_form", "kl_samples": 1}
+    model = build_model(spec, D)
+    assert model.prior_family == name and isinstance(model.posterior(torch.rand(2, D)), posterior_cls)
 
 
 def iwae_and_elbo(model, x, k=64, seed=0):

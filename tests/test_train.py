@@ -43,10 +43,16 @@ def data_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+ENTRIES = {"normal": ("normal", "gaussian"), "laplace": ("laplace", "gaussian"), "cauchy": ("cauchy", "cauchy"),
+           "cauchy_gauss": ("cauchy", "gaussian")}
+
+
 def make_spec(prior: str = "laplace", epochs: int = 4, kl: str = "closed_form", **train) -> dict:
+    family, posterior = ENTRIES[prior]
     return {
         "dataset": "toy", "latent": 2, "seed": 7,
-        "prior": {"name": prior, "scale": 1.0, "kl": kl, "kl_samples": 1},
+        "prior": {"name": prior, "family": family, "posterior": posterior, "scale": 1.0, "kl": kl,
+                  "kl_samples": 1},
         "model": {"hidden": [16], "decoder": "mlp", "likelihood": "gaussian", "obs_scale": "learned"},
         "train": {"epochs": epochs, "batch_size": 32, "lr": 3e-3, "checkpoint_every": 1, **train},
     }
@@ -56,13 +62,17 @@ def losses(run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(run_dir / "history.csv")[["epoch", *LOSS_COLUMNS]]
 
 
-@pytest.mark.parametrize("prior", ["normal", "laplace", "cauchy"])
+@pytest.mark.parametrize("prior", ["normal", "laplace", "cauchy", "cauchy_gauss"])
 def test_training_lowers_the_loss(data_file: Path, tmp_path: Path, prior: str) -> None:
-    summary = train_run(data_file, make_spec(prior, epochs=6), tmp_path)
+    kl = "monte_carlo" if prior == "cauchy_gauss" else "closed_form"
+    summary = train_run(data_file, make_spec(prior, epochs=6, kl=kl), tmp_path)
     history = losses(tmp_path)
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0] - 1.0
     assert history["test_loss"].iloc[-1] < history["test_loss"].iloc[0]
-    assert summary["epochs"] == 6 and summary["spec"]["prior"]["name"] == prior
+    assert summary["epochs"] == 6 and summary["spec"]["prior"]["name"] == summary["prior"] == prior
+    assert (summary["family"], summary["posterior"]) == ENTRIES[prior]
+    checkpoint = load_model(tmp_path / "model.pt")[1]
+    assert (checkpoint["family"], checkpoint["posterior"]) == ENTRIES[prior]
     assert not (tmp_path / "checkpoint.pt").exists()
     assert json.loads((tmp_path / "train.json").read_text())["final"]["test_loss"] == pytest.approx(
         history["test_loss"].iloc[-1])

@@ -78,8 +78,18 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
         for name in study["priors"]:
             if name not in config["priors"]:
                 messages.append(f"study.priors: '{name}' is not defined under priors")
+        for dataset, entry in config["datasets"].items():
+            for name in entry.get("priors", []):
+                if name not in config["priors"]:
+                    messages.append(f"datasets.{dataset}.priors: '{name}' is not defined under priors")
     if messages:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(messages))
+
+
+def dataset_priors(config: Mapping[str, Any], dataset: str) -> list[str]:
+    """The study's priors that `dataset` is trained with: all, unless its entry lists `priors`."""
+    allowed = config["datasets"][dataset].get("priors")
+    return [name for name in config["study"]["priors"] if allowed is None or name in allowed]
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:

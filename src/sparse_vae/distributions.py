@@ -1,10 +1,16 @@
-"""Prior and posterior families of the three VAEs, their reparameterised samples and KL divergences.
+"""Prior and posterior families of the VAEs, their reparameterised samples and KL divergences.
 
-| prior `p(z)`      | posterior `q(z|x)` | sample                               | closed-form KL(q || p)   |
-|-------------------|--------------------|--------------------------------------|--------------------------|
-| Normal(0, scale)  | Normal(mu, s)      | mu + s * eps, eps ~ N(0, 1)          | torch's Normal-Normal     |
-| Laplace(0, scale) | Normal(mu, s)      | mu + s * eps, eps ~ N(0, 1)          | `kl_normal_laplace`       |
-| Cauchy(0, scale)  | Cauchy(mu, g)      | mu + g * tan(pi * (u - 1/2)), u ~ U  | `kl_cauchy_cauchy`        |
+| prior `p(z)`      | posterior `q(z|x)`  | sample                               | closed-form KL(q || p)   |
+|-------------------|---------------------|--------------------------------------|--------------------------|
+| Normal(0, scale)  | gaussian: N(mu, s)  | mu + s * eps, eps ~ N(0, 1)          | torch's Normal-Normal     |
+| Laplace(0, scale) | gaussian: N(mu, s)  | mu + s * eps, eps ~ N(0, 1)          | `kl_normal_laplace`       |
+| Cauchy(0, scale)  | cauchy: C(mu, g)    | mu + g * tan(pi * (u - 1/2)), u ~ U  | `kl_cauchy_cauchy`        |
+| Cauchy(0, scale)  | gaussian: N(mu, s)  | mu + s * eps, eps ~ N(0, 1)          | none: Monte Carlo only    |
+
+The first three are the talk's VAEs; the fourth is the sparse-coding VAE of Barello, Charles & Pillow
+(a Gaussian posterior under every prior), so a study can tell the prior's effect from the posterior
+family's. A Cauchy posterior is allowed only under a Cauchy prior (`check_pairing`): under a normal or
+Laplace prior its KL is infinite (E_q[z^2] and E_q|z| diverge).
 
 Everything is a `torch.distributions` object, so `log_prob`, `rsample`, `cdf` and
 `torch.distributions.kl_divergence` work as usual. Only two things are written by hand:
@@ -33,10 +39,12 @@ from torch.distributions.kl import _KL_REGISTRY, register_kl
 __all__ = [
     "CAUCHY_U_MIN",
     "LOG_SCALE_MAX",
-    "POSTERIOR_FAMILY",
+    "DEFAULT_POSTERIOR",
+    "POSTERIORS",
     "POSTERIOR_SCALE_MIN",
-    "PRIORS",
+    "PRIOR_FAMILIES",
     "GuardedCauchy",
+    "check_pairing",
     "kl_cauchy_cauchy",
     "kl_divergence",
     "kl_normal_laplace",
@@ -45,11 +53,12 @@ __all__ = [
     "posterior_scale",
 ]
 
-PRIORS = ("normal", "laplace", "cauchy")
+PRIOR_FAMILIES = ("normal", "laplace", "cauchy")
+POSTERIORS = ("gaussian", "cauchy")
 
-# Posterior family used with each prior: a Gaussian posterior for the normal and Laplace priors,
-# a Cauchy posterior for the Cauchy prior (the talk's "additive" / stable-family argument).
-POSTERIOR_FAMILY = {"normal": "normal", "laplace": "normal", "cauchy": "cauchy"}
+# The talk's posterior for each prior family: Gaussian for normal and Laplace, Cauchy for Cauchy (its
+# "additive" / stable-family argument). Used for run specs written before `posterior` was configurable.
+DEFAULT_POSTERIOR = {"normal": "gaussian", "laplace": "gaussian", "cauchy": "cauchy"}
 
 # Posterior scale = POSTERIOR_SCALE_MIN + exp(soft-capped raw): the floor is approached smoothly
 # (the gradient never vanishes at a finite raw value) and sits far below where trained posteriors go
@@ -89,10 +98,22 @@ class GuardedCauchy(Cauchy):
 
 
 # -- priors and posteriors ------------------------------------------------------------------------
+def check_pairing(family: str, posterior: str, kl: str) -> None:
+    """Reject a prior/posterior/KL combination that has no finite or no computable KL."""
+    if family not in PRIOR_FAMILIES:
+        raise ValueError(f"unknown prior family {family!r}; expected one of {', '.join(PRIOR_FAMILIES)}")
+    if posterior not in POSTERIORS:
+        raise ValueError(f"unknown posterior {posterior!r}; expected one of {', '.join(POSTERIORS)}")
+    if posterior == "cauchy" and family != "cauchy":
+        raise ValueError(f"a cauchy posterior needs a cauchy prior: KL(Cauchy || {family}) is infinite")
+    if posterior == "gaussian" and family == "cauchy" and kl == "closed_form":
+        raise ValueError("KL(Normal || Cauchy) has no closed form; use kl: monte_carlo")
+
+
 def make_prior(name: str, scale: float, latent: int, device: torch.device | str | None = None) -> Distribution:
     """The factorised prior `p(z)` with batch shape `(latent,)`: Normal, Laplace or Cauchy(0, scale)."""
-    if name not in PRIORS:
-        raise ValueError(f"unknown prior {name!r}; expected one of {', '.join(PRIORS)}")
+    if name not in PRIOR_FAMILIES:
+        raise ValueError(f"unknown prior family {name!r}; expected one of {', '.join(PRIOR_FAMILIES)}")
     if not scale > 0:
         raise ValueError(f"prior scale must be positive, got {scale}")
     loc = torch.zeros(latent, device=device)
@@ -120,15 +141,16 @@ def posterior_scale(raw_scale: Tensor) -> Tensor:
     return POSTERIOR_SCALE_MIN + log_scale.exp()
 
 
-def make_posterior(family: str, loc: Tensor, raw_scale: Tensor) -> Normal | Cauchy:
+def make_posterior(posterior: str, loc: Tensor, raw_scale: Tensor) -> Normal | Cauchy:
     """`q(z|x)` from the encoder's outputs: Normal or (guarded) Cauchy with scale `posterior_scale(raw)`.
 
-    `family` is a value of `POSTERIOR_FAMILY` ("normal" or "cauchy"). Arguments are not validated
+    `posterior` is one of `POSTERIORS` ("gaussian" or "cauchy"). Arguments are not validated
     (no device sync in the training step); the guards above keep them in range.
     """
-    if family not in ("normal", "cauchy"):
-        raise ValueError(f"unknown posterior family {family!r}; expected 'normal' or 'cauchy'")
-    return _family(family)(loc, posterior_scale(raw_scale), validate_args=False)
+    if posterior not in POSTERIORS:
+        raise ValueError(f"unknown posterior {posterior!r}; expected one of {', '.join(POSTERIORS)}")
+    return _family("normal" if posterior == "gaussian" else "cauchy")(loc, posterior_scale(raw_scale),
+                                                                       validate_args=False)
 
 
 def _family(name: str) -> type[Distribution]:

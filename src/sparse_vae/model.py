@@ -7,8 +7,8 @@ Built from a run spec (see docs/interfaces.md):
     terms.loss.backward()
 
 The encoder maps x through `hidden` ReLU layers to a location and an unconstrained log-scale per latent
-dimension; `distributions.make_posterior` turns them into Normal (normal and Laplace priors) or Cauchy
-(Cauchy prior) posteriors. The decoder is either an MLP mirroring the encoder or a single linear layer,
+dimension; `distributions.make_posterior` turns them into the run's posterior: Gaussian (under any
+prior family) or Cauchy (under a Cauchy prior), as the prior entry's `posterior` says. The decoder is either an MLP mirroring the encoder or a single linear layer,
 the sparse-coding setting, whose weight columns are the dictionary (`decoder_dictionary()`).
 
 Decoded means go through a sigmoid (the data lie in [0, 1]) except for a linear decoder with a
@@ -36,9 +36,16 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from sparse_vae.atomic import atomic_open
-from sparse_vae.distributions import POSTERIOR_FAMILY, PRIORS, kl_divergence, make_posterior, make_prior
+from sparse_vae.distributions import (
+    DEFAULT_POSTERIOR,
+    check_pairing,
+    kl_divergence,
+    make_posterior,
+    make_prior,
+)
 
-__all__ = ["OBS_SD_MIN", "LossTerms", "VAE", "build_model", "load_model", "save_model"]
+__all__ = ["OBS_SD_MIN", "LossTerms", "VAE", "build_model", "load_model", "prior_family_and_posterior",
+           "save_model"]
 
 OBS_SD_MIN = 1e-3            # floor of the Gaussian pixel sd (learned or fixed)
 OBS_SD_INIT = 0.1            # initial learned pixel sd: a typical noise level for data in [0, 1]
@@ -78,15 +85,17 @@ class VAE(nn.Module):
         hidden: list[int],
         prior: str = "normal",
         prior_scale: float = 1.0,
+        posterior: str | None = None,
         decoder: str = "mlp",
         likelihood: str = "bernoulli",
         obs_scale: str | float = "learned",
         kl: str = "closed_form",
         kl_samples: int = 1,
     ) -> None:
+        """`prior` is the prior family; `posterior` defaults to the talk's choice for it."""
         super().__init__()
-        if prior not in PRIORS:
-            raise ValueError(f"unknown prior {prior!r}; expected one of {', '.join(PRIORS)}")
+        posterior = DEFAULT_POSTERIOR.get(prior, "gaussian") if posterior is None else posterior
+        check_pairing(prior, posterior, kl)
         if decoder not in DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}; expected one of {', '.join(DECODERS)}")
         if likelihood not in LIKELIHOODS:
@@ -96,7 +105,7 @@ class VAE(nn.Module):
         if int(kl_samples) < 1:
             raise ValueError(f"kl_samples must be >= 1, got {kl_samples}")
         self.input_dim, self.latent, self.hidden = int(input_dim), int(latent), [int(h) for h in hidden]
-        self.prior_name, self.posterior_family = prior, POSTERIOR_FAMILY[prior]
+        self.prior_family, self.posterior_family = prior, posterior
         self.decoder_kind, self.likelihood = decoder, likelihood
         self.kl_method, self.kl_samples = kl, int(kl_samples)
         self.identity_mean = decoder == "linear" and likelihood == "gaussian"
@@ -128,7 +137,7 @@ class VAE(nn.Module):
 
     # -- the three distributions -------------------------------------------------------------------
     def posterior(self, x: Tensor) -> Distribution:
-        """q(z|x): Normal or Cauchy with batch shape (B, L)."""
+        """q(z|x): Normal (posterior `gaussian`) or Cauchy, batch shape (B, L)."""
         loc, raw_scale = self.encoder(x).chunk(2, dim=-1)
         return make_posterior(self.posterior_family, loc, raw_scale)
 
@@ -186,15 +195,24 @@ class VAE(nn.Module):
         return LossTerms((recon + kl).mean(), recon.mean(), kl.mean(), kl_dims.mean(0))
 
 
+def prior_family_and_posterior(prior: dict) -> tuple[str, str]:
+    """(family, posterior) of a spec's prior entry. Specs written before entries had a `family`
+    named the prior by its family and implied the talk's posterior; they still load."""
+    family = prior.get("family", prior["name"])
+    return family, prior.get("posterior", DEFAULT_POSTERIOR.get(family, "gaussian"))
+
+
 def build_model(spec: dict, input_dim: int) -> VAE:
     """The VAE of a run spec: uses spec["prior"], spec["latent"] and spec["model"]."""
     prior, model = spec["prior"], spec["model"]
+    family, posterior = prior_family_and_posterior(prior)
     return VAE(
         input_dim=input_dim,
         latent=spec["latent"],
         hidden=list(model.get("hidden", [])),
-        prior=prior["name"],
+        prior=family,
         prior_scale=prior.get("scale", 1.0),
+        posterior=posterior,
         decoder=model.get("decoder", "mlp"),
         likelihood=model.get("likelihood", "bernoulli"),
         obs_scale=model.get("obs_scale", "learned"),

@@ -39,7 +39,7 @@ from sparse_vae.atomic import atomic_open, write_text
 from sparse_vae.config import canonical_json
 from sparse_vae.data.io import array_checksum, load_dataset
 from sparse_vae.errors import TrainingDiverged
-from sparse_vae.model import LossTerms, build_model, save_model
+from sparse_vae.model import LossTerms, build_model, prior_family_and_posterior, save_model
 
 HISTORY_COLUMNS = [
     "epoch", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl",
@@ -342,9 +342,10 @@ def train_run(data_path: Path, spec: dict[str, Any], run_dir: Path, threads: int
     history, state = trainer.state.history, trainer.state
     selected = history[state.best_epoch - 1]
 
+    family, posterior = prior_family_and_posterior(spec["prior"])
     save_model(run_dir / "model.pt", trainer.model.cpu(), spec,
                {"image_shape": list(dataset.image_shape), "selected_epoch": state.best_epoch,
-                "selection": SELECTION})
+                "selection": SELECTION, "family": family, "posterior": posterior})
     lines = [",".join(HISTORY_COLUMNS)]
     for row in history:
         lines.append(",".join(repr(float(row[c])) if c != "epoch" else str(row[c]) for c in HISTORY_COLUMNS))
@@ -352,6 +353,9 @@ def train_run(data_path: Path, spec: dict[str, Any], run_dir: Path, threads: int
     n_train = trainer.x_train.shape[0]
     summary = {
         "spec": spec,
+        "prior": spec["prior"]["name"],   # the prior entry's name: the run's identity
+        "family": family,                 # the prior's distribution family
+        "posterior": posterior,           # the posterior family (gaussian | cauchy)
         "source": dataset.metadata.get("source"),
         "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
         "threads": threads,

@@ -5,19 +5,18 @@
 import glob
 import hashlib
 
-from sparse_vae.config import canonical_json
+from sparse_vae.config import canonical_json, dataset_priors
 from sparse_vae.data import DOWNLOADABLE
 
 
 RESULTS = config["results"].rstrip("/")  # this study's output folder
 DATASETS = config["study"]["datasets"]
-PRIORS = config["study"]["priors"]
 SEEDS = config["study"]["seeds"]
 
 
 wildcard_constraints:
     dataset="|".join(sorted(config["datasets"])),
-    prior="normal|laplace|cauchy",
+    prior="|".join(sorted(config["priors"])),  # the configured prior entry names
     latent=r"\d+",
     seed=r"\d+",
 
@@ -27,7 +26,7 @@ def study_runs():
     return [
         (dataset, prior, latent, seed)
         for dataset in DATASETS
-        for prior in PRIORS
+        for prior in dataset_priors(config, dataset)
         for latent in config["datasets"][dataset]["latent_sizes"]
         for seed in SEEDS
     ]
