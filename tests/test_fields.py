@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sparse_vae.analysis.fields import (LOCALISED_MAX, R2_THRESHOLD, classify, envelope_size, fit_dog,
-                                        fit_field, fit_gabor, summarize_fields)
+from sparse_vae.analysis.fields import (LOCALISED_MAX, R2_THRESHOLD, classify, envelope_length, envelope_width,
+                                        fit_dog, fit_field, fit_gabor, summarize_fields)
 
 SIDE = 12
 Y, X = np.mgrid[0:SIDE, 0:SIDE].astype(float)
@@ -50,8 +50,18 @@ def test_gabor_is_recovered(theta: float, f: float, sx: float, sy: float, phase:
 def test_gabor_label_and_localisation() -> None:
     fit = fit_field(gabor(6.0, 5.0, 1.0, 0.25, 1.5, 2.5, 0.0))
     assert classify(fit, (SIDE, SIDE)) == "gabor"
-    assert envelope_size(fit, SIDE) == pytest.approx(2 * np.sqrt(1.5 * 2.5) / SIDE, rel=0.05)
-    assert envelope_size(fit, SIDE) < LOCALISED_MAX
+    assert envelope_width(fit, SIDE) == pytest.approx(2 * 1.5 / SIDE, rel=0.05)
+    assert envelope_length(fit, SIDE) == pytest.approx(2 * 2.5 / SIDE, rel=0.05)
+    assert envelope_width(fit, SIDE) < LOCALISED_MAX
+
+
+def test_line_across_the_patch_is_localised_but_a_ramp_is_not() -> None:
+    """Localisation is across the stripes: a thin line through the whole patch is localised; a
+    smooth luminance ramp (a DoG with a far-away centre fits it too) is extended."""
+    line = np.exp(-((X - 4.0) * np.cos(0.4) + (Y - 6.0) * np.sin(0.4)) ** 2 / 2.0)
+    assert classify(fit_field(line), (SIDE, SIDE)) == "gabor"
+    ramp = np.tanh((X - 5.5) / 8.0)
+    assert classify(fit_field(ramp), (SIDE, SIDE)) == "extended"
 
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])
@@ -81,8 +91,8 @@ def test_full_patch_grating_is_not_localised() -> None:
     grating = np.cos(2 * np.pi * 0.25 * (X * np.cos(0.3) + Y * np.sin(0.3)) + 0.5)
     fit = fit_field(grating)
     assert fit.gabor_r2 > 0.95                   # a Gabor with a huge envelope describes it ...
-    assert envelope_size(fit, SIDE) > 1.0        # ... but the envelope exceeds the patch
-    assert classify(fit, (SIDE, SIDE)) == "grating"
+    assert envelope_width(fit, SIDE) > 1.0       # ... but the envelope exceeds the patch
+    assert classify(fit, (SIDE, SIDE)) == "extended"
 
 
 def test_fits_are_scale_free() -> None:
@@ -102,13 +112,13 @@ def test_summary_counts_each_kind() -> None:
     summary = summarize_fields(np.stack(fields))
     assert summary["threshold"] == R2_THRESHOLD and summary["n_fields"] == 8
     assert summary["gabor_fraction"] == 3 / 8 and summary["dog_fraction"] == 2 / 8
-    assert summary["unfitted_fraction"] == 2 / 8 and summary["grating_fraction"] == 1 / 8
+    assert summary["unfitted_fraction"] == 2 / 8 and summary["extended_fraction"] == 1 / 8
     assert summary["gabor_r2_fraction"] >= 4 / 8          # Gabors and the grating at least
-    assert [p["label"] for p in summary["per_field"]] == ["gabor"] * 3 + ["dog"] * 2 + ["none"] * 2 + ["grating"]
+    assert [p["label"] for p in summary["per_field"]] == ["gabor"] * 3 + ["dog"] * 2 + ["none"] * 2 + ["extended"]
     for measured, true in zip(summary["orientations_deg"], thetas):
         assert angle_difference(np.radians(measured), true) < np.radians(5)
     np.testing.assert_allclose(summary["frequencies"], 0.22, rtol=0.1)
-    np.testing.assert_allclose(summary["envelope_sizes"], 2 * np.sqrt(1.6 * 2.4) / SIDE, rtol=0.1)
+    np.testing.assert_allclose(summary["envelope_widths"], 2 * 1.6 / SIDE, rtol=0.1)
 
 
 def test_summary_rejects_bad_shapes() -> None:

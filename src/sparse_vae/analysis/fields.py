@@ -18,9 +18,12 @@ energy (centre, size) and the peak of its zero-padded FFT (orientation, frequenc
 
 Classification (``classify``): a field is described by the better of the two fits when that fit
 reaches ``R2_THRESHOLD``; a tie within ``TIE_MARGIN`` goes to the DoG, which has two parameters
-fewer. A Gabor-labelled field is *localised* when its envelope diameter ``2 sqrt(sx sy)`` is at
-most ``LOCALISED_MAX`` of the patch side and its centre lies in the patch; otherwise it is a
-grating. Scale-free: fields are fitted as given, any overall gain leaves every number unchanged.
+fewer. A DoG counts only with its centre inside the patch (a distant centre fits a smooth ramp,
+not a centre-surround field). A Gabor-described field is *localised* ('gabor') when its envelope
+width across the stripes, ``2 sx``, is at most ``LOCALISED_MAX`` of the patch side and the
+envelope's central line crosses the patch; otherwise it is 'extended' (a grating or a ramp).
+The length along the stripes is not constrained: an edge or line crossing the whole patch is
+localised in position. Scale-free: any overall gain of a field leaves every number unchanged.
 """
 
 from __future__ import annotations
@@ -30,12 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-__all__ = ["R2_THRESHOLD", "LOCALISED_MAX", "FieldFit", "fit_gabor", "fit_dog", "fit_field",
-           "classify", "summarize_fields"]
+__all__ = ["R2_THRESHOLD", "LOCALISED_MAX", "FieldFit", "fit_gabor", "fit_dog", "fit_field", "classify",
+           "envelope_width", "envelope_length", "summarize_fields"]
 
 R2_THRESHOLD = 0.7     # a fit "describes" a field when it explains 70% of its variance
 TIE_MARGIN = 0.02      # R^2 difference below which the simpler DoG description is preferred
-LOCALISED_MAX = 0.5    # envelope diameter 2 sqrt(sx sy) at most half the patch side
+LOCALISED_MAX = 0.5    # envelope width across the stripes, 2 sx, at most half the patch side
 FFT_SIDE = 64          # zero-padded FFT size for the frequency / orientation start
 MIN_SD = 0.4           # envelope sds below half a pixel are not resolvable on the pixel grid
 MIN_RATIO = 1.1        # DoG surround sd at least 1.1 x the centre sd
@@ -194,25 +197,41 @@ def fit_field(field: np.ndarray) -> FieldFit:
     return FieldFit(gabor, gabor_r2, dog, dog_r2)
 
 
-def envelope_size(fit: FieldFit, side: int) -> float:
-    """Gabor envelope diameter 2 sqrt(sx sy) relative to the patch side."""
-    return 2.0 * float(np.sqrt(fit.gabor["sx"] * fit.gabor["sy"])) / side
+def envelope_width(fit: FieldFit, side: int) -> float:
+    """Gabor envelope width across the stripes, 2 sx, relative to the patch side."""
+    return 2.0 * fit.gabor["sx"] / side
+
+
+def envelope_length(fit: FieldFit, side: int) -> float:
+    """Gabor envelope length along the stripes, 2 sy, relative to the patch side."""
+    return 2.0 * fit.gabor["sy"] / side
+
+
+def _crosses_patch(fit: FieldFit, shape: tuple[int, int]) -> bool:
+    """Whether the Gabor envelope's central line (u = 0) passes within the patch."""
+    g = fit.gabor
+    cx, cy = (shape[1] - 1) / 2, (shape[0] - 1) / 2
+    u = (cx - g["x0"]) * np.cos(g["theta"]) + (cy - g["y0"]) * np.sin(g["theta"])
+    return abs(u) <= max(shape) / 2
 
 
 def classify(fit: FieldFit, shape: tuple[int, int], threshold: float = R2_THRESHOLD) -> str:
-    """'gabor' (localised oriented), 'grating' (Gabor fit, not localised), 'dog' or 'none'."""
-    if max(fit.gabor_r2, fit.dog_r2) < threshold:
-        return "none"
-    if fit.dog_r2 >= threshold and fit.dog_r2 >= fit.gabor_r2 - TIE_MARGIN:
+    """'gabor' (localised oriented), 'extended' (grating or ramp), 'dog' (centre-surround) or 'none'."""
+    dog_inside = 0 <= fit.dog["x0"] <= shape[1] - 1 and 0 <= fit.dog["y0"] <= shape[0] - 1
+    dog_ok = fit.dog_r2 >= threshold and dog_inside
+    if dog_ok and fit.dog_r2 >= fit.gabor_r2 - TIE_MARGIN:
         return "dog"
-    inside = 0 <= fit.gabor["x0"] <= shape[1] - 1 and 0 <= fit.gabor["y0"] <= shape[0] - 1
-    return "gabor" if inside and envelope_size(fit, max(shape)) <= LOCALISED_MAX else "grating"
+    if fit.gabor_r2 < threshold:
+        return "none"
+    localised = envelope_width(fit, max(shape)) <= LOCALISED_MAX and _crosses_patch(fit, shape)
+    return "gabor" if localised else "extended"
 
 
 def summarize_fields(fields: np.ndarray, threshold: float = R2_THRESHOLD) -> dict:
     """Fit every field (N, H, W) and summarise: fractions per class and per R^2 threshold, and the
     orientation (deg, wave-vector direction in [0, 180)), frequency (cycles/pixel) and envelope
-    size of the localised Gabor-like ones. ``per_field`` holds every fit for figures."""
+    width and length (relative to the side) of the localised Gabor-like ones. ``per_field`` holds
+    every fit (with its label) for figures."""
     fields = np.asarray(fields, dtype=float)
     if fields.ndim != 3 or len(fields) == 0:
         raise ValueError(f"fields must be a non-empty (N, H, W) array, got shape {fields.shape}")
@@ -230,7 +249,7 @@ def summarize_fields(fields: np.ndarray, threshold: float = R2_THRESHOLD) -> dic
         "n_fields": n,
         "gabor_fraction": fraction("gabor"),
         "dog_fraction": fraction("dog"),
-        "grating_fraction": fraction("grating"),
+        "extended_fraction": fraction("extended"),
         "unfitted_fraction": fraction("none"),
         "gabor_r2_fraction": float(np.mean([fit.gabor_r2 >= threshold for fit in fits])),
         "dog_r2_fraction": float(np.mean([fit.dog_r2 >= threshold for fit in fits])),
@@ -238,7 +257,8 @@ def summarize_fields(fields: np.ndarray, threshold: float = R2_THRESHOLD) -> dic
         "dog_r2_median": float(np.median([fit.dog_r2 for fit in fits])),
         "orientations_deg": [float(np.degrees(fit.gabor["theta"])) for fit in gabor],
         "frequencies": [fit.gabor["f"] for fit in gabor],
-        "envelope_sizes": [envelope_size(fit, max(shape)) for fit in gabor],
+        "envelope_widths": [envelope_width(fit, max(shape)) for fit in gabor],
+        "envelope_lengths": [envelope_length(fit, max(shape)) for fit in gabor],
         "per_field": [{"label": label, "gabor_r2": fit.gabor_r2, "dog_r2": fit.dog_r2,
                        "gabor": fit.gabor, "dog": fit.dog} for fit, label in zip(fits, labels)],
     }
