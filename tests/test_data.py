@@ -171,11 +171,48 @@ def test_synthetic_bad_params(synthetic_params: dict[str, Any], tmp_path: Path) 
         download("digits", tmp_path)
 
 
+SPARSE_LINEAR = {"image_size": 4, "n_sources": 6, "atom_norm": 1.0, "noise_std": 0.3, "n_train": 3000,
+                 "n_test": 500, "seed": 0}
+
+
+def test_sparse_linear_control_is_the_linear_model_with_known_truth(tmp_path: Path) -> None:
+    """x = W z + noise exactly (no offset, rescaling or clipping), W's columns unit-norm random
+    directions far from any pixel axis, z Laplace(0, 1), noise sd = noise_std; real values allowed."""
+    prepare("sparse_linear", SPARSE_LINEAR, tmp_path, tmp_path / "c.npz")
+    data = load_dataset(tmp_path / "c.npz")
+    w, z = data.extras["templates"].astype(np.float64), data.extras["weights_train"].astype(np.float64)
+    assert w.shape == (6, 16) and data.image_shape == (4, 4) and data.metadata["value_range"] == "real"
+    np.testing.assert_allclose(np.linalg.norm(w, axis=1), 1.0, rtol=1e-6)
+    assert np.abs(w).max(axis=1).max() < 0.9                      # no column is (nearly) one pixel
+    np.testing.assert_allclose(data.extras["clean_train"], z @ w, atol=1e-5)
+    noise = data.x_train - data.extras["clean_train"]
+    assert abs(noise.std() - 0.3) < 0.01 and abs(noise.mean()) < 0.01
+    # Laplace(0, 1): E|z| = 1, kurtosis 6
+    assert abs(np.abs(z).mean() - 1.0) < 0.03
+    assert data.x_train.min() < 0.0 or data.x_train.max() > 1.0     # genuinely not squeezed into [0, 1]
+    more = build_dataset("sparse_linear", {**SPARSE_LINEAR, "n_train": 100}, tmp_path)
+    np.testing.assert_array_equal(more.extras["templates"], data.extras["templates"])
+    np.testing.assert_array_equal(more.x_test, data.x_test)
+    with pytest.raises(DataError, match="sources but only 16 pixels"):
+        build_dataset("sparse_linear", {**SPARSE_LINEAR, "n_sources": 17}, tmp_path)
+
+
+def test_only_real_valued_data_may_leave_the_unit_interval(tmp_path: Path) -> None:
+    x = np.full((4, 4), 1.5, np.float32)
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        save_dataset(tmp_path / "a.npz", Dataset(x, x, (2, 2)))
+    save_dataset(tmp_path / "b.npz", Dataset(x, x, (2, 2), metadata={"value_range": "real"}))
+    bad = x.copy()
+    bad[0, 0] = np.inf
+    with pytest.raises(DataError, match="finite"):
+        save_dataset(tmp_path / "c.npz", Dataset(bad, x, (2, 2), metadata={"value_range": "real"}))
+
+
 # --------------------------------------------------------------------------- determinism
 
 
 @pytest.mark.parametrize("source, params", [("digits", {"test_fraction": 0.2, "seed": 0}),
-                                            ("natural", natural("zca"))])
+                                            ("natural", natural("zca")), ("sparse_linear", SPARSE_LINEAR)])
 def test_prepare_is_deterministic(source: str, params: dict[str, Any], tmp_path: Path) -> None:
     prepare(source, params, tmp_path, tmp_path / "a.npz")
     prepare(source, params, tmp_path, tmp_path / "b.npz")

@@ -33,7 +33,7 @@ __all__ = [
     "subsample",
 ]
 
-SOURCES = ("synthetic", "mnist", "fashion_mnist", "cifar", "digits", "natural")
+SOURCES = ("synthetic", "sparse_linear", "mnist", "fashion_mnist", "cifar", "digits", "natural")
 DOWNLOADABLE = ("mnist", "fashion_mnist", "cifar")
 
 

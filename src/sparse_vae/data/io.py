@@ -2,7 +2,8 @@
 
 A prepared dataset is a single ``.npz`` (no pickles, so it loads safely) holding
 
-* ``x_train``, ``x_test``: float32, shape (N, D), flattened images with values in [0, 1];
+* ``x_train``, ``x_test``: float32, shape (N, D), flattened images with values in [0, 1] (any finite
+  value where ``metadata["value_range"] == "real"``: the sparse_linear positive control);
 * ``image_shape``: int64 (H, W) so that ``x.reshape(-1, H, W)`` gives the images back;
 * ``y_train``, ``y_test``: int64 labels, where the source has labels;
 * ``extra__<name>``: any source-specific arrays (true templates and weights of synthetic data,
@@ -61,7 +62,11 @@ class Dataset:
                 raise DataError(f"{name} must be float32 of shape (N, D), got {x.dtype} {x.shape}")
             if x.shape[1] != int(np.prod(self.image_shape)):
                 raise DataError(f"{name} has {x.shape[1]} features, image_shape is {self.image_shape}")
-            if x.size and (not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0):
+            if x.size and not np.isfinite(x).all():
+                raise DataError(f"{name} must hold finite values")
+            # Images live in [0, 1]; only data declared real-valued (the sparse_linear control, whose
+            # linear-Gaussian model must not be clipped or rescaled) may leave it.
+            if x.size and self.metadata.get("value_range") != "real" and (x.min() < 0.0 or x.max() > 1.0):
                 raise DataError(f"{name} must hold finite values in [0, 1]")
         for xname, yname in (("x_train", "y_train"), ("x_test", "y_test")):
             y = getattr(self, yname)
