@@ -56,6 +56,12 @@ def _cmd_analyze(args: argparse.Namespace) -> None:
     analyze_run(Path(args.data), Path(args.run_dir), args.params, threads=args.threads)
 
 
+def _cmd_baseline(args: argparse.Namespace) -> None:
+    from sparse_vae.baseline import run_baseline
+
+    run_baseline(Path(args.data), args.params, Path(args.out_dir), threads=args.threads)
+
+
 def _cmd_report(args: argparse.Namespace) -> None:
     from sparse_vae.report import build_report
 
@@ -106,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", required=True, type=_json_arg, help="the `analysis` settings as JSON")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser("baseline", help="sparse-coding dictionary (L1) on a dataset's train patches, with field fits")
+    p.add_argument("--data", required=True, help="prepared dataset .npz")
+    p.add_argument("--params", required=True, type=_json_arg,
+                   help="the dataset's `dictionary` settings as JSON: n_atoms, alpha, batch_size, max_iter, seed")
+    p.add_argument("--out-dir", required=True, help="folder for atoms.npz, metrics.json, atoms.png")
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    p.set_defaults(func=_cmd_baseline)
 
     p = sub.add_parser("report", help="aggregate runs into tables, figure panels and report.html")
     p.add_argument("--study", required=True, type=_json_arg, help="study and report settings as JSON")
