@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sparse_vae.config import ConfigError, load_config, validate_config
+from sparse_vae.config import ConfigError, dataset_priors, load_config, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = ["config.yaml", "presets/offline.yaml", "presets/tiny.yaml", "presets/fashion.yaml"]
@@ -55,8 +55,8 @@ def test_dry_run_resolves_the_whole_study(tmp_path: Path, preset: str) -> None:
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout + result.stderr
     n_runs = sum(
-        len(config["datasets"][d]["latent_sizes"]) for d in config["study"]["datasets"]
-    ) * len(config["study"]["priors"]) * len(config["study"]["seeds"])
+        len(config["datasets"][d]["latent_sizes"]) * len(dataset_priors(config, d)) for d in config["study"]["datasets"]
+    ) * len(config["study"]["seeds"])
     for rule, count in (("train", n_runs), ("analyze", n_runs), ("report", 1)):
         assert any(line.split()[:2] == [rule, str(count)] for line in out.splitlines()), out
 
