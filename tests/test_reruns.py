@@ -134,8 +134,17 @@ def planned_jobs_after_code_edit(study: tuple[Path, dict], module: str) -> set[t
         source.write_text(original)
 
 
-def test_report_code_edit_reruns_only_the_report(study: tuple[Path, dict]) -> None:
-    assert planned_jobs_after_code_edit(study, "report/__init__.py") == REPORT
+@pytest.mark.parametrize("module", ["report/__init__.py", "report/verdicts.py", "report/html.py"])
+def test_report_code_edit_reruns_only_the_report(study: tuple[Path, dict], module: str) -> None:
+    assert planned_jobs_after_code_edit(study, module) == REPORT
+
+
+@pytest.mark.parametrize("module", ["analysis/metrics.py", "analysis/figures.py", "catalogue.py"])
+def test_analysis_code_edit_reruns_analyses_and_report(study: tuple[Path, dict], module: str) -> None:
+    """Any module of the analysis package, or the metric catalogue both stages read."""
+    jobs = planned_jobs_after_code_edit(study, module)
+    assert {rule for rule, _ in jobs} == {"analyze", "report"}
+    assert len(jobs) == 9 + 1
 
 
 def test_training_code_edit_reruns_training_not_data(study: tuple[Path, dict]) -> None:
