@@ -8,6 +8,8 @@ rule analyze:
         metrics=f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/metrics.json",
         latents=f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/latents.npz",
         figures=directory(f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/figures"),
+    group:
+        RUN_GROUP
     conda:
         "../../envs/sparse-vae.yaml"
     log:

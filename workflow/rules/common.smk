@@ -74,6 +74,10 @@ def raw_input(wildcards):
 
 # -- training ------------------------------------------------------------------------------
 
+# Job group of train + analyze: each run's two jobs form one group job (one Slurm job per run), and
+# `--group-components run=N` (slurm/config.yaml) packs N runs into one submission.
+RUN_GROUP = "run"
+
 TRAIN_RESOURCES = config["resources"]["train"]
 ANALYZE_RESOURCES = config["resources"]["analyze"]
 

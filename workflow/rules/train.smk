@@ -8,6 +8,8 @@ rule train:
         model=f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/model.pt",
         history=f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/history.csv",
         summary=f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/train.json",
+    group:
+        RUN_GROUP
     conda:
         "../../envs/sparse-vae.yaml"
     log:
