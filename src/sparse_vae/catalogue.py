@@ -10,11 +10,12 @@ computed (``analysis.metrics``) or which verdict uses it (``report.verdicts``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = [
     "GROUPS", "METRICS", "PER_DIMENSION", "SCALAR_METRICS", "TERMS", "TRAINING", "Metric",
-    "definitions", "label", "metric", "unit",
+    "definitions", "label", "metric", "unit", "value_range",
 ]
 
 #: analysis groups, in the order the analysis computes them (each a function of analysis.compute).
@@ -32,22 +33,29 @@ class Metric:
     group: str
     definition: str
     panel: bool = False  # drawn in the report's per-dataset metric panels
+    #: the range a value can take, (low, high); None = unbounded, "L" = the latent size. The
+    #: report clips t-intervals to it (a mean of fractions cannot lie outside [0, 1]).
+    bounds: tuple[float | None, float | str | None] = (None, None)
+    note: str = ""  # how to read it beside a metric that can look contradictory (the glossary)
 
 
-def _m(name: str, label: str, unit: str, better: str, group: str, definition: str, panel: bool = False) -> Metric:
-    return Metric(name, label, unit, better, group, definition, panel)
+def _m(name: str, label: str, unit: str, better: str, group: str, definition: str, panel: bool = False,
+       bounds: tuple = (None, None), note: str = "") -> Metric:
+    return Metric(name, label, unit, better, group, definition, panel, bounds, note)
 
 
 #: scalar metrics of metrics.json, in report order (metrics.csv columns, summary tables).
 METRICS: tuple[Metric, ...] = (
     _m("elbo", "test ELBO", "nats/example", "higher", "fit",
-       "mean over examples of recon_log_lik - kl, nats per example", panel=True),
+       "mean over examples of recon_log_lik - kl, nats per example", panel=True,
+       note="a lower bound on log p(x); the IWAE log-likelihood is a tighter one (>= ELBO)"),
     _m("recon_log_lik", "reconstruction log-lik", "nats/example", "higher", "fit",
        "E_q[log p(x|z)] in nats per example, Monte Carlo over the same iwae_samples draws z ~ q(z|x) "
        "that the IWAE bound uses"),
     _m("kl", "KL(q||p)", "nats/example", "", "fit",
        "KL(q(z|x) || p(z)) summed over dimensions, nats per example; closed form where the pair has one "
-       "(see evaluation_kl), whatever estimator training used"),
+       "(see evaluation_kl), whatever estimator training used",
+       bounds=(0, None), note="no preferred direction: a small KL can mean an unused latent space as well as a good fit"),
     _m("iwae_log_lik", "IWAE log-likelihood", "nats/example", "higher", "fit",
        "mean over examples of log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x), K = iwae_samples; "
        "a lower bound on log p(x) that is >= elbo in expectation", panel=True),
@@ -55,43 +63,58 @@ METRICS: tuple[Metric, ...] = (
        "K, the importance samples per example behind iwae_log_lik and recon_log_lik"),
     _m("mse", "reconstruction MSE", "pixel MSE", "lower", "fit",
        "mean over test examples and pixels of (x - decode(posterior location))^2, data space [0, 1]",
-       panel=True),
+       panel=True,
+       bounds=(0, None)),
     _m("active_units", "active units", "dims (count)", "", "latent_use",
-       "number of dimensions with location_variance > active_threshold (Burda et al.)", panel=True),
+       "number of dimensions with location_variance > active_threshold (Burda et al.)", panel=True,
+       bounds=(0, "L"), note="asks whether a dimension's posterior location varies across examples; a dimension can pay KL without varying (active units (KL) counts it, this does not), so the two counts can differ widely"),
     _m("active_units_kl", "active units (KL)", "dims (count)", "", "latent_use",
-       "number of dimensions whose mean KL over the test set > kl_threshold"),
+       "number of dimensions whose mean KL over the test set > kl_threshold",
+       bounds=(0, "L"), note="a posterior narrower than the prior pays KL for every example even when its location carries nothing about x, so this can read L while active units reads 0: it counts dimensions the encoder touches, not dimensions that vary"),
     _m("frac_near_zero", "near-zero codes", "fraction", "higher", "sparsity",
        "fraction of |location| < sparsity_threshold over test examples and ACTIVE dimensions only "
-       "(collapsed dimensions are counted by active_units instead); null when no dimension is active"),
+       "(collapsed dimensions are counted by active_units instead); null when no dimension is active",
+       bounds=(0, 1), note="uses a fixed threshold in latent units, so it depends on each prior's scale; Hoyer sparsity is scale-free and can rank the priors differently"),
     _m("hoyer", "Hoyer sparsity", "index in [0, 1]", "higher", "sparsity",
        "mean over test examples of the Hoyer sparsity of the full location vector (all L dims), "
-       "(sqrt(L) - L1/L2) / (sqrt(L) - 1): 1 one-hot, 0 constant; all-zero vectors are skipped", panel=True),
+       "(sqrt(L) - L1/L2) / (sqrt(L) - 1): 1 one-hot, 0 constant; all-zero vectors are skipped", panel=True,
+       bounds=(0, 1), note="scale-free: multiplying a code by a constant leaves it unchanged"),
     _m("kurtosis_mean", "latent kurtosis", "excess kurtosis", "higher", "sparsity",
-       "mean over active dimensions of the per-dimension kurtosis (see per_dimension kurtosis)"),
+       "mean over active dimensions of the per-dimension kurtosis (see per_dimension kurtosis)",
+       bounds=(-2, None)),
     _m("probe_accuracy", "linear probe accuracy", "fraction", "higher", "labels",
        "stratified k-fold (probe_folds, shuffled, random_state 0) accuracy of StandardScaler + "
-       "LogisticRegression on posterior locations", panel=True),
+       "LogisticRegression on posterior locations", panel=True,
+       bounds=(0, 1), note="compare with the probe chance level of the same dataset"),
     _m("probe_chance", "probe chance level", "fraction", "", "labels",
-       "frequency of the most common label"),
+       "frequency of the most common label",
+       bounds=(0, 1)),
     _m("mi_label_sum", "MI(z; label), summed", "nats", "higher", "labels",
        "sum over dimensions of the per-dimension mutual information with the label (see per_dimension "
-       "mi_label)", panel=True),
+       "mi_label)", panel=True,
+       bounds=(0, None)),
     _m("mi_label_max", "MI(z; label), best dim", "nats", "higher", "labels",
-       "largest per-dimension mutual information with the label (see per_dimension mi_label)"),
+       "largest per-dimension mutual information with the label (see per_dimension mi_label)",
+       bounds=(0, None)),
     _m("template_weight_corr", "template-weight correlation", "correlation", "higher", "ground_truth",
-       "mean over true weights k of max over latent dims j of |Pearson r(w_k, loc_j)|", panel=True),
+       "mean over true weights k of max over latent dims j of |Pearson r(w_k, loc_j)|", panel=True,
+       bounds=(0, 1)),
     _m("template_weight_r2", "template-weight R²", "R²", "higher", "ground_truth",
        "R^2 (uniform average over weights) of a linear regression from locations to true weights, fit on "
-       "the first half of the test split, scored on the second"),
+       "the first half of the test split, scored on the second",
+       bounds=(None, 1)),
     _m("template_decoder_cos", "template-decoder cosine", "cosine", "higher", "ground_truth",
        "mean over true templates of max over ACTIVE latent dims j of |cosine(template, decode(a e_j) - "
-       "decode(0))|, a = sd of loc_j; null when no dim is active"),
+       "decode(0))|, a = sd of loc_j; null when no dim is active",
+       bounds=(0, 1)),
     _m("rf_localization", "RF localization", "index in [0, 1] (1 = one pixel)", "higher", "decoder",
        "mean over active dims of 1 - (PR - 1) / (D - 1), PR = (sum rf^2)^2 / sum rf^4 the participation "
        "ratio (effective number of pixels) of the receptive field in pixel space; 1 = one pixel, 0 = "
-       "energy spread evenly over all D pixels", panel=True),
+       "energy spread evenly over all D pixels", panel=True,
+       bounds=(0, 1)),
     _m("dims_used_2d", "dims used (2-D latent)", "dims (count)", "", "latent_use",
-       "active_units when the latent space is 2-D (the talk: Laplace uses one dimension)", panel=True),
+       "active_units when the latent space is 2-D (the talk: Laplace uses one dimension)", panel=True,
+       bounds=(0, "L"), note="the active-units count (location variance) of a 2-D model"),
 )
 
 #: per-dimension arrays of metrics.json["per_dimension"], name -> definition.
@@ -146,6 +169,15 @@ def unit(name: str) -> str:
     if name in _BY_NAME:
         return _BY_NAME[name].unit
     return TRAINING[name][1] if name in TRAINING else ""
+
+
+def value_range(name: str, latent: int) -> tuple[float, float]:
+    """(low, high) a metric can take at this latent size; (-inf, inf) where unbounded or unknown."""
+    low, high = _BY_NAME[name].bounds if name in _BY_NAME else (None, None)
+    resolve = {None: None, "L": float(latent)}
+    low = -math.inf if low is None else float(resolve.get(low, low))
+    high = math.inf if high is None else float(resolve.get(high, high))
+    return low, high
 
 
 def definitions() -> dict[str, str]:
