@@ -162,7 +162,7 @@ def test_nan_loss_stops_with_run_epoch_step_and_term(data_file: Path, tmp_path: 
 
 def test_finite_explosion_stops_like_a_nan(data_file: Path, tmp_path: Path) -> None:
     """#12 defect 8: with lr 1e6 the loss reaches ~1e26 but stays finite; the old code exited 0 and
-    wrote model.pt. Now the epoch mean beyond 10 x (|initial loss| + pixels) stops the run."""
+    wrote model.pt. Now an epoch median batch loss beyond 10 x (|initial loss| + pixels) stops the run."""
     with pytest.raises(TrainingDiverged) as error:
         train_run(data_file, make_spec("normal", epochs=3, lr=1e6), tmp_path)
     message = str(error.value)
@@ -177,6 +177,31 @@ def test_divergence_limit_leaves_ordinary_training_alone(data_file: Path, tmp_pa
     history = pd.read_csv(tmp_path / "history.csv")
     assert summary["divergence_limit"] > 10 * 25
     assert history["train_loss"].abs().max() < summary["divergence_limit"] / 5
+
+
+def test_one_far_tail_batch_of_a_cauchy_posterior_is_not_divergence(data_file: Path, tmp_path: Path) -> None:
+    """A Cauchy posterior with a linear-Gaussian decoder has E_q[log p(x|z)] = -inf: now and then one
+    batch draws a far-tail z and its loss is ~1e6 while every other batch is ordinary. The old
+    rule (the epoch's mean loss) stopped such runs (tiny preset, natural/cauchy); the median does not."""
+    spec = make_spec("cauchy", epochs=3)
+    spec["model"].update(decoder="linear", obs_scale=0.1)
+    from sparse_vae.distributions import GuardedCauchy
+    real_draw = GuardedCauchy.rsample
+
+    def one_far_tail_sample(self, sample_shape=torch.Size()):
+        z = real_draw(self, sample_shape)
+        one_far_tail_sample.calls += 1
+        if one_far_tail_sample.calls == 5:             # one batch, early in the first epoch
+            z = z + 1e4
+        return z
+
+    one_far_tail_sample.calls = 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(GuardedCauchy, "rsample", one_far_tail_sample)
+        summary = train_run(data_file, spec, tmp_path)
+    assert one_far_tail_sample.calls > 5
+    assert pd.read_csv(tmp_path / "history.csv")["train_loss"].iloc[0] > summary["divergence_limit"]
+    assert (tmp_path / "model.pt").exists()
 
 
 def test_weights_of_the_best_validation_epoch_are_kept(data_file: Path, tmp_path: Path,

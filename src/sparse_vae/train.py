@@ -11,9 +11,11 @@ Three guards on what a run returns:
   permutation) is held out of training; the weights saved are those of the epoch with the lowest
   validation loss, so one far-tail batch late in training (a Cauchy sample) cannot decide the model.
   The test split is only reported, never used to choose.
-* divergence: a loss that is NaN/inf, or whose epoch mean exceeds `DIVERGENCE_FACTOR` x (|loss at
-  initialisation| + input dimension) in absolute value, stops the run with one line naming run,
-  epoch, step and term; no model.pt is written. One nat per pixel in the margin keeps the rule
+* divergence: a loss that is NaN/inf, or an epoch whose median batch loss exceeds
+  `DIVERGENCE_FACTOR` x (|loss at initialisation| + input dimension) in absolute value, stops the
+  run with one line naming run, epoch, step and term; no model.pt is written. The median, not the
+  mean: with a Cauchy posterior a single far-tail sample makes one batch's loss enormous (its
+  expectation is infinite), which is not divergence; a run that explodes has most batches beyond. One nat per pixel in the margin keeps the rule
   meaningful when the initial loss is near 0; a Gaussian likelihood with its sd floor cannot go
   below about -6 nats per pixel, so no converging run comes near the limit.
 * evaluation noise: the validation and test losses are single-sample estimates drawn from their own
@@ -199,7 +201,7 @@ class Trainer:
         sizes = torch.full((n_steps,), float(batch_size), device=self.device)
         sizes[-1] = n - batch_size * (n_steps - 1)
         means = (step_terms * sizes[:, None]).sum(0) / n
-        self.check_bounded(step_terms, float(means[0]), epoch)
+        self.check_bounded(step_terms, epoch)
         return dict(zip(LOSS_TERMS, means.tolist()))
 
     def _diverged(self, epoch: int, step: int, values: dict[str, float], what: str) -> TrainingDiverged:
@@ -216,22 +218,23 @@ class Trainer:
             raise self._diverged(epoch, step, values, f"non-finite {' and '.join(culprits)}")
 
     def divergence_limit(self) -> float:
-        """|epoch mean loss| above this (nats/example) is divergence: see the module docstring."""
+        """|epoch median batch loss| above this (nats/example) is divergence: see the module docstring."""
         assert self.state.initial_loss is not None
         return DIVERGENCE_FACTOR * (abs(self.state.initial_loss) + self.x_train.shape[1])
 
-    def check_bounded(self, step_terms: torch.Tensor, mean_loss: float, epoch: int) -> None:
+    def check_bounded(self, step_terms: torch.Tensor, epoch: int) -> None:
         """Stop a finite explosion: names the first step (and term) beyond the limit."""
         limit = self.divergence_limit()
-        if abs(mean_loss) <= limit:
+        median_loss = float(step_terms[:, 0].median())
+        if abs(median_loss) <= limit:
             return
-        beyond = step_terms.abs() > limit                      # the mean exceeds it, so some step does
+        beyond = step_terms.abs() > limit                      # the median exceeds it, so some step does
         step = int(beyond.any(dim=1).nonzero()[0])
         values = dict(zip(LOSS_TERMS, step_terms[step].tolist()))
         culprits = [t for t in LOSS_TERMS[1:] if abs(values[t]) > limit] or ["loss"]
         raise self._diverged(
             epoch, step, values,
-            f"{' and '.join(culprits)} diverged (epoch mean loss {mean_loss:.4g} nats/example, limit "
+            f"{' and '.join(culprits)} diverged (epoch median batch loss {median_loss:.4g} nats/example, limit "
             f"{DIVERGENCE_FACTOR:g} x (|initial loss {self.state.initial_loss:.4g}| + {self.x_train.shape[1]} "
             f"pixels) = {limit:.4g})",
         )
