@@ -162,3 +162,33 @@ def test_snakemake_report_bundles_tables_and_figures(study: tuple[Path, dict]) -
     for expected in ("metrics.csv", "summary.csv", "verdicts.csv"):
         assert any(name.endswith(expected) for name in names), expected
     assert sum(name.endswith(".png") for name in names) >= 4
+
+
+def test_readme_generator_reproduces_the_report_it_is_given(study: tuple[Path, dict], tmp_path: Path) -> None:
+    """`sparse-vae readme` writes every verdict of the study's verdicts.csv, with summary.csv's means,
+    between the README markers; --check then agrees, and fails once a number is edited by hand."""
+    import pandas as pd
+
+    from sparse_vae.report.readme import BEGIN, END
+
+    workdir, _ = study
+    report_dir = workdir / "results/tiny/report"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{BEGIN}\nstale\n{END}\n\nafter\n")
+    cli = [sys.executable, "-m", "sparse_vae", "readme", "--report-dir", str(report_dir), "--readme", str(readme)]
+    assert subprocess.run(cli, capture_output=True, text=True).returncode == 0
+    text = readme.read_text()
+    assert text.startswith("# title\n") and text.endswith("\nafter\n") and "stale" not in text
+    verdicts = pd.read_csv(report_dir / "verdicts.csv")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
+    assert len(rows) == len(verdicts)
+    for line, verdict in zip(rows, verdicts.itertuples()):
+        assert f"| {verdict.dataset} |" in line and f"**{verdict.verdict}**" in line
+    summary = pd.read_csv(report_dir / "summary.csv").dropna(subset=["mean"])
+    mse = summary[summary["metric"] == "mse"].iloc[0]
+    from sparse_vae.report.readme import _num
+    assert f"{mse.prior} {_num(mse['mean'])} ± " in text
+    assert subprocess.run([*cli, "--check"], capture_output=True, text=True).returncode == 0
+    readme.write_text(text.replace(f"{mse.prior} {_num(mse['mean'])}", f"{mse.prior} 12345", 1))
+    check = subprocess.run([*cli, "--check"], capture_output=True, text=True)
+    assert check.returncode == 1 and "differs" in check.stderr

@@ -68,6 +68,21 @@ def _cmd_report(args: argparse.Namespace) -> None:
     build_report([Path(p) for p in args.metrics], args.study, Path(args.out_dir))
 
 
+def _cmd_readme(args: argparse.Namespace) -> None:
+    from sparse_vae.report.readme import results_markdown, update_readme
+
+    block = results_markdown(Path(args.report_dir))
+    if args.check:
+        current = Path(args.readme).read_text()
+        if block not in current:
+            raise SparseVAEError(f"{args.readme}: results section differs from {args.report_dir}; "
+                                 "run `sparse-vae readme` without --check to regenerate it")
+        print(f"{args.readme}: results section matches {args.report_dir}")
+        return
+    changed = update_readme(Path(args.readme), block)
+    print(f"{args.readme}: results section {'rewritten' if changed else 'already up to date'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sparse-vae",
@@ -126,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, help="report folder")
     p.add_argument("metrics", nargs="+", help="metrics.json of every run in the study")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("readme", help="write a finished study's verdicts and numbers into the README's results section")
+    p.add_argument("--report-dir", default="results/offline/report", help="the study's report folder")
+    p.add_argument("--readme", default="README.md", help="file with the results markers")
+    p.add_argument("--check", action="store_true", help="only check that the README matches; exit 1 if not")
+    p.set_defaults(func=_cmd_readme)
     return parser
 
 
