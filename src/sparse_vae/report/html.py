@@ -1,5 +1,5 @@
-"""The self-contained report.html: configuration, verdicts, summary tables, metric definitions,
-figure panels (embedded as base64 data URIs) and the per-run table.
+"""The self-contained report.html: the answers first (``answers``), then verdicts, summary tables,
+the metric glossary, figure panels (embedded as base64 data URIs), configuration and the per-run table.
 
 Labels, units and definitions come from ``sparse_vae.catalogue``. Not here: computing any table,
 verdict or figure (the other modules of this package).
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sparse_vae import catalogue
+from sparse_vae.report.answers import answers_section
 from sparse_vae.report.figures import FigureInfo, slug
 from sparse_vae.report.runs import Study
 from sparse_vae.report.tables import ID_COLUMNS, TRAIN_COLUMNS, fmt, fmt_sd, order
@@ -38,7 +39,14 @@ th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums
 figure{margin:16px 0 28px} figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:13px;color:#444;max-width:1000px}
 blockquote{color:#555;border-left:4px solid #ccc;margin:6px 0;padding-left:10px;font-style:italic}
-.muted{color:#666;font-size:13px} nav ul{columns:2;font-size:14px}
+.muted{color:#666;font-size:13px} nav ul{columns:3;font-size:13px;margin:4px 0}
+#answers h2{margin-top:12px} #answers h3{margin:10px 0 2px;font-size:16px}
+table.answers{font-size:12.5px;margin:2px 0 6px} table.answers td,table.answers th{padding:3px 7px;line-height:1.3}
+table.answers th.q{font-weight:normal;min-width:170px;background:#fafafa}
+.o{font-weight:600;padding:0 3px;border-radius:3px} .o.a-better{background:#cdeccd} .o.b-better{background:#f6d0d0}
+.o.overlap{background:#ececec} .o.none{background:#eee;color:#666} .o.failed{background:#f8d3d3;color:#900}
+a.panel{font-size:11.5px;text-decoration:none;white-space:nowrap}
+ul.headline{margin:4px 0 8px;padding-left:20px;font-size:14px} ul.headline li{margin:2px 0}
 """
 
 
@@ -65,33 +73,53 @@ def _table(df: pd.DataFrame, table_id: str, headers: Sequence[str] | None = None
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
-def _summary_cell(row: pd.Series | None) -> str:
+def clipped(metric: str, latent: int, lo: float, hi: float) -> tuple[float, float]:
+    """A t-interval clipped to the range the metric can take (catalogue bounds)."""
+    low, high = catalogue.value_range(metric, latent)
+    return (lo if math.isnan(lo) else min(max(lo, low), high), hi if math.isnan(hi) else max(min(hi, high), low))
+
+
+def _summary_cell(row: pd.Series | None, metric: str, latent: int) -> str:
     if row is None:
         return "—"
     text = fmt(row["mean"])
     if row["n"] >= 2:
-        text += f" ± {fmt_sd(row['sd'], row['mean'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
+        lo, hi = clipped(metric, latent, row["ci_low"], row["ci_high"])
+        text += f" ± {fmt_sd(row['sd'], row['mean'])} [{fmt(lo)}, {fmt(hi)}]"
     return f"{text} (n={int(row['n'])})"
 
 
+def _constant(rows: pd.DataFrame) -> bool:
+    """Whether a metric has one value in every run of the group (a setting, not a result)."""
+    means = rows["mean"].astype(float)
+    spread = max(float(means.max() - means.min()), float(rows["sd"].fillna(0).abs().max()))
+    return spread <= 1e-9 * max(1.0, float(means.abs().max()))
+
+
 def _summary_tables(summary: pd.DataFrame, priors: Sequence[str]) -> list[tuple[str, str, str]]:
-    """(table id, heading, html) per dataset x latent: metrics as rows, priors as columns."""
+    """(table id, heading, html) per dataset x latent: metrics as rows, priors as columns; metrics
+    with one value in every run are listed under the table instead of filling rows."""
     out = []
     rank = {m: i for i, m in enumerate(list(catalogue.SCALAR_METRICS) + TRAIN_COLUMNS)}
     for (dataset, latent), group in summary.groupby(["dataset", "latent"], sort=False):
         metrics = sorted(dict.fromkeys(group["metric"]), key=lambda m: (rank.get(m, 999), m))
         here = [p for p in priors if p in set(group["prior"])]
-        rows = []
+        rows, same = [], []
         for metric in metrics:
+            mine = group[group["metric"] == metric]
+            if _constant(mine):
+                unit = catalogue.unit(metric)
+                same.append(f"{catalogue.label(metric)} = {fmt(mine['mean'].iloc[0])}" + (f" {unit}" if unit else ""))
+                continue
             cells = [catalogue.label(metric), catalogue.unit(metric)]
             for prior in here:
-                hit = group[(group["metric"] == metric) & (group["prior"] == prior)]
-                cells.append(_summary_cell(hit.iloc[0] if len(hit) else None))
+                hit = mine[mine["prior"] == prior]
+                cells.append(_summary_cell(hit.iloc[0] if len(hit) else None, metric, int(latent)))
             rows.append(cells)
         table = pd.DataFrame(rows, columns=["metric", "unit"] + here)
         tid = f"summary-{slug(dataset)}-z{latent}"
-        heading = f"{dataset}, latent {latent}"
-        out.append((tid, heading, _table(table, tid)))
+        note = f'<p class="muted">Same in every run here: {_e("; ".join(same))}.</p>' if same else ""
+        out.append((tid, f"{dataset}, latent {latent}", _table(table, tid) + note))
     return out
 
 
@@ -115,7 +143,7 @@ def _config_section(study: Study, df: pd.DataFrame, priors: Sequence[str]) -> st
             _table(pd.DataFrame(rows, columns=["setting", "value"]), "config-table"))
 
 
-def _verdicts_section(verdicts: pd.DataFrame, pct: str) -> str:
+def _verdicts_section(verdicts: pd.DataFrame, pct: str, vocabulary: pd.DataFrame | None) -> str:
     parts = [
         '<h2 id="verdicts">Verdicts on the talk\'s conclusions</h2>',
         f'<p class="muted">Computed from the runs, not written by hand. A comparison between two priors '
@@ -130,6 +158,7 @@ def _verdicts_section(verdicts: pd.DataFrame, pct: str) -> str:
     table = verdicts[["conclusion", "dataset", "latent", "metric", "verdict", "seeds", "evidence"]]
     classes = ["v-" + slug(v).replace(".", "") for v in verdicts["verdict"]]
     parts.append(_table(table, "verdicts-table", row_class=classes))
+    parts.append(_vocabulary_section(vocabulary))
     return "".join(parts)
 
 
@@ -139,23 +168,48 @@ def _summary_section(summary: pd.DataFrame, priors: Sequence[str], pct: str,
              f'<p class="muted">mean ± sd [{pct} t-interval] (n = non-null seeds). Units: nats per '
              f"test example for ELBO / log-likelihoods / KL, pixel MSE on the [0, 1] intensity scale "
              f"(or the prepared scale of whitened data), counts of latent dimensions for active units. "
-             f"Metrics null for every run of a group are omitted; see the metric definitions below.</p>"]
+             f"Intervals are clipped to the range a metric can take (e.g. [0, 1] for fractions and "
+             f"Hoyer sparsity, [0, latent size] for unit counts, ≥ 0 for MSE): with few seeds a t-interval "
+             f"can run past it. Metrics null for every run of a group are omitted, and metrics with one "
+             f"value in every run (settings such as IWAE samples K or epochs) are listed under the table; "
+             'see the <a href="#glossary">glossary</a>.</p>']
     for tid, heading, table in _summary_tables(summary, priors):
         parts.append(f"<h3>{_e(heading)}</h3>{table}")
         toc.append((tid, f"Summary table: {heading}"))
     return "".join(parts)
 
 
-def _definitions_section() -> str:
-    """The catalogue as a table: what every metric means."""
+def _range_text(metric: catalogue.Metric) -> str:
+    low, high = metric.bounds
+    if low is None and high is None:
+        return "—"
+    show = {None: "", "L": "latent size"}
+    if high is None:
+        return f"≥ {fmt(low)}"
+    if low is None:
+        return f"≤ {show.get(high, fmt(high))}"
+    return f"[{fmt(low)}, {show.get(high, fmt(high) if not isinstance(high, str) else high)}]"
+
+
+def _glossary_section() -> str:
+    """The catalogue as a glossary: what every metric means, how to read it, which way is better."""
     better = {"higher": "higher", "lower": "lower", "": "—"}
-    rows = [(m.label, m.name, m.unit, better[m.better], m.definition) for m in catalogue.METRICS]
-    table = pd.DataFrame(rows, columns=["metric", "name", "unit", "better", "definition"])
+    rows = [(m.label, m.name, m.unit, better[m.better], _range_text(m), m.definition, m.note)
+            for m in catalogue.METRICS]
+    table = pd.DataFrame(rows, columns=["metric", "name", "unit", "better", "range", "definition", "how to read it"])
     terms = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>"
                     for k, v in {**catalogue.TERMS, **catalogue.PER_DIMENSION}.items())
-    return ('<h2 id="definitions">Metric definitions</h2><p class="muted">From the metric catalogue '
-            "(src/sparse_vae/catalogue.py), the same text each run's metrics.json carries.</p>"
-            + _table(table, "definitions-table") + f"<ul class=\"muted\">{terms}</ul>")
+    return ('<h2 id="glossary">Glossary of metrics</h2><p class="muted">Generated from the metric catalogue '
+            "(src/sparse_vae/catalogue.py), the same text each run's metrics.json carries. \"how to read it\" "
+            "explains metrics that can look contradictory side by side.</p>"
+            + _table(table, "glossary-table") + f"<ul class=\"muted\">{terms}</ul>")
+
+
+def _vocabulary_section(vocabulary: pd.DataFrame | None) -> str:
+    """The verdict words and their rules, as report.verdicts defines them (absent: nothing)."""
+    if vocabulary is None or vocabulary.empty:
+        return '<p id="vocabulary" class="muted">(The verdict words are defined in the paragraph above.)</p>'
+    return ('<h3 id="vocabulary">Verdict vocabulary</h3>' + _table(vocabulary, "vocabulary-table"))
 
 
 def _figures_section(figures: Sequence[FigureInfo], figure_dir: Path, toc: list[tuple[str, str]]) -> str:
@@ -172,27 +226,37 @@ def _figures_section(figures: Sequence[FigureInfo], figure_dir: Path, toc: list[
 
 
 def render_html(study: Study, df: pd.DataFrame, summary: pd.DataFrame, verdicts: pd.DataFrame,
-                figures: Sequence[FigureInfo], figure_dir: Path) -> str:
-    """The whole page; figures are read from `figure_dir` and embedded."""
+                figures: Sequence[FigureInfo], figure_dir: Path, pairwise: pd.DataFrame | None = None,
+                vocabulary: pd.DataFrame | None = None) -> str:
+    """The whole page, answers first; figures are read from `figure_dir` and embedded.
+
+    ``pairwise`` (report.verdicts' pairwise table) feeds the opening answers and ``vocabulary``
+    (verdict names and rules) is shown with the verdicts; either may be None.
+    """
     priors = order(df["prior"], study.priors)
     pct = f"{study.confidence * 100:g}%"
-    toc = [("config", "Study configuration"), ("verdicts", "Verdicts"), ("summary", "Summary over seeds"),
-           ("verdicts-table", "Verdict table")]
-    parts = [_config_section(study, df, priors), _verdicts_section(verdicts, pct),
-             _summary_section(summary, priors, pct, toc), _definitions_section()]
-    toc.append(("definitions", "Metric definitions"))
+    toc = [("answers", "Answers"), ("verdicts", "Verdicts"), ("verdicts-table", "Verdict table"),
+           ("summary", "Summary over seeds")]
+    parts = [_verdicts_section(verdicts, pct, vocabulary), _summary_section(summary, priors, pct, toc),
+             _glossary_section()]
+    toc.append(("glossary", "Glossary of metrics"))
     parts.append(_figures_section(figures, figure_dir, toc))
+    parts.append(_config_section(study, df, priors))
+    toc.append(("config", "Study configuration"))
     run_cols = [c for c in df.columns if c != "run_dir" and (c in ID_COLUMNS or df[c].notna().any())]
     parts.append('<h2 id="runs">Per-run metrics</h2><p class="muted">One row per run, as in metrics.csv '
                  "(columns null for every run are omitted here).</p>" + _table(df[run_cols], "runs-table"))
     toc.append(("runs", "Per-run metrics"))
     nav = "".join(f'<li><a href="#{_e(i)}">{_e(t)}</a></li>' for i, t in toc)
+    seeds = ", ".join(map(str, study.seeds))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>Sparse VAE study report</title><style>{_CSS}</style></head><body>"
         "<h1>Sparse VAE study: normal, Laplace and Cauchy priors</h1>"
-        f'<p class="muted">{len(df)} runs; every number below is computed from the runs\' '
-        "metrics.json, train.json and history.csv.</p>"
-        f"<nav><ul>{nav}</ul></nav>" + "".join(parts) + "</body></html>\n"
+        f'<p class="muted">{len(df)} runs (seeds {_e(seeds)}); {pct} intervals over seeds; every number '
+        "is computed from the runs' metrics.json, train.json and history.csv. Detail follows the "
+        "answers.</p>"
+        + answers_section(pairwise, figures, pct)
+        + f"<nav><h2>Contents</h2><ul>{nav}</ul></nav>" + "".join(parts) + "</body></html>\n"
     )
