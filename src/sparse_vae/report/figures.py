@@ -24,6 +24,8 @@ from sparse_vae.report.tables import order, t_interval
 __all__ = ["FigureInfo", "make_figures", "panel_metrics", "slug"]
 
 PRIOR_COLORS = {"normal": "#1f77b4", "laplace": "#ff7f0e", "cauchy": "#2ca02c"}
+#: widest composite (pixels) that report.html shows unscaled; wider rows of run figures are stacked.
+PAGE_WIDTH_PX = 1280
 
 
 @dataclass
@@ -116,10 +118,12 @@ class _Figures:
             data = data.dropna()
             sns.stripplot(data=data, x="prior", y=metric, hue="prior", order=priors, hue_order=priors,
                           palette=self.colors, jitter=0.12, size=6, alpha=0.7, legend=False, ax=ax)
+            low, high = catalogue.value_range(metric, int(latent))
             for i, prior in enumerate(priors):
                 n, mean, sd, lo, hi = t_interval(data.loc[data["prior"] == prior, metric], self.confidence)
                 if n == 0:
                     continue
+                lo, hi = max(lo, low), min(hi, high)  # a t-interval can run past what the metric can take
                 if not math.isnan(lo):
                     ax.errorbar([i + 0.3], [mean], yerr=[[mean - lo], [hi - mean]], fmt="none",
                                 ecolor="black", elinewidth=1.6, capsize=5)
@@ -136,7 +140,9 @@ class _Figures:
         name = f"metrics_{slug(dataset)}_z{latent}.png"
         self.add(fig, name, f"Metrics by prior: {dataset}, latent {latent}",
                  f"Each dot is one seed; the black diamond and bar are the mean over seeds and its {pct} "
-                 f"Student-t interval (no bar with one seed). Metrics that are null for every run "
+                 f"Student-t interval (no bar with one seed), clipped to the range the metric can take "
+                 f"(e.g. [0, 1] for fractions and Hoyer sparsity, [0, latent size] for unit counts, ≥ 0 for "
+                 f"MSE; see the glossary). Metrics that are null for every run "
                  f"here are left out. Units on the y axes.", "metrics", dataset, latent)
 
     def image_tiles(self, dataset, latent, name) -> None:
@@ -155,28 +161,50 @@ class _Figures:
                 images[prior] = None
         if all(img is None for img in images.values()):
             return
-        shapes = [img.shape for img in images.values() if img is not None]
-        aspect = max(s[1] / s[0] for s in shapes)
-        width = min(6.0, 3.2 * aspect)
-        fig, axes = plt.subplots(1, len(priors), figsize=(width * len(priors), width / aspect + 0.7),
-                                 squeeze=False)
-        for ax, prior in zip(axes[0], priors):
-            img = images[prior]
-            ax.axis("off")
-            ax.set_title(prior, fontsize=13, color=self.colors[prior])
-            if img is None:
-                ax.text(0.5, 0.5, f"{name}.png missing\nfor this run", ha="center", va="center",
-                        fontsize=11, color="red", transform=ax.transAxes)
-            else:
-                ax.imshow(img, interpolation="nearest")
+        fig = self._tiles_figure(images, name)
         label = name.replace("_", " ")
         note = "" if seed == self.rep_seed else f" (representative seed {self.rep_seed} absent here)"
-        fig.suptitle(f"{dataset}, latent {latent}: {label}, seed {seed}{note}", fontsize=13)
-        fig.tight_layout()
+        fig.suptitle(f"{dataset}, latent {latent}: {label}, seed {seed}{note}", fontsize=15, y=1.0, va="top")
         fname = f"{name}_{slug(dataset)}_z{latent}.png"
         self.add(fig, fname, f"{label.capitalize()}: {dataset}, latent {latent}, seed {seed}",
-                 f"The {label} figure of each prior's run for seed {seed}, copied side by side from the "
-                 f"runs' figures/{name}.png.", name, dataset, latent)
+                 f"The {label} figure of each prior's run for seed {seed}, copied at its own resolution from "
+                 f"the runs' figures/{name}.png (side by side when they fit the page, else one above the "
+                 f"other).", name, dataset, latent)
+
+    def _tiles_figure(self, images: dict[str, Any], name: str):
+        """The run figures at their own pixel size (never shrunk, so their labels stay legible):
+        in one row when that fits PAGE_WIDTH_PX, else stacked; each under its prior's name."""
+        dpi, gap, head, title = 100, 24, 34, 44
+        shapes = {}
+        for prior, img in images.items():
+            h, w = img.shape[:2] if img is not None else (120, 360)
+            grow = max(1, 300 // w)  # a tiny figure is enlarged by a whole factor, never shrunk
+            shapes[prior] = (h * grow, w * grow)
+        row = sum(w for _, w in shapes.values()) + gap * (len(shapes) - 1) <= PAGE_WIDTH_PX
+        if row:
+            width = sum(w for _, w in shapes.values()) + gap * (len(shapes) - 1)
+            height = title + head + max(h for h, _ in shapes.values())
+        else:
+            width = max(w for _, w in shapes.values())
+            height = title + sum(head + h + gap for h, _ in shapes.values())
+        fig = self.plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+        x, y = 0, title  # top-left corner of the next panel, pixels from the figure's top-left
+        for prior, img in images.items():
+            h, w = shapes[prior]
+            ax = fig.add_axes([x / width, 1 - (y + head + h) / height, w / width, h / height])
+            ax.axis("off")
+            fig.text((x + w / 2) / width, 1 - (y + head / 2) / height, prior, fontsize=15, weight="bold",
+                     color=self.colors[prior], ha="center", va="center")
+            if img is None:
+                ax.text(0.5, 0.5, f"{name}.png missing\nfor this run", ha="center", va="center",
+                        fontsize=13, color="red", transform=ax.transAxes)
+            else:
+                ax.imshow(img, interpolation="nearest", aspect="equal")
+            if row:
+                x += w + gap
+            else:
+                y += head + h + gap
+        return fig
 
     def kl_profiles(self, dataset, latent) -> None:
         plt = self.plt
