@@ -2,21 +2,28 @@
 
 MNIST-shaped data (60,000 x 784, made locally), the pytorch/examples 784-400-20 VAE, batch 128.
 Reports samples/s per prior, the ratio to the DataLoader baseline (measured in this same run),
-and achieved GFLOP/s as a fraction of a large `torch.mm` measured in this same run.
+achieved GFLOP/s as a fraction of a large `torch.mm` measured in this same run, and the
+pytorch/examples VAE itself (bench/reference_vae.py, its textbook loop) in the same run.
+On CUDA when a GPU is present (--device auto, the default); it says so when there is none.
 
-    python bench/train_throughput.py [--threads 1] [--epochs 1] [--device cpu]
+    python bench/train_throughput.py [--threads 1] [--epochs 1] [--device auto|cpu|cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from sparse_vae.model import build_model
 from sparse_vae.train import Trainer, resolve_device, set_threads
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_vae import ReferenceVAE, loss_function  # noqa: E402  (bench/ is not a package)
 
 N, D, HIDDEN, LATENT, BATCH = 60_000, 784, 400, 20, 128
 
@@ -91,19 +98,55 @@ def time_dataloader_loop(x: torch.Tensor, prior: str, epochs: int, device: torch
     return N * epochs / (time.perf_counter() - start)
 
 
+def time_reference_loop(x: torch.Tensor, epochs: int, device: torch.device) -> float:
+    """pytorch/examples/vae as written: its model, summed BCE + KL, DataLoader, `data.to(device)`."""
+    torch.manual_seed(0)
+    model = ReferenceVAE(D, HIDDEN, LATENT).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(x), batch_size=BATCH, shuffle=True)
+
+    def epoch_pass() -> None:
+        for (data,) in loader:
+            data = data.to(device)
+            optimizer.zero_grad()
+            recon, mu, logvar = model(data)
+            loss_function(recon, data, mu, logvar).backward()
+            optimizer.step()
+
+    epoch_pass()  # warm-up
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        epoch_pass()
+    sync(device)
+    return N * epochs / (time.perf_counter() - start)
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"device cuda ({torch.cuda.get_device_name(device)})"
+    gpu = "" if torch.cuda.is_available() else " (no CUDA device here: GPU throughput not measured)"
+    return f"device cpu{gpu}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (both loops)")
     parser.add_argument("--epochs", type=int, default=1, help="timed epochs per measurement")
-    parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="auto: CUDA when present, else the CPU")
     args = parser.parse_args()
     set_threads(args.threads)
-    device = resolve_device(args.device)
+    try:
+        device = resolve_device(args.device)
+    except RuntimeError as error:
+        parser.error(str(error))
     x = (torch.rand(N, D, generator=torch.Generator().manual_seed(0)) ** 4)  # MNIST-like: mostly dark
 
     peak = matmul_peak(device)
-    print(f"device {device}, threads {args.threads}, torch {torch.__version__}")
+    print(f"{describe(device)}, threads {args.threads}, torch {torch.__version__}")
     print(f"matmul peak (2048^2 float32 mm): {peak:.1f} GFLOP/s")
+    print(f"pytorch/examples VAE (its own loop): {time_reference_loop(x, args.epochs, device):,.0f} samples/s")
     print(f"{'prior':8} {'package samples/s':>18} {'DataLoader samples/s':>21} {'ratio':>6} "
           f"{'GFLOP/s':>8} {'% of mm peak':>13}")
     for prior in ("normal", "laplace", "cauchy"):
