@@ -7,7 +7,14 @@ rule analyze:
     output:
         metrics=f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/metrics.json",
         latents=f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/latents.npz",
-        figures=directory(f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/figures"),
+        figures=report(
+            directory(f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}/figures"),
+            patterns=["{name}.png"],
+            caption="../report/run_figures.rst",
+            category="Run figures",
+            subcategory="{dataset}, latent {latent}",
+            labels={"prior": "{prior}", "seed": "{seed}", "figure": "{name}"},
+        ),
     group:
         RUN_GROUP
     conda:

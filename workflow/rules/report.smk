@@ -40,7 +40,11 @@ rule report:
             caption="../report/figures.rst",
             category="Figures",
         ),
-        html=f"{RESULTS}/report/report.html",
+        html=report(
+            f"{RESULTS}/report/report.html",
+            caption="../report/report_html.rst",
+            category="Report",
+        ),
     conda:
         "../../envs/sparse-vae.yaml"
     log:
