@@ -29,6 +29,7 @@ PARAMS = {
     "iwae_samples": 20,
     "max_examples": 150,
     "active_threshold": 0.01,
+    "used_ratio_threshold": 1.0,
     "kl_threshold": 0.01,
     "sparsity_threshold": 0.1,
     "probe_folds": 3,
@@ -241,10 +242,67 @@ def test_kurtosis_of_laplace_samples_is_about_three() -> None:
     assert np.isnan(k[2])
 
 
-def test_frac_near_zero_and_localization_index() -> None:
-    loc = np.array([[0.05, 1.0], [0.5, 0.0], [-0.01, -2.0], [2.0, 0.0]])
-    assert metrics.frac_near_zero(loc, 0.1) == pytest.approx(4 / 8)
-    assert metrics.frac_near_zero(loc, 0.1, np.array([0])) == pytest.approx(2 / 4)
+def test_frac_near_zero_is_relative_to_each_dimensions_spread() -> None:
+    """#12 defect 6: an absolute 0.1 cut-off made the count depend on each prior's scale."""
+    # column 0: median 0, IQR 2 (quartiles -1, 1): |z| < 0.2 counts; column 1 the same times 100
+    col = np.array([-3.0, -1.0, -0.1, 0.0, 0.1, 0.5, 1.0, 3.0, 0.15])
+    loc = np.column_stack([col, 100.0 * col])
+    iqr = np.subtract(*np.percentile(col, [75, 25]))
+    expected = np.mean(np.abs(col - np.median(col)) < 0.1 * iqr)
+    assert metrics.frac_near_zero(loc, 0.1) == pytest.approx(expected)
+    assert metrics.frac_near_zero(loc, 0.1, np.array([1])) == pytest.approx(expected)
+    # a peaked Laplace code is sparser than a Gaussian code of the same spread, whatever its scale
+    rng = np.random.default_rng(0)
+    lap, gau = rng.laplace(size=(200_000, 1)), rng.normal(size=(200_000, 1))
+    for scale in (0.01, 1.0, 100.0):
+        assert metrics.frac_near_zero(scale * lap, 0.1) == pytest.approx(0.129, abs=0.004)
+        assert metrics.frac_near_zero(scale * gau, 0.1) == pytest.approx(0.107, abs=0.004)
+    with pytest.raises(metrics.NotApplicable):
+        metrics.frac_near_zero(np.ones((5, 2)), 0.1)
+
+
+def test_used_ratio_is_scale_free_and_family_neutral() -> None:
+    """#12 defect 1: a dimension is used when its location moves more than its posterior's own spread."""
+    rng = np.random.default_rng(0)
+    loc = np.column_stack([rng.normal(size=4000), 0.01 * rng.normal(size=4000), rng.normal(size=4000)])
+    scale = np.column_stack([np.full(4000, 0.2), np.full(4000, 0.2), np.full(4000, 3.0)])
+    ratio = metrics.used_ratio(loc, scale, "gaussian")
+    # half-IQR of N(0, 1) locations = 0.6745; q's half-IQR = 0.6745 * scale
+    np.testing.assert_allclose(ratio, [1 / 0.2, 0.01 / 0.2, 1 / 3.0], rtol=0.05)
+    # a Cauchy posterior's half-IQR is its scale
+    np.testing.assert_allclose(metrics.used_ratio(loc, scale, "cauchy"), 0.6745 * ratio, rtol=1e-3)
+    for factor in (10.0, 0.1, 1e-4):
+        k = np.array([factor, 1.0, 1.0])
+        np.testing.assert_allclose(metrics.used_ratio(loc * k, scale * k, "gaussian"), ratio, rtol=1e-9)
+
+
+def test_hoyer_of_standardised_codes_prefers_laplace_to_gaussian() -> None:
+    rng = np.random.default_rng(1)
+    lap = metrics.robust_standardise(rng.laplace(size=(20_000, 8)) * np.arange(1, 9))
+    gau = metrics.robust_standardise(rng.normal(size=(20_000, 8)) * np.arange(1, 9) * 50)
+    assert np.nanmean(metrics.hoyer_sparsity(lap)) > np.nanmean(metrics.hoyer_sparsity(gau)) + 0.03
+
+
+def test_kl_floor_is_the_smallest_kl_of_an_input_independent_posterior() -> None:
+    """#12 defect 2: KL(N(m, s^2) || Laplace(0, 1)) >= 0.0484 nats, so KL > 0.01 counted every dim."""
+    # closed form: min over s of -1/2 log(2 pi e s^2) + log 2 + s sqrt(2/pi), at s = sqrt(pi/2)
+    exact = -0.5 * math.log(2 * math.pi * math.e) - 0.5 * math.log(math.pi / 2) + math.log(2) + 1.0
+    assert metrics.kl_floor("gaussian", "laplace") == pytest.approx(exact, abs=1e-6)
+    assert metrics.kl_floor("gaussian", "laplace", 3.0) == pytest.approx(exact, abs=1e-6)
+    assert exact == pytest.approx(0.0484, abs=1e-4)
+    assert metrics.kl_floor("gaussian", "normal") == 0.0 and metrics.kl_floor("cauchy", "cauchy") == 0.0
+    # Gaussian vs Cauchy(0, 1): a grid over the scale never goes below the floor, and reaches it
+    floor = metrics.kl_floor("gaussian", "cauchy")
+    from torch.distributions import Cauchy as C
+    grid = []
+    torch.manual_seed(0)
+    for s in np.linspace(0.8, 2.0, 25):
+        z = torch.distributions.Normal(0.0, float(s)).sample((200_000,)).double()
+        grid.append(float((torch.distributions.Normal(0.0, float(s)).log_prob(z) - C(0.0, 1.0).log_prob(z)).mean()))
+    assert min(grid) == pytest.approx(floor, abs=0.01)
+
+
+def test_localization_index() -> None:
     d = 100
     one_pixel = np.zeros(d)
     one_pixel[7] = -2.0
@@ -347,8 +405,8 @@ def check_layout(report: dict, latent: int) -> None:
         assert (value is None) == (name in report["not_applicable"]), name
         assert value is None or isinstance(value, (int, float)), name
     assert all(isinstance(reason, str) and reason for reason in report["not_applicable"].values())
-    assert set(report["per_dimension"]) == {"kl", "location_variance", "kurtosis", "mi_label"}
-    for name in ("kl", "location_variance", "kurtosis"):
+    assert set(report["per_dimension"]) == {"kl", "location_variance", "used_ratio", "kurtosis", "mi_label"}
+    for name in ("kl", "location_variance", "used_ratio", "kurtosis"):
         assert len(report["per_dimension"][name]) == latent
     assert set(compute.PARAM_KEYS) <= set(report["settings"])
     assert report["settings"]["evaluation_kl"] == "closed_form"
@@ -362,18 +420,20 @@ def test_analyze_run_end_to_end_on_synthetic_data_and_is_deterministic(tmp_path:
     assert report == returned
     check_layout(report, latent=2)
     assert report["run"] == {"dataset": "synthetic", "prior": "normal", "latent": 2, "seed": 3,
-                             "kl_estimator": "monte_carlo"}
+                             "kl_estimator": "monte_carlo", "posterior": "gaussian", "prior_family": "normal",
+                             "prior_scale": 1.0}
     m = report["metrics"]
     assert m["iwae_log_lik"] >= m["elbo"]
     assert m["elbo"] == pytest.approx(m["recon_log_lik"] - m["kl"])
     assert m["iwae_samples"] == PARAMS["iwae_samples"]
     assert report["settings"]["n_eval"] == PARAMS["max_examples"] and report["settings"]["n_test"] == 240
     assert m["mse"] < 0.02**2 * 1.5  # the generating model reconstructs up to the pixel noise
-    assert m["active_units"] == 2 and m["dims_used_2d"] == 2 and m["active_units_kl"] == 2
+    assert m["used_units"] == 2 and m["dims_used_2d"] == 2 and m["active_units_kl"] == 2
     assert m["template_weight_corr"] > 0.97 and m["template_weight_r2"] > 0.95
-    assert m["template_decoder_cos"] == pytest.approx(1.0, abs=1e-6)  # linear decoder = the templates
+    assert m["template_matched_cos"] == pytest.approx(1.0, abs=1e-6)  # linear decoder = the templates
+    assert m["ica_matched_cos"] is None and "control" in report["not_applicable"]["ica_matched_cos"]
     assert 0 < m["rf_localization"] < 1 and 0 <= m["frac_near_zero"] <= 1 and 0 <= m["hoyer"] <= 1
-    for name in ("probe_accuracy", "probe_chance", "mi_label_sum", "mi_label_max"):
+    for name in ("probe_accuracy", "probe_chance", "probe_accuracy_best_dim", "mi_label_max"):
         assert m[name] is None and "no labels" in report["not_applicable"][name]
     assert report["per_dimension"]["mi_label"] is None
 
@@ -399,14 +459,16 @@ def test_analyze_run_with_labels_and_a_wider_latent(tmp_path: Path, monkeypatch:
     check_layout(report, latent=3)
     m, na = report["metrics"], report["not_applicable"]
     assert m["active_units"] == 1  # only dim 0 moves with x (dim 1 moves, but below the threshold)
+    assert m["used_units"] == 1  # dim 1 moves by 0.03, far less than its posterior sd 0.5
     assert m["probe_accuracy"] > 0.95 and m["probe_chance"] == pytest.approx(np.bincount(
         np.load(data)["y_test"][:150]).max() / 150)
     mi = report["per_dimension"]["mi_label"]
     assert len(mi) == 3 and int(np.argmax(mi)) == 0 and m["mi_label_max"] == pytest.approx(mi[0])
-    assert m["mi_label_sum"] == pytest.approx(sum(mi))
+    assert "mi_label_sum" not in m  # summed per-dim MI counted redundant dims twice (#12 defect 6)
+    assert m["probe_accuracy_best_dim"] == pytest.approx(m["probe_accuracy"], abs=0.02)  # dim 0 holds it all
     assert report["per_dimension"]["kurtosis"][2] is None  # a constant dimension has no kurtosis
     assert m["dims_used_2d"] is None and "3 dimensions" in na["dims_used_2d"]
-    for name in ("template_weight_corr", "template_weight_r2", "template_decoder_cos"):
+    for name in ("template_weight_corr", "template_weight_r2", "template_matched_cos", "ica_matched_cos"):
         assert m[name] is None and "synthetic" in na[name]
     assert np.load(run_dir / "latents.npz")["labels"].shape == (200,)
     assert not (run_dir / "figures" / "templates.png").exists()
@@ -419,8 +481,11 @@ def test_analyze_run_with_a_cauchy_model(tmp_path: Path, monkeypatch: pytest.Mon
     report = run_analysis(monkeypatch, data, run_dir, model, ckpt, dict(PARAMS, iwae_samples=50))
     check_layout(report, latent=3)
     m = report["metrics"]
-    assert report["run"]["prior"] == "cauchy"
-    assert m["iwae_log_lik"] >= m["elbo"] - 0.05 and math.isfinite(m["elbo"])
+    assert report["run"]["prior"] == "cauchy" and report["run"]["posterior"] == "cauchy"
+    # #12 defect 4: E_q[log p(x|z)] diverges under a Cauchy posterior; the ELBO is undefined, not a number
+    for name in ("elbo", "recon_log_lik"):
+        assert m[name] is None and report["not_applicable"][name].startswith("undefined: E_q[log p(x|z)] diverges")
+    assert math.isfinite(m["iwae_log_lik"]) and math.isfinite(m["mse"]) and math.isfinite(m["kl"])
     assert (run_dir / "figures" / "prior_samples.png").exists()
 
 
@@ -548,14 +613,67 @@ def test_analyze_run_on_a_real_saved_model(tmp_path: Path, prior: str, kl: str) 
     report = analysis.analyze_run(data, run_dir, dict(PARAMS, iwae_samples=30, max_examples=80), threads=1)
     assert read_metrics(run_dir) == report
     check_layout(report, latent=2)  # evaluation KL is closed form even when training used Monte Carlo
-    assert report["run"] == {"dataset": "synthetic", "prior": prior, "latent": 2, "seed": 7, "kl_estimator": kl}
+    family, posterior = model_module.prior_family_and_posterior(spec["prior"])
+    assert report["run"] == {"dataset": "synthetic", "prior": prior, "latent": 2, "seed": 7, "kl_estimator": kl,
+                             "posterior": posterior, "prior_family": family, "prior_scale": 1.0}
     m = report["metrics"]
-    assert m["iwae_log_lik"] >= m["elbo"] - 1e-6 and m["kl"] >= 0 and m["iwae_samples"] == 30
-    assert 0 <= m["mse"] <= 1
-    assert m["dims_used_2d"] == m["active_units"]
-    if m["active_units"]:  # an untrained model may use no dimension: then the metric is null, with a reason
-        assert 0 <= m["template_decoder_cos"] <= 1
+    if posterior == "cauchy":
+        assert m["elbo"] is None and "undefined" in report["not_applicable"]["elbo"]
     else:
-        assert m["template_decoder_cos"] is None and "no active" in report["not_applicable"]["template_decoder_cos"]
+        assert m["iwae_log_lik"] >= m["elbo"] - 1e-6
+    assert m["kl"] >= 0 and m["iwae_samples"] == 30
+    assert 0 <= m["mse"] <= 1
+    assert m["dims_used_2d"] == m["used_units"]
+    if m["used_units"]:  # an untrained model may use no dimension: then the metric is null, with a reason
+        assert 0 <= m["template_matched_cos"] <= 1
+    else:
+        assert m["template_matched_cos"] is None and "no used" in report["not_applicable"]["template_matched_cos"]
     assert len(list((run_dir / "figures").glob("*.png"))) == 8
     assert np.load(run_dir / "latents.npz")["loc"].shape == (120, 2)
+
+
+def _rescaled(model: LinearGaussianVAE, dim: int, factor: float) -> LinearGaussianVAE:
+    """The same model with latent `dim` multiplied by `factor` (location and scale), the decoder compensating."""
+    A, c, s, W = (t.double().numpy().copy() for t in (model.A, model.c, model.s, model.W))
+    A[dim] *= factor
+    c[dim] *= factor
+    s[dim] *= factor
+    W[:, dim] /= factor
+    return LinearGaussianVAE(W, model.b.numpy(), model.sigma, A, c, s, family=model.family)
+
+
+@pytest.mark.parametrize("family", ["normal", "cauchy"])
+def test_rescaling_one_dimension_leaves_use_and_sparsity_unchanged(tmp_path: Path, family: str) -> None:
+    """#12 defect 1: Burda's count (and what it masked) changed when a dim's scale changed; these do not."""
+    from sparse_vae.data.io import load_dataset
+
+    path, model, ckpt = synthetic_case(tmp_path)
+    model.family = family
+    dataset = load_dataset(path)
+    scale_free = ("used_units", "dims_used_2d", "frac_near_zero", "hoyer", "kurtosis_mean", "template_matched_cos",
+                  "rf_localization", "template_weight_corr")
+    base = compute.compute_analysis(model, ckpt, dataset, PARAMS).report["metrics"]
+    assert base["used_units"] == 2
+    for factor in (10.0, 0.1):
+        m = compute.compute_analysis(_rescaled(model, 0, factor), ckpt, dataset, PARAMS).report["metrics"]
+        for name in scale_free:
+            assert m[name] == pytest.approx(base[name], rel=1e-4, abs=1e-6), (name, factor)
+    shrunk = compute.compute_analysis(_rescaled(model, 0, 0.1), ckpt, dataset, PARAMS).report["metrics"]
+    assert shrunk["active_units"] == 1  # Burda's absolute threshold loses the shrunk dimension
+
+
+def test_template_matching_is_one_to_one() -> None:
+    """#12 defect 6: one latent dim was credited for several templates / weights."""
+    rng = np.random.default_rng(0)
+    weights = rng.laplace(size=(500, 2))
+    both = weights[:, 0] + weights[:, 1]  # one dim that correlates 0.71 with each weight
+    codes = np.column_stack([both, rng.normal(size=500)])
+    corr, dims, _ = metrics.template_weight_correlation(codes, weights)
+    assert sorted(dims.tolist()) == [0, 1]  # each weight gets its own dim
+    assert corr < 0.45  # 0.71 for one weight, ~0 for the other (old best-match: 0.71 for both)
+    templates = rng.normal(size=(2, 9))
+    directions = np.vstack([templates[0] + templates[1], rng.normal(size=9)])
+    value, column = metrics.matched(metrics.abs_cosine_matrix(templates, directions))
+    assert sorted(column.tolist()) == [0, 1]
+    value, column = metrics.matched(metrics.abs_cosine_matrix(templates, directions[:1]))
+    assert sorted(column.tolist()) == [-1, 0] and 0.0 in value  # fewer dims than templates: one scores 0

@@ -47,80 +47,111 @@ def _m(name: str, label: str, unit: str, better: str, group: str, definition: st
 #: scalar metrics of metrics.json, in report order (metrics.csv columns, summary tables).
 METRICS: tuple[Metric, ...] = (
     _m("elbo", "test ELBO", "nats/example", "higher", "fit",
-       "mean over examples of recon_log_lik - kl, nats per example", panel=True,
-       note="a lower bound on log p(x); the IWAE log-likelihood is a tighter one (>= ELBO)"),
+       "mean over examples of recon_log_lik - kl, nats per example; undefined (null, with the reason) for "
+       "a Cauchy posterior, whose E_q[log p(x|z)] diverges with our decoders", panel=True,
+       note="a lower bound on log p(x); the IWAE log-likelihood is a tighter one (>= ELBO) and is defined "
+            "for every posterior family"),
     _m("recon_log_lik", "reconstruction log-lik", "nats/example", "higher", "fit",
        "E_q[log p(x|z)] in nats per example, Monte Carlo over the same iwae_samples draws z ~ q(z|x) "
-       "that the IWAE bound uses"),
+       "that the IWAE bound uses; undefined (null) for a Cauchy posterior: the expectation diverges when "
+       "log p(x|z) falls at least linearly in |z| (ReLU-MLP Bernoulli logits, Gaussian likelihood)"),
     _m("kl", "KL(q||p)", "nats/example", "", "fit",
        "KL(q(z|x) || p(z)) summed over dimensions, nats per example; closed form where the pair has one "
        "(see evaluation_kl), whatever estimator training used",
        bounds=(0, None), note="no preferred direction: a small KL can mean an unused latent space as well as a good fit"),
     _m("iwae_log_lik", "IWAE log-likelihood", "nats/example", "higher", "fit",
        "mean over examples of log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x), K = iwae_samples; "
-       "a lower bound on log p(x) that is >= elbo in expectation", panel=True),
+       "a lower bound on log p(x) that is >= elbo in expectation; finite for a Cauchy posterior too, so it "
+       "is what likelihood is ranked by", panel=True),
     _m("iwae_samples", "IWAE samples K", "samples", "", "fit",
        "K, the importance samples per example behind iwae_log_lik and recon_log_lik"),
     _m("mse", "reconstruction MSE", "pixel MSE", "lower", "fit",
-       "mean over test examples and pixels of (x - decode(posterior location))^2, data space [0, 1]",
+       "mean over test examples and pixels of (x - decode(posterior location))^2, data space; the location "
+       "is the posterior median for a Cauchy too, so this ranks reconstruction for every family",
        panel=True,
        bounds=(0, None)),
-    _m("active_units", "active units", "dims (count)", "", "latent_use",
-       "number of dimensions with location_variance > active_threshold (Burda et al.)", panel=True,
-       bounds=(0, "L"), note="asks whether a dimension's posterior location varies across examples; a dimension can pay KL without varying (active units (KL) counts it, this does not), so the two counts can differ widely"),
-    _m("active_units_kl", "active units (KL)", "dims (count)", "", "latent_use",
-       "number of dimensions whose mean KL over the test set > kl_threshold",
-       bounds=(0, "L"), note="a posterior narrower than the prior pays KL for every example even when its location carries nothing about x, so this can read L while active units reads 0: it counts dimensions the encoder touches, not dimensions that vary"),
+    _m("used_units", "used units", "dims (count)", "", "latent_use",
+       "number of USED dimensions: used_ratio > used_ratio_threshold (see per_dimension used_ratio); "
+       "scale-free (multiplying a dimension's location and scale by a constant keeps its status) and "
+       "defined for Gaussian and Cauchy posteriors alike; the set every per-dimension summary reads",
+       panel=True, bounds=(0, "L"),
+       note="how many dimensions tell inputs apart by more than their own posterior uncertainty; unlike "
+            "Burda's count it does not depend on the scale a prior gives the latent space"),
+    _m("active_units", "active units (Burda: Var_x E_q[z] > 0.01)", "dims (count)", "", "latent_use",
+       "number of dimensions with location_variance > active_threshold (Burda et al.), for comparison "
+       "with the literature; depends on each dimension's scale, so it masks no other metric",
+       bounds=(0, "L"), note="an absolute variance threshold: a model that shrinks location and scale "
+                             "together (a Cauchy posterior) reads inactive though it carries information; "
+                             "used units is the scale-free count"),
+    _m("active_units_kl", "dims with KL above its floor", "dims (count)", "", "latent_use",
+       "number of dimensions whose mean KL over the test set > kl_floor + kl_threshold; kl_floor "
+       "(settings) is the smallest KL an input-independent posterior of the run's family reaches "
+       "against its prior: 0 for gaussian/normal and cauchy/cauchy, 0.0484 nats for gaussian/Laplace(0,1)",
+       bounds=(0, "L"), note="a dimension can pay KL without moving with x (a posterior narrower than the "
+                             "prior); KL above the family's floor counts dimensions that spend information"),
     _m("frac_near_zero", "near-zero codes", "fraction", "higher", "sparsity",
-       "fraction of |location| < sparsity_threshold over test examples and ACTIVE dimensions only "
-       "(collapsed dimensions are counted by active_units instead); null when no dimension is active",
-       bounds=(0, 1), note="uses a fixed threshold in latent units, so it depends on each prior's scale; Hoyer sparsity is scale-free and can rank the priors differently"),
+       "fraction of |loc_d - median_d| < sparsity_threshold * IQR_d over test examples and USED "
+       "dimensions d (each in units of its own spread; a Laplace code beats a Gaussian one of equal IQR: "
+       "0.129 vs 0.107 at 0.1); null when no dimension is used",
+       bounds=(0, 1), note="relative to each used dimension's spread, so a prior's scale does not matter"),
     _m("hoyer", "Hoyer sparsity", "index in [0, 1]", "higher", "sparsity",
-       "mean over test examples of the Hoyer sparsity of the full location vector (all L dims), "
-       "(sqrt(L) - L1/L2) / (sqrt(L) - 1): 1 one-hot, 0 constant; all-zero vectors are skipped", panel=True,
-       bounds=(0, 1), note="scale-free: multiplying a code by a constant leaves it unchanged"),
+       "mean over test examples of the Hoyer sparsity (sqrt(n) - L1/L2) / (sqrt(n) - 1) of the code "
+       "restricted to the n USED dimensions, each standardised as (loc_d - median_d) / IQR_d: 1 one-hot, "
+       "0 constant; collapsed dimensions do not count as sparsity; null with fewer than 2 used dims",
+       panel=True,
+       bounds=(0, 1), note="scale-free: each used dimension is measured in units of its own spread"),
     _m("kurtosis_mean", "latent kurtosis", "excess kurtosis", "higher", "sparsity",
-       "mean over active dimensions of the per-dimension kurtosis (see per_dimension kurtosis)",
+       "mean over USED dimensions of the per-dimension kurtosis (see per_dimension kurtosis)",
        bounds=(-2, None)),
     _m("probe_accuracy", "linear probe accuracy", "fraction", "higher", "labels",
        "stratified k-fold (probe_folds, shuffled, random_state 0) accuracy of StandardScaler + "
-       "LogisticRegression on posterior locations", panel=True,
+       "LogisticRegression on all posterior locations jointly: informativeness that does not count "
+       "redundant dimensions twice", panel=True,
        bounds=(0, 1), note="compare with the probe chance level of the same dataset"),
+    _m("probe_accuracy_best_dim", "probe accuracy, best single dim", "fraction", "higher", "labels",
+       "the largest over dimensions of the same probe's accuracy from that one dimension alone",
+       bounds=(0, 1)),
     _m("probe_chance", "probe chance level", "fraction", "", "labels",
        "frequency of the most common label",
        bounds=(0, 1)),
-    _m("mi_label_sum", "MI(z; label), summed", "nats", "higher", "labels",
-       "sum over dimensions of the per-dimension mutual information with the label (see per_dimension "
-       "mi_label)", panel=True,
-       bounds=(0, None)),
     _m("mi_label_max", "MI(z; label), best dim", "nats", "higher", "labels",
        "largest per-dimension mutual information with the label (see per_dimension mi_label)",
        bounds=(0, None)),
     _m("template_weight_corr", "template-weight correlation", "correlation", "higher", "ground_truth",
-       "mean over true weights k of max over latent dims j of |Pearson r(w_k, loc_j)|", panel=True,
+       "mean over true weights k of |Pearson r(w_k, loc_j(k))|, j(k) the latent dim matched to weight k "
+       "one-to-one (scipy linear_sum_assignment maximising the summed |r|; no dim counts twice)",
+       panel=True,
        bounds=(0, 1)),
     _m("template_weight_r2", "template-weight R²", "R²", "higher", "ground_truth",
        "R^2 (uniform average over weights) of a linear regression from locations to true weights, fit on "
        "the first half of the test split, scored on the second",
        bounds=(None, 1)),
-    _m("template_decoder_cos", "template-decoder cosine", "cosine", "higher", "ground_truth",
-       "mean over true templates of max over ACTIVE latent dims j of |cosine(template, decode(a e_j) - "
-       "decode(0))|, a = sd of loc_j; null when no dim is active",
+    _m("template_matched_cos", "template-decoder |cos|, one-to-one", "cosine", "higher", "ground_truth",
+       "mean over true templates k of |cosine(template_k, decode(a e_j) - decode(0))| for the USED dim j "
+       "matched to k one-to-one (linear_sum_assignment; a template left without a used dim scores 0), "
+       "a = sd of loc_j; on the positive control (linear decoder): decoder columns against the true W",
+       bounds=(0, 1)),
+    _m("ica_matched_cos", "FastICA |cos|, one-to-one", "cosine", "higher", "ground_truth",
+       "positive control only: the same matched |cos| for scikit-learn FastICA's mixing columns fitted "
+       "on the training data, the reference for what is recoverable from x alone",
        bounds=(0, 1)),
     _m("rf_localization", "RF localization", "index in [0, 1] (1 = one pixel)", "higher", "decoder",
-       "mean over active dims of 1 - (PR - 1) / (D - 1), PR = (sum rf^2)^2 / sum rf^4 the participation "
+       "mean over used dims of 1 - (PR - 1) / (D - 1), PR = (sum rf^2)^2 / sum rf^4 the participation "
        "ratio (effective number of pixels) of the receptive field in pixel space; 1 = one pixel, 0 = "
        "energy spread evenly over all D pixels", panel=True,
        bounds=(0, 1)),
     _m("dims_used_2d", "dims used (2-D latent)", "dims (count)", "", "latent_use",
-       "active_units when the latent space is 2-D (the talk: Laplace uses one dimension)", panel=True,
-       bounds=(0, "L"), note="the active-units count (location variance) of a 2-D model"),
+       "used_units when the latent space is 2-D (the talk: Laplace uses one dimension)", panel=True,
+       bounds=(0, "L"), note="the scale-free used-units count of a 2-D model"),
 )
 
 #: per-dimension arrays of metrics.json["per_dimension"], name -> definition.
 PER_DIMENSION = {
     "kl": "KL(q || p) of each dimension, mean over the test split, nats per example",
     "location_variance": "Var over test examples of the posterior location (the median for a Cauchy)",
+    "used_ratio": "half-IQR over test examples of the posterior location / median over test examples of "
+                  "the posterior's own half-IQR (0.6745 sd for a Gaussian, the scale for a Cauchy): how far "
+                  "the code moves between inputs in units of its uncertainty",
     "kurtosis": "excess (Fisher) kurtosis over test examples of each dimension's location; null for a "
                 "dimension that does not vary",
     "mi_label": "sklearn mutual_info_classif(locations, labels, random_state=0) per dimension, nats; "
@@ -129,7 +160,7 @@ PER_DIMENSION = {
 
 #: terms the definitions use.
 TERMS = {
-    "subsets": "all test examples for posterior-location statistics (active units, KL per dimension, "
+    "subsets": "all test examples for posterior-location statistics (used and active units, KL per dimension, "
                "sparsity, kurtosis, template recovery, mse); the first max_examples test examples for "
                "elbo, recon_log_lik, kl, iwae_log_lik, probe and mutual information",
     "receptive_field": "rf_j = decode(s e_j) - decode(-s e_j), s = sd of loc_j (1 if it is ~0), data space",

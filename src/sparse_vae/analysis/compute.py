@@ -38,9 +38,11 @@ __all__ = [
 ]
 
 PARAM_KEYS = (
-    "iwae_samples", "max_examples", "active_threshold", "kl_threshold", "sparsity_threshold",
-    "probe_folds",
+    "iwae_samples", "max_examples", "active_threshold", "used_ratio_threshold", "kl_threshold",
+    "sparsity_threshold", "probe_folds",
 )
+#: sources whose datasets are the positive control (x = W z + noise with known W).
+CONTROL_SOURCES = ("sparse_linear",)
 _SEED_IWAE, _SEED_KL = 101, 102
 
 
@@ -55,7 +57,12 @@ class Posterior:
     loc: np.ndarray
     scale: np.ndarray
     variance: np.ndarray
-    active: np.ndarray
+    active: np.ndarray  # Burda: Var_x loc > active_threshold (reported only, masks nothing)
+    used_ratio: np.ndarray  # per dim: half-IQR_x(loc) / median_x half-IQR of q (scale-free)
+    used: np.ndarray  # used_ratio > used_ratio_threshold: the dims every masked metric reads
+    posterior_family: str  # "gaussian" | "cauchy", from the model's posterior distribution
+    prior_family: str  # "normal" | "laplace" | "cauchy", from the model's prior distribution
+    prior_scale: float
     kl_example_dim: np.ndarray  # (N, L)
     kl_method: str
     directions: np.ndarray  # decode(s e_j) - decode(0), (L, D)
@@ -103,12 +110,34 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     settings = dict(params)
     if int(settings["iwae_samples"]) < 1:
         raise SparseVAEError(f"analysis params: iwae_samples must be >= 1, got {settings['iwae_samples']}")
+    if float(settings["used_ratio_threshold"]) <= 0:
+        raise SparseVAEError(f"analysis params: used_ratio_threshold must be > 0, got {settings['used_ratio_threshold']}")
     if settings["max_examples"] is not None and int(settings["max_examples"]) < 1:
         raise SparseVAEError(f"analysis params: max_examples must be >= 1, got {settings['max_examples']}")
     return settings
 
 
 # -- the shared pass ------------------------------------------------------------------------------
+_FAMILIES = {torch.distributions.Normal: "normal", torch.distributions.Laplace: "laplace",
+             torch.distributions.Cauchy: "cauchy"}
+
+
+def model_families(model: Any, x: np.ndarray) -> tuple[str, str, float]:
+    """(posterior family, prior family, prior scale) read off the model's own distributions.
+
+    Never from the prior's configured name: a `cauchy_gauss` entry has a Cauchy prior and a
+    Gaussian posterior, and what is defined (ELBO, the used-dimension ratio) depends on both.
+    """
+    with torch.no_grad():
+        q, prior = model.posterior(torch.as_tensor(x[:1], dtype=torch.float32)), model.prior()
+    names = [next((name for cls, name in _FAMILIES.items() if isinstance(d, cls)), None) for d in (q, prior)]
+    if None in names:
+        raise SparseVAEError(f"the analysis knows Normal, Laplace and Cauchy distributions, not "
+                             f"{type(q).__name__} / {type(prior).__name__}")
+    scale = float(np.asarray(prior.scale.double().numpy()).reshape(-1)[0])
+    return ("gaussian" if names[0] == "normal" else names[0]), names[1], scale
+
+
 def posterior_pass(model: Any, dataset: Dataset, settings: dict[str, Any], seed: int,
                    timings: dict[str, float]) -> Posterior:
     """Posterior codes and KL of the whole test split, and each latent axis' decoded direction."""
@@ -122,6 +151,8 @@ def posterior_pass(model: Any, dataset: Dataset, settings: dict[str, Any], seed:
     if not (np.isfinite(loc).all() and np.isfinite(scale).all()):
         raise SparseVAEError("the model's posterior parameters on the test split are not finite")
     variance = M.location_variance(loc)
+    posterior_family, prior_family, prior_scale = model_families(model, x_test)
+    ratio = M.used_ratio(loc, scale, posterior_family)
     timings["posterior"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -141,7 +172,9 @@ def posterior_pass(model: Any, dataset: Dataset, settings: dict[str, Any], seed:
     timings["directions"] = time.perf_counter() - t0
     return Posterior(
         settings=settings, seed=seed, x_test=x_test, n_eval=n_eval, loc=loc, scale=scale,
-        variance=variance, active=variance > float(settings["active_threshold"]),
+        variance=variance, active=variance > float(settings["active_threshold"]), used_ratio=ratio,
+        used=ratio > float(settings["used_ratio_threshold"]), posterior_family=posterior_family,
+        prior_family=prior_family, prior_scale=prior_scale,
         kl_example_dim=np.concatenate(kl_rows), kl_method=kl_method, directions=directions, rf=rf,
     )
 
@@ -162,7 +195,7 @@ def fit(model: Any, post: Posterior, dataset: Dataset) -> Group:
     recon_ll = np.concatenate(recon)
     kl_eval = post.kl_example_dim[:post.n_eval].sum(axis=1)
     recon_images = decode(model, post.loc)
-    return Group(metrics={
+    group = Group(metrics={
         "recon_log_lik": float(recon_ll.mean()),
         "kl": float(kl_eval.mean()),
         "elbo": float((recon_ll - kl_eval).mean()),
@@ -170,45 +203,66 @@ def fit(model: Any, post: Posterior, dataset: Dataset) -> Group:
         "iwae_samples": iwae_k,
         "mse": float(np.mean((recon_images - post.x_test.astype(np.float64)) ** 2)),
     })
+    if post.posterior_family == "cauchy":  # the Monte Carlo numbers above estimate a divergent mean
+        group.skip("elbo", "recon_log_lik", UNDEFINED_UNDER_CAUCHY)
+    return group
+
+
+#: why E_q[log p(x|z)] (and the ELBO) is undefined with a Cauchy posterior.
+UNDEFINED_UNDER_CAUCHY = (
+    "undefined: E_q[log p(x|z)] diverges for a Cauchy posterior with this decoder (its log-likelihood "
+    "falls at least linearly in |z|, and a Cauchy has no mean); see iwae_log_lik and mse")
 
 
 def latent_use(model: Any, post: Posterior, dataset: Dataset) -> Group:
-    """How many latent dimensions the encoder uses (location variance) and the KL spends."""
+    """Which latent dimensions the encoder uses: scale-free (used_units), Burda's count, KL above its floor."""
+    floor = M.kl_floor(post.posterior_family, post.prior_family, post.prior_scale)
+    kl_cut = floor + float(post.settings["kl_threshold"])
     group = Group(metrics={
+        "used_units": int(post.used.sum()),
         "active_units": int(post.active.sum()),
-        "active_units_kl": int(np.sum(post.kl_per_dim > float(post.settings["kl_threshold"]))),
-    })
+        "active_units_kl": int(np.sum(post.kl_per_dim > kl_cut)),
+    }, arrays={"kl_floor": floor, "used_ratio": post.used_ratio})
     latent = post.loc.shape[1]
     if latent == 2:
-        group.metrics["dims_used_2d"] = int(post.active.sum())
+        group.metrics["dims_used_2d"] = int(post.used.sum())
     else:
         group.skip("dims_used_2d", f"the latent space has {latent} dimensions, not 2")
     return group
 
 
+def _no_used_dims(post: Posterior) -> str:
+    return f"no used dimension (used_ratio > {post.settings['used_ratio_threshold']})"
+
+
 def sparsity(model: Any, post: Posterior, dataset: Dataset) -> Group:
-    """Near-zero fraction and kurtosis over the active dimensions; Hoyer sparsity of whole codes."""
-    loc, active = post.loc, post.active
+    """Near-zero fraction, kurtosis and Hoyer sparsity of the used dimensions, each in units of its spread."""
+    loc, used = post.loc, post.used
     kurtosis = M.excess_kurtosis(loc)
     group = Group(arrays={"kurtosis": kurtosis})
-    if active.any():
-        threshold = float(post.settings["sparsity_threshold"])
-        group.metrics["frac_near_zero"] = M.frac_near_zero(loc, threshold, np.flatnonzero(active))
-        if np.isfinite(kurtosis[active]).any():
-            group.metrics["kurtosis_mean"] = float(np.nanmean(kurtosis[active]))
-        else:
-            group.skip("kurtosis_mean", "no active dimension has a defined kurtosis")
+    if not used.any():
+        group.skip("frac_near_zero", "kurtosis_mean", "hoyer", _no_used_dims(post))
+        return group
+    try:
+        group.metrics["frac_near_zero"] = M.frac_near_zero(loc, float(post.settings["sparsity_threshold"]),
+                                                           np.flatnonzero(used))
+    except M.NotApplicable as reason:
+        group.skip("frac_near_zero", str(reason))
+    if np.isfinite(kurtosis[used]).any():
+        group.metrics["kurtosis_mean"] = float(np.nanmean(kurtosis[used]))
     else:
-        reason = f"no active dimension (location variance > {post.settings['active_threshold']})"
-        group.skip("frac_near_zero", "kurtosis_mean", reason)
-    if loc.shape[1] >= 2:
-        hoyer = M.hoyer_sparsity(loc)
-        if np.isfinite(hoyer).any():
-            group.metrics["hoyer"] = float(np.nanmean(hoyer))
-        else:
-            group.skip("hoyer", "every posterior location vector is exactly zero")
+        group.skip("kurtosis_mean", "no used dimension has a defined kurtosis")
+    standardised = M.robust_standardise(loc[:, used])
+    standardised = standardised[:, np.isfinite(standardised).all(axis=0)]
+    if standardised.shape[1] < 2:
+        group.skip("hoyer", f"Hoyer sparsity needs at least 2 used dimensions with a spread "
+                            f"({standardised.shape[1]} here)")
+        return group
+    hoyer = M.hoyer_sparsity(standardised)
+    if np.isfinite(hoyer).any():
+        group.metrics["hoyer"] = float(np.nanmean(hoyer))
     else:
-        group.skip("hoyer", "Hoyer sparsity needs at least 2 latent dimensions")
+        group.skip("hoyer", "every standardised code vector is exactly zero")
     return group
 
 
@@ -216,58 +270,69 @@ def labels(model: Any, post: Posterior, dataset: Dataset) -> Group:
     """Linear probe accuracy and mutual information with the labels, on the first n_eval examples."""
     group = Group(arrays={"mi_label": None})
     if dataset.y_test is None:
-        group.skip("probe_accuracy", "probe_chance", "mi_label_sum", "mi_label_max", "the dataset has no labels")
+        group.skip("probe_accuracy", "probe_chance", "probe_accuracy_best_dim", "mi_label_max",
+                   "the dataset has no labels")
         return group
     codes, y = post.loc[:post.n_eval], np.asarray(dataset.y_test)[:post.n_eval]
     try:
         accuracy, chance = M.linear_probe(codes, y, int(post.settings["probe_folds"]))
-        group.metrics.update(probe_accuracy=accuracy, probe_chance=chance)
+        best, _ = M.best_single_dim_probe(codes, y, int(post.settings["probe_folds"]))
+        group.metrics.update(probe_accuracy=accuracy, probe_chance=chance, probe_accuracy_best_dim=best)
     except M.NotApplicable as reason:
-        group.skip("probe_accuracy", "probe_chance", str(reason))
+        group.skip("probe_accuracy", "probe_chance", "probe_accuracy_best_dim", str(reason))
     if len(np.unique(y)) >= 2:
         mi_label = M.mutual_information(codes, y)
         group.arrays["mi_label"] = mi_label
-        group.metrics.update(mi_label_sum=float(mi_label.sum()), mi_label_max=float(mi_label.max()))
+        group.metrics["mi_label_max"] = float(mi_label.max())
     else:
-        group.skip("mi_label_sum", "mi_label_max", "the evaluated test labels hold a single class")
+        group.skip("mi_label_max", "the evaluated test labels hold a single class")
     return group
 
 
 def decoder(model: Any, post: Posterior, dataset: Dataset) -> Group:
-    """How localised the active dimensions' receptive fields are, in pixel space."""
+    """How localised the used dimensions' receptive fields are, in pixel space.
+
+    (Receptive-field fits, analysis.fields, are to join this group: another metric row + its value here.)
+    """
     localization = M.localization_index(display_direction(dataset, post.rf))
     group = Group()
-    if post.active.any() and np.isfinite(localization[post.active]).any():
-        group.metrics["rf_localization"] = float(np.nanmean(localization[post.active]))
+    if post.used.any() and np.isfinite(localization[post.used]).any():
+        group.metrics["rf_localization"] = float(np.nanmean(localization[post.used]))
     else:
-        group.skip("rf_localization", "no active dimension with a non-zero receptive field")
+        group.skip("rf_localization", "no used dimension with a non-zero receptive field")
     return group
 
 
 def ground_truth(model: Any, post: Posterior, dataset: Dataset) -> Group:
-    """Recovery of the true weights and templates (synthetic data only)."""
+    """Recovery of the true weights and templates, one-to-one (synthetic and control data only)."""
     group = Group()
     if not is_synthetic(dataset):
-        group.skip("template_weight_corr", "template_weight_r2", "template_decoder_cos",
+        group.skip("template_weight_corr", "template_weight_r2", "template_matched_cos", "ica_matched_cos",
                    "no ground-truth templates and weights (not synthetic data)")
         return group
+    templates = np.asarray(dataset.extras["templates"], dtype=np.float64)
     weights = np.asarray(dataset.extras["weights_test"], dtype=np.float64)
     corr, best_dim, best_r = M.template_weight_correlation(post.loc, weights)
     group.metrics["template_weight_corr"] = corr
-    # for the figures: each dimension's best template, each weight's best dimension
-    direction_cos, direction_template = M.best_abs_cosine(post.directions, dataset.extras["templates"])
+    # for the figures: each dimension's best template, each weight's matched dimension
+    direction_cos, direction_template = M.best_abs_cosine(post.directions, templates)
     group.arrays.update(weight_best_dim=best_dim, weight_best_r=best_r, direction_cos=direction_cos,
                         direction_template=direction_template)
     try:
         group.metrics["template_weight_r2"] = M.template_weight_r2(post.loc, weights)
     except M.NotApplicable as reason:
         group.skip("template_weight_r2", str(reason))
-    if post.active.any():
-        best_cos, _ = M.best_abs_cosine(dataset.extras["templates"], post.directions[post.active])
-        group.metrics["template_decoder_cos"] = float(best_cos.mean())
+    if post.used.any():  # templates beyond the used dims' number are left unmatched (score 0)
+        matched_cos, _ = M.matched(M.abs_cosine_matrix(templates, post.directions[post.used]))
+        group.metrics["template_matched_cos"] = float(matched_cos.mean())
     else:
-        group.skip("template_decoder_cos",
-                   f"no active dimension (location variance > {post.settings['active_threshold']})")
+        group.skip("template_matched_cos", _no_used_dims(post))
+    if dataset.metadata.get("source") in CONTROL_SOURCES:
+        ica = M.fastica_dictionary(dataset.x_train, len(templates), seed=post.seed)
+        group.metrics["ica_matched_cos"] = M.matched_abs_cosine(templates, ica)[0]
+    else:
+        group.skip("ica_matched_cos", f"FastICA reference only on positive-control data "
+                                      f"(source {' or '.join(CONTROL_SOURCES)})")
     return group
 
 
@@ -292,6 +357,11 @@ def _run_info(spec: Mapping[str, Any], latent: int) -> dict[str, Any]:
         "seed": spec.get("seed"),
         "kl_estimator": prior.get("kl"),
     }
+
+
+def _model_info(post: Posterior) -> dict[str, Any]:
+    return {"posterior": post.posterior_family, "prior_family": post.prior_family,
+            "prior_scale": post.prior_scale}
 
 
 def run_groups(model: Any, post: Posterior, dataset: Dataset, timings: dict[str, float]) -> dict[str, Group]:
@@ -332,15 +402,16 @@ def compute_analysis(
             metrics[name] = None
             not_applicable[name] = f"not finite ({value}): numerical failure of the model on the test split"
 
-    run = _run_info(spec, post.loc.shape[1])
-    settings_out = dict(settings, evaluation_kl=post.kl_method, n_test=len(post.x_test), n_eval=post.n_eval,
+    run = dict(_run_info(spec, post.loc.shape[1]), **_model_info(post))
+    settings_out = dict(settings, evaluation_kl=post.kl_method, kl_floor=arrays["kl_floor"], n_test=len(post.x_test), n_eval=post.n_eval,
                         seed=seed, definitions=catalogue.definitions())
     report = {
         "run": run,
         "metrics": metrics,
         "not_applicable": not_applicable,
         "per_dimension": {"kl": post.kl_per_dim, "location_variance": post.variance,
-                          "kurtosis": arrays["kurtosis"], "mi_label": arrays["mi_label"]},
+                          "used_ratio": post.used_ratio, "kurtosis": arrays["kurtosis"],
+                          "mi_label": arrays["mi_label"]},
         "settings": settings_out,
     }
     latents = {"loc": post.loc.astype(np.float32), "scale": post.scale.astype(np.float32)}

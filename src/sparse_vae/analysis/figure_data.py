@@ -75,7 +75,7 @@ def _prior_samples(model: Any, seed: int, prior_name: str, latent: int) -> tuple
     with torch.no_grad():
         prior = model.prior()
         z = prior.sample((_PRIOR_SAMPLES,)).double().numpy()
-    if isinstance(prior, Cauchy) or prior_name == "cauchy":
+    if isinstance(prior, Cauchy):
         bound = CAUCHY_CLIP * np.broadcast_to(prior.scale.double().numpy(), (latent,))
         clipped = float(np.mean(np.abs(z) > bound))
         return decode(model, np.clip(z, -bound, bound)), clipped
@@ -115,7 +115,7 @@ def figure_data(model: Any, analysis: Analysis, dataset: Dataset) -> FigureData:
         )
     return FigureData(
         title=f"{run['dataset']} | {run['prior']} prior | z={latent} | seed {run['seed']}",
-        loc=post.loc, variance=post.variance, active=post.active, kl_per_dim=post.kl_per_dim,
+        loc=post.loc, variance=post.variance, active=post.used, kl_per_dim=post.kl_per_dim,
         kl_threshold=float(post.settings["kl_threshold"]), rf=post.rf, directions=post.directions,
         inputs=np.asarray(dataset.x_test[:n]), reconstructions=decode(model, post.loc[:n]),
         prior_samples=prior_samples, prior_clipped=clipped, traversal_dims=dims,

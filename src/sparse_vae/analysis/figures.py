@@ -214,7 +214,7 @@ def receptive_fields(data: FigureData, dataset: Dataset, path: Path) -> None:
         r, c = divmod(i, cols)
         ax.text(c * (w + 1), r * (h + 1), f"z{d}" + ("" if data.active[d] else "*"), fontsize=7,
                 va="top", ha="left", color="black", bbox={"fc": "white", "alpha": 0.6, "pad": 0.5, "lw": 0})
-    ax.set_xlabel("* inactive dimension; red +, blue -, each field scaled to its own max |value|")
+    ax.set_xlabel("* unused dimension (used_ratio <= threshold); red +, blue -, each field scaled to its own max |value|")
     _finish(fig, data, "receptive fields decode(+s e_j) - decode(-s e_j), s = sd of z_j (most active first)",
             path)
 
@@ -256,7 +256,7 @@ def templates(data: FigureData, dataset: Dataset, path: Path) -> None:
         ax.text(i * (w + 1), (h + 1), f"{mark}|cos| {match.direction_cos[i]:.2f} t{match.direction_template[i]}",
                 fontsize=7, va="top", ha="left", bbox={"fc": "white", "alpha": 0.6, "pad": 0.5, "lw": 0})
     ax.set_xlabel("bottom: decode(s e_j) - decode(0), s = sd of z_j; each cell on its own scale; "
-                  "* inactive", fontsize=8)
+                  "* unused dimension", fontsize=8)
     _finish(fig, data, "true templates vs each latent dimension's decoded direction", path)
 
 

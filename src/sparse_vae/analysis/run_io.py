@@ -123,9 +123,10 @@ def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads:
 
     m = report["metrics"]
     steps = ", ".join(f"{k} {v:.1f}s" for k, v in analysis.timings.items())
+    show = lambda name: "undefined" if m[name] is None else f"{m[name]:.3f}"  # noqa: E731
     print(
-        f"analyze {run_dir}: elbo {m['elbo']:.3f}, iwae {m['iwae_log_lik']:.3f} (K={m['iwae_samples']}), "
-        f"active {m['active_units']}/{analysis.posterior.loc.shape[1]}; {len(names)} figures; "
+        f"analyze {run_dir}: elbo {show('elbo')}, iwae {show('iwae_log_lik')} (K={m['iwae_samples']}), "
+        f"used {m['used_units']}/{analysis.posterior.loc.shape[1]}; {len(names)} figures; "
         f"{time.perf_counter() - started:.1f}s ({steps})",
         flush=True,
     )
