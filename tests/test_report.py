@@ -20,7 +20,7 @@ import pytest
 from scipy import stats
 
 from sparse_vae import catalogue, report
-from sparse_vae.report import figures, runs, tables, verdicts
+from sparse_vae.report import figures, pairwise, runs, tables, verdicts
 from sparse_vae.errors import MissingRunError, SparseVAEError
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -73,6 +73,9 @@ def write_run(root: Path, dataset: str, prior: str, latent: int, seed: int, metr
     (folder / "train.json").write_text(json.dumps({
         "spec": spec, "source": source, "device": "cpu", "versions": {}, "duration_s": 2.5 + seed, "epochs": epochs,
         "first_epoch": {"train_loss": loss[0], "test_loss": loss[0] + 0.5},
+        # the kept (best-validation) epoch is the one before last; `final` differs so a test can tell
+        "selected_epoch": epochs - 1,
+        "selected": {"train_loss": loss[-2], "test_loss": loss[-2] + 0.5, "test_recon": loss[-2], "test_kl": 1.0},
         "final": {"train_loss": loss[-1], "test_loss": loss[-1] + 0.5, "test_recon": loss[-1], "test_kl": 1.0},
         "samples_per_s": 1234.0,
     }))
@@ -94,14 +97,15 @@ def _metrics(dataset: str, prior: str, latent: int, i: int) -> dict:
     m = {
         "elbo": -50.0 - 5 * k - i, "recon_log_lik": -45.0 - 5 * k, "kl": 5.0, "iwae_log_lik": -48.0 - 5 * k - i,
         "iwae_samples": 10, "mse": MSE[prior][i], "active_units": latent - k % 2, "active_units_kl": latent,
+        "used_units": latent - k % 2,
         "frac_near_zero": 0.1 * k, "hoyer": 0.2 + 0.1 * k + 0.01 * i, "kurtosis_mean": 1.0 + k,
         "probe_accuracy": (0.6 + 0.1 * k + 0.01 * i) if labelled else None,
         "probe_chance": 0.1 if labelled else None,
-        "mi_label_sum": (0.5 + 0.3 * k + 0.02 * i) if labelled else None,
+        "probe_accuracy_best_dim": (0.3 + 0.1 * k + 0.01 * i) if labelled else None,
         "mi_label_max": (0.2 + 0.1 * k) if labelled else None,
         "template_weight_corr": (0.5 + 0.2 * k + 0.01 * i) if synthetic else None,
         "template_weight_r2": (0.3 + 0.2 * k) if synthetic else None,
-        "template_decoder_cos": (0.6 + 0.1 * k) if synthetic else None,
+        "template_matched_cos": (0.6 + 0.1 * k + 0.01 * i) if synthetic else None,
         "rf_localization": (0.3 + 0.3 * (prior == "laplace") + 0.01 * i) if natural else None,
     }
     if latent == 2:
@@ -196,7 +200,7 @@ def test_one_seed_interval_is_nan(tmp_path):
     assert mse[["sd", "ci_low", "ci_high"]].isna().all().all()
     assert "n,mean,sd,ci_low,ci_high" in (tmp_path / "report" / "summary.csv").read_text().splitlines()[0]
     v = result["verdicts"]
-    assert v.loc[v.conclusion == 1, "verdict"].tolist() == ["inconclusive"]
+    assert v.loc[v.conclusion == 1, "verdict"].tolist() == ["not tested"]
 
 
 def test_metrics_csv_one_row_per_run(built):
@@ -204,7 +208,7 @@ def test_metrics_csv_one_row_per_run(built):
     df = pd.read_csv(out / "metrics.csv")
     assert len(df) == 3 * 3 * 3
     for col in ["dataset", "prior", "latent", "seed", "kl_estimator", "elbo", "mse", "dims_used_2d",
-                "train_loss_final", "test_loss_final", "train_loss_first_epoch"]:
+                "train_loss_selected", "test_loss_selected", "selected_epoch", "train_loss_first_epoch"]:
         assert col in df.columns, col
     # Timings differ between identical runs: kept out of metrics.csv so it reproduces exactly.
     assert not {"duration_s", "samples_per_s", "device"} & set(df.columns)
@@ -215,6 +219,9 @@ def test_metrics_csv_one_row_per_run(built):
     row = df[(df.dataset == "synthetic") & (df.prior == "laplace") & (df.seed == 2)].iloc[0]
     assert row["mse"] == pytest.approx(0.021)
     assert row["train_loss_first_epoch"] == pytest.approx(100.0 + 1.0 + 0.2)
+    # the kept (best-validation) epoch's losses, whose weights were analysed, not the last epoch's
+    assert row["selected_epoch"] == 4 and row["train_loss_selected"] == pytest.approx(100.0 / 4 + 1.0 + 0.2)
+    assert not {"train_loss_final", "test_loss_final"} & set(df.columns)
     assert list(df.dataset.unique()) == ["synthetic", "digits", "natural"]
     assert list(df.prior.unique()) == PRIORS
 
@@ -266,7 +273,7 @@ def test_study_is_parsed_once_into_settings():
 
 
 @pytest.mark.parametrize(("damage", "message"), [
-    ("train_key", "train.json lacks final.test_kl"),
+    ("train_key", "train.json lacks selected.test_kl"),
     ("unknown_metric", "unknown: made_up"),
     ("lacking_metric", "lacking: hoyer"),
     ("text_metric", "metric mse is 'low'"),
@@ -276,7 +283,7 @@ def test_a_malformed_run_file_is_an_error_naming_it(tmp_path, damage, message):
     victim = paths[2]
     if damage == "train_key":
         train = json.loads((victim.parent / "train.json").read_text())
-        del train["final"]["test_kl"]
+        del train["selected"]["test_kl"]
         (victim.parent / "train.json").write_text(json.dumps(train))
     else:
         content = json.loads(victim.read_text())
@@ -335,10 +342,10 @@ def test_verdict_reconstruction_supported():
     assert "normal 0.11 ± 0.01 (n = 3)" in ev and "95% intervals separate" in ev and "disagree" not in ev
 
 
-def test_verdict_reconstruction_not_supported():
+def test_verdict_reconstruction_contradicted():
     df = _frame({"normal": [0.30, 0.31, 0.32], "laplace": [0.20, 0.21, 0.22], "cauchy": [0.10, 0.11, 0.12]}, "mse")
     v = _verdict(df, 1)
-    assert v.loc[0, "verdict"] == "not supported" and v.loc[0, "seeds"] == "0/3"
+    assert v.loc[0, "verdict"] == "contradicted" and v.loc[0, "seeds"] == "0/3"
     assert "reversed" in v.loc[0, "evidence"]
 
 
@@ -367,25 +374,28 @@ def test_verdict_all_overlapping_is_inconclusive():
     assert v.loc[0, "verdict"] == "inconclusive" and "intervals overlap" in v.loc[0, "evidence"]
 
 
-def test_verdict_reports_elbo_alongside_mse():
+def test_verdict_reports_iwae_alongside_mse():
     df = _frame({"normal": [0.10, 0.11, 0.12], "laplace": [0.20, 0.21, 0.22], "cauchy": [0.30, 0.31, 0.32]}, "mse")
-    df["elbo"] = df["prior"].map({"normal": -10.0, "laplace": -20.0, "cauchy": -30.0}) + df["seed"] * 0.1
+    df["iwae_log_lik"] = df["prior"].map({"normal": -10.0, "laplace": -20.0, "cauchy": -30.0}) + df["seed"] * 0.1
+    df["elbo"] = np.where(df["prior"] == "cauchy", np.nan, -40.0)  # undefined under a Cauchy posterior
     ev = _verdict(df, 1).loc[0, "evidence"]
-    assert "test ELBO (nats/example)" in ev and "ELBO ordering normal > laplace > cauchy holds in 3/3 seeds" in ev
+    assert "IWAE log-likelihood (nats/example)" in ev and "IWAE ordering normal > laplace > cauchy holds in 3/3" in ev
+    assert "ELBO" not in ev
 
 
 def test_verdict_informativeness_uses_labels_or_templates():
     df = _frame({"normal": [0.5, 0.51, 0.52], "laplace": [0.7, 0.71, 0.72], "cauchy": [0.9, 0.91, 0.92]},
                 "probe_accuracy")
-    df["mi_label_sum"] = df["probe_accuracy"] * 2
+    df["mi_label_max"] = df["probe_accuracy"] * 2
     v = _verdict(df, 2)
-    assert v.loc[0, "verdict"] == "supported" and v.loc[0, "metric"] == "probe_accuracy, mi_label_sum"
+    assert v.loc[0, "verdict"] == "supported" and v.loc[0, "metric"] == "probe_accuracy, mi_label_max"
     syn = _frame({"normal": [0.5, 0.51, 0.52], "laplace": [0.7, 0.71, 0.72], "cauchy": [0.6, 0.61, 0.62]},
-                 "template_weight_corr", dataset="synthetic", latent=4)
+                 "template_matched_cos", dataset="synthetic", latent=4)
     syn["probe_accuracy"] = np.nan
     v = _verdict(syn, 2)
-    # laplace > normal and cauchy > normal hold; cauchy > laplace is reversed
-    assert v.loc[0, "metric"] == "template_weight_corr" and v.loc[0, "verdict"] == "partly supported"
+    # laplace > normal and cauchy > normal hold; cauchy > laplace is reversed: contradicted (#12 defect 5;
+    # the old rules called this "partly supported")
+    assert v.loc[0, "metric"] == "template_matched_cos" and v.loc[0, "verdict"] == "contradicted"
     none = _frame({"normal": [None] * 2, "laplace": [None] * 2, "cauchy": [None] * 2}, "probe_accuracy",
                   dataset="natural", latent=4)
     v = _verdict(none, 2)
@@ -411,11 +421,16 @@ def test_verdict_one_dimension():
     v = _verdict(df, 4)
     assert v.loc[0, "verdict"] == "supported" and v.loc[0, "seeds"] == "3/3"
     assert "normal: one dimension in 0/3 seeds" in v.loc[0, "evidence"]
+    assert "rounding interval" in v.loc[0, "evidence"]  # seeds agree exactly: value +- 0.5, not zero width
     df = _frame({"normal": [2, 2, 2], "laplace": [1, 2, 1], "cauchy": [2, 2, 2]}, "dims_used_2d", latent=2)
     v = _verdict(df, 4)
-    assert v.loc[0, "verdict"] == "partly supported" and "2 of 3 laplace seeds" in v.loc[0, "evidence"]
-    df = _frame({"normal": [2, 2], "laplace": [2, 2], "cauchy": [2, 2]}, "dims_used_2d", latent=2)
-    assert _verdict(df, 4).loc[0, "verdict"] == "not supported"
+    assert v.loc[0, "verdict"] == "inconclusive" and "laplace uses one dimension in 2/3 seeds" in v.loc[0, "evidence"]
+    # #12 defect 5: conclusion 4 is compared with normal. Both priors use one dimension: laplace does not use
+    # fewer than normal (overlap), so only the "about one" part holds
+    df = _frame({"normal": [1, 1, 1], "laplace": [1, 1, 1], "cauchy": [2, 2, 2]}, "dims_used_2d", latent=2)
+    assert _verdict(df, 4).loc[0, "verdict"] == "partly supported"
+    df = _frame({"normal": [1, 1, 1], "laplace": [2, 2, 2], "cauchy": [2, 2, 2]}, "dims_used_2d", latent=2)
+    assert _verdict(df, 4).loc[0, "verdict"] == "contradicted"
     df = _frame({"normal": [0.1], "laplace": [0.2], "cauchy": [0.3]}, "mse", latent=20)
     v = _verdict(df, 4)
     assert v.loc[0, "verdict"] == "not tested" and "no runs with latent = 2" in v.loc[0, "evidence"]
@@ -431,15 +446,17 @@ def test_verdicts_of_the_built_study(built):
     _, out, _, _ = built
     v = pd.read_csv(out / "verdicts.csv", keep_default_na=False)
     assert list(v.columns) == verdicts.VERDICT_COLUMNS
-    assert set(v.conclusion) == {1, 2, 3, 4}
+    assert set(v.conclusion) == {0, 1, 2, 3, 4, 5}
+    assert v.iloc[0]["conclusion"] == 0 and v.iloc[0]["verdict"] == "not tested"  # no control dataset here
     assert set(v.verdict) <= set(verdicts.VERDICTS)
     get = lambda c, d: v[(v.conclusion == c) & (v.dataset == d)].iloc[0]  # noqa: E731
     assert get(1, "synthetic")["verdict"] == "supported"
-    assert get(2, "synthetic")["metric"] == "template_weight_corr"
     assert get(2, "digits")["verdict"] == "supported"
     assert get(3, "natural")["verdict"] == "supported"
     assert get(4, "digits")["verdict"] == "supported"
     assert get(2, "natural")["verdict"] == "not tested"
+    assert get(5, "synthetic")["verdict"] == "supported"  # hoyer and frac_near_zero laplace > normal
+    assert get(2, "synthetic")["metric"] == "template_matched_cos"
 
 
 # ------------------------------------------------------------------------------------------
@@ -568,3 +585,85 @@ def test_render_report_screenshot(built, tmp_path):
     img = mpimg.imread(shot)
     assert img.shape[0] >= 2000 and img.shape[1] >= 1000
     assert float(np.asarray(img[..., :3]).std()) > 0.02, "blank screenshot"
+
+
+# ------------------------------------------------------------------------------------------
+# #12: verdict rules, controls, intervals of identical seeds, pairwise answers, dataset priors
+# ------------------------------------------------------------------------------------------
+
+def test_t_interval_of_identical_seeds_is_never_zero_width():
+    """#12 defect 5: seeds that agree exactly gave a zero-width interval; now their rounding interval."""
+    n, mean, sd, lo, hi = tables.t_interval([2, 2, 2], 0.95, "dims_used_2d")
+    assert (n, mean, sd) == (3, 2.0, 0.0) and (lo, hi) == (1.5, 2.5)
+    n, mean, sd, lo, hi = tables.t_interval([0.8125, 0.8125], 0.95, "probe_accuracy")
+    assert hi - lo == pytest.approx(1e-4) and lo < 0.8125 < hi
+    assert verdicts.pair_outcome(verdicts._Stat(3, 1, 0, 0.5, 1.5, pd.Series(dtype=float)),
+                                 verdicts._Stat(3, 2, 0, 1.5, 2.5, pd.Series(dtype=float))) == "holds"
+
+
+def test_classify_reversal_is_contradicted_never_partly_supported():
+    assert verdicts.classify(["holds", "reversed"]) == "contradicted"
+    assert verdicts.classify(["holds", "overlap"]) == "partly supported"
+    assert verdicts.classify(["overlap", "overlap"]) == "inconclusive"
+    assert verdicts.classify(["holds", "no interval"]) == "not tested"
+    assert verdicts.classify(["holds"], control_failed=True) == "control failed"
+    assert set(verdicts.VERDICT_RULES) == set(verdicts.VERDICTS) and all(verdicts.VERDICT_RULES.values())
+
+
+def _control_frame(laplace: list, normal: list) -> pd.DataFrame:
+    df = _frame({"normal": [0.5, 0.51, 0.52], "laplace": [0.7, 0.71, 0.72], "cauchy": [0.9, 0.91, 0.92]},
+                "probe_accuracy", dataset="digits")
+    ctrl = _frame({"normal": normal, "laplace": laplace}, "template_matched_cos", dataset="control", latent=6)
+    return pd.concat([df, ctrl], ignore_index=True)
+
+
+def test_positive_control_comes_first_and_its_failure_blocks_the_verdicts_relying_on_it():
+    """#12 defect 7: a control that must pass before informativeness verdicts mean anything."""
+    sources = {"digits": "digits", "control": "sparse_linear"}
+    v = verdicts.compute_verdicts(_control_frame([0.9, 0.92, 0.85], [0.6, 0.62, 0.58]), (), 0.95, sources)
+    assert v.iloc[0]["conclusion"] == 0 and v.iloc[0]["verdict"] == "supported"
+    assert v[(v.conclusion == 2) & (v.dataset == "digits")].iloc[0]["verdict"] == "supported"
+    assert "control" not in set(v[v.conclusion != 0].dataset)  # the control is not one of the talk's datasets
+    # laplace below 0.75 in one seed: the control fails, and so do the verdicts on its metrics
+    v = verdicts.compute_verdicts(_control_frame([0.9, 0.92, 0.7], [0.6, 0.62, 0.58]), (), 0.95, sources)
+    assert v.iloc[0]["verdict"] == "control failed"
+    row = v[(v.conclusion == 2) & (v.dataset == "digits")].iloc[0]
+    assert row["verdict"] == "control failed" and "dictionary_recovery" in row["evidence"]
+    # normal as good as laplace: fails too
+    v = verdicts.compute_verdicts(_control_frame([0.9, 0.92, 0.85], [0.9, 0.85, 0.92]), (), 0.95, sources)
+    assert v.iloc[0]["verdict"] == "control failed"
+
+
+def test_pairwise_table_answers_each_question_per_pair(built):
+    _, out, result, _ = built
+    p = pd.read_csv(out / "pairwise.csv", keep_default_na=False)
+    assert list(p.columns) == pairwise.PAIRWISE_COLUMNS
+    mse = p[(p.question == "reconstruction") & (p.dataset == "synthetic")]
+    assert [tuple(r) for r in mse[["prior_a", "prior_b"]].to_numpy()] == [
+        ("laplace", "cauchy"), ("laplace", "normal"), ("cauchy", "normal")]
+    row = mse[(mse.prior_a == "laplace") & (mse.prior_b == "normal")].iloc[0]
+    assert row["better"] == "lower" and row["outcome"] == "b better" and row["seeds_a_better"] == "0/3"
+    a, b = np.array(MSE["laplace"]), np.array(MSE["normal"])
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert row["difference"] == pytest.approx(a.mean() - b.mean())
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    sparse = p[(p.question == "sparsity") & (p.metric == "hoyer") & (p.prior_a == "laplace") & (p.prior_b == "normal")]
+    assert set(sparse.outcome) == {"a better"}
+    assert set(p.question) >= {"reconstruction", "likelihood", "sparsity", "informativeness", "latent use"}
+
+
+def test_a_dataset_that_runs_only_some_priors_is_complete_without_the_others(tmp_path):
+    """The control runs normal and laplace only (config `priors`); the report must not ask for cauchy."""
+    paths, study = make_study(tmp_path, datasets={"synthetic": [4]}, seeds=(1, 2))
+    for prior in ("normal", "laplace"):
+        for seed in (1, 2):
+            paths.append(write_run(tmp_path, "control", prior, 6, seed, {"template_matched_cos": 0.9},
+                                   source="sparse_linear"))
+    study["study"]["datasets"].append("control")
+    study["datasets"]["control"] = {"source": "sparse_linear", "priors": ["normal", "laplace"]}
+    parsed = runs.Study.parse(study)
+    assert parsed.dataset_priors == {"synthetic": tuple(PRIORS), "control": ("normal", "laplace")}
+    runs.check_complete(runs.load_runs(paths), parsed)
+    with pytest.raises(SparseVAEError, match="not part of the study"):
+        extra = write_run(tmp_path, "control", "cauchy", 6, 1, {}, source="sparse_linear")
+        runs.check_complete(runs.load_runs(paths + [extra]), parsed)

@@ -168,10 +168,11 @@ TERMS = {
 
 #: training figures the report takes from train.json: name -> (label, unit).
 TRAINING = {
-    "train_loss_final": ("final train loss", "nats/example"),
-    "test_loss_final": ("final test loss", "nats/example"),
-    "test_recon_final": ("final test reconstruction", "nats/example"),
-    "test_kl_final": ("final test KL", "nats/example"),
+    "train_loss_selected": ("train loss, kept epoch", "nats/example"),
+    "test_loss_selected": ("test loss, kept epoch", "nats/example"),
+    "test_recon_selected": ("test reconstruction, kept epoch", "nats/example"),
+    "test_kl_selected": ("test KL, kept epoch", "nats/example"),
+    "selected_epoch": ("kept epoch (best validation)", "epoch"),
     "train_loss_first_epoch": ("first-epoch train loss", "nats/example"),
     "test_loss_first_epoch": ("first-epoch test loss", "nats/example"),
     "epochs": ("epochs", "epochs"),

@@ -4,6 +4,7 @@ REPORT_OUTPUTS = [
     f"{RESULTS}/report/metrics.csv",
     f"{RESULTS}/report/summary.csv",
     f"{RESULTS}/report/verdicts.csv",
+    f"{RESULTS}/report/pairwise.csv",
     f"{RESULTS}/report/report.html",
 ]
 
@@ -34,6 +35,11 @@ rule report:
             caption="../report/verdicts.rst",
             category="Tables",
         ),
+        pairwise=report(
+            f"{RESULTS}/report/pairwise.csv",
+            caption="../report/pairwise.rst",
+            category="Tables",
+        ),
         figures=report(
             directory(f"{RESULTS}/report/figures"),
             patterns=["{name}.png"],
@@ -54,7 +60,13 @@ rule report:
             {
                 "study": config["study"],
                 "report": config["report"],
-                "datasets": {d: {"source": config["datasets"][d]["source"]} for d in DATASETS},
+                "datasets": {
+                    d: {
+                        "source": config["datasets"][d]["source"],
+                        "priors": dataset_priors(config, d),
+                    }
+                    for d in DATASETS
+                },
             }
         ),
         code=REPORT_CODE,

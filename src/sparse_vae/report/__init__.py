@@ -9,7 +9,9 @@ four conclusions, and one self-contained HTML page.
 * ``summary.csv``  one row per dataset x prior x latent x metric: ``n_seeds``, ``n`` (non-null
   values), ``mean``, ``sd`` (ddof = 1), the Student-t interval ``ci_low``, ``ci_high`` at the
   study's confidence (NaN with fewer than two values, never a zero-width interval) and ``unit``;
-* ``verdicts.csv`` one row per conclusion x dataset (x latent), computed from the runs;
+* ``verdicts.csv`` one row per conclusion x dataset (x latent), computed from the runs, controls first;
+* ``pairwise.csv`` one row per question x dataset x latent x pair of prior entries: which is better,
+  the difference and its Welch interval, seeds in which a beats b (``pairwise``);
 * ``figures/*.png`` figure panels (built in a temporary folder and swapped in whole);
 * ``report.html`` last, with every figure embedded.
 
@@ -30,7 +32,8 @@ from sparse_vae.report.figures import make_figures
 from sparse_vae.report.html import render_html
 from sparse_vae.report.runs import Study, check_complete, load_runs
 from sparse_vae.report.tables import ID_COLUMNS, TIMING_COLUMNS, metrics_table, summarize
-from sparse_vae.report.verdicts import compute_verdicts
+from sparse_vae.report.pairwise import pairwise_table
+from sparse_vae.report.verdicts import compute_verdicts, control_status
 
 __all__ = ["build_report"]
 
@@ -40,7 +43,8 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """Aggregate the runs; write metrics.csv, timings.csv, summary.csv, verdicts.csv, figures/, report.html."""
+    """Aggregate the runs; write metrics.csv, timings.csv, summary.csv, verdicts.csv, pairwise.csv,
+    figures/, report.html."""
     out_dir = Path(out_dir)
     parsed = Study.parse(study)
     runs = load_runs(metrics_paths)
@@ -55,11 +59,15 @@ def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path
         figures = make_figures(df, runs, parsed, staging)
         fig_names = {(f.kind, f.dataset, f.latent): f.file for f in figures}
         verdicts = compute_verdicts(df, runs, parsed.confidence, parsed.sources, fig_names)
+        families = {run.info["prior"]: str(run.info.get("prior_family", run.info["prior"])) for run in runs}
+        pairwise = pairwise_table(deterministic, parsed.confidence, families, parsed.sources, parsed.priors,
+                                  control_status(df, runs, parsed.confidence, parsed.sources))
         page = render_html(parsed, df, summary, verdicts, figures, staging)
         _write_csv(deterministic, out_dir / "metrics.csv")
         _write_csv(df[ID_COLUMNS + TIMING_COLUMNS], out_dir / "timings.csv")
         _write_csv(summary, out_dir / "summary.csv")
         _write_csv(verdicts, out_dir / "verdicts.csv")
+        _write_csv(pairwise, out_dir / "pairwise.csv")
     write_text(out_dir / "report.html", page)
     print(f"report: {len(df)} runs -> {out_dir} ({len(figures)} figures, {len(verdicts)} verdicts)")
-    return {"metrics": df, "summary": summary, "verdicts": verdicts, "figures": figures}
+    return {"metrics": df, "summary": summary, "verdicts": verdicts, "pairwise": pairwise, "figures": figures}

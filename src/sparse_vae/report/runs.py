@@ -24,7 +24,8 @@ __all__ = ["Run", "Study", "check_complete", "load_run", "load_runs"]
 
 #: keys of train.json the report reads: (section or None, key).
 TRAIN_KEYS = (
-    ("final", "train_loss"), ("final", "test_loss"), ("final", "test_recon"), ("final", "test_kl"),
+    ("selected", "train_loss"), ("selected", "test_loss"), ("selected", "test_recon"), ("selected", "test_kl"),
+    (None, "selected_epoch"),
     ("first_epoch", "train_loss"), ("first_epoch", "test_loss"), (None, "epochs"), (None, "duration_s"),
     (None, "samples_per_s"), (None, "device"),
 )
@@ -33,7 +34,8 @@ RUN_KEYS = ("dataset", "prior", "latent", "seed", "kl_estimator")
 
 @dataclass(frozen=True)
 class Study:
-    """The report rule's ``--study`` argument: ``{"study", "report", "datasets": {name: {"source"}}}``."""
+    """The report rule's ``--study`` argument: ``{"study", "report", "datasets": {name: {"source",
+    "priors"}}}`` (``priors``: the study's priors this dataset runs, ``config.dataset_priors``)."""
 
     datasets: tuple[str, ...]
     priors: tuple[str, ...]
@@ -41,6 +43,7 @@ class Study:
     sources: dict[str, str]  # dataset -> source (synthetic, mnist, cifar, digits, natural)
     confidence: float  # of the t-intervals over seeds
     representative_seed: int  # the seed whose run figures are shown side by side
+    dataset_priors: dict[str, tuple[str, ...]]  # dataset -> the priors it runs (all when not restricted)
 
     @classmethod
     def parse(cls, study: Any) -> Study:
@@ -60,9 +63,13 @@ class Study:
             raise SparseVAEError("report --study: study.datasets and study.seeds must not be empty")
         sources = {d: str(get(get(configured, d, "datasets."), "source", f"datasets.{d}.")) for d in datasets}
         rep = get(report, "representative_seed", "report.")
-        return cls(datasets=datasets, priors=tuple(str(p) for p in get(spec, "priors", "study.")), seeds=seeds,
-                   sources=sources, confidence=confidence,
-                   representative_seed=int(rep) if rep is not None else seeds[0])
+        priors = tuple(str(p) for p in get(spec, "priors", "study."))
+        per_dataset = {}
+        for d in datasets:
+            listed = configured[d].get("priors")
+            per_dataset[d] = priors if listed is None else tuple(p for p in priors if p in {str(x) for x in listed})
+        return cls(datasets=datasets, priors=priors, seeds=seeds, sources=sources, confidence=confidence,
+                   representative_seed=int(rep) if rep is not None else seeds[0], dataset_priors=per_dataset)
 
 
 @dataclass
@@ -176,16 +183,18 @@ def load_runs(metrics_paths: Iterable[Path | str]) -> list[Run]:
 
 
 def check_complete(runs: Sequence[Run], study: Study) -> None:
-    """Runs are exactly the study's: each dataset x prior x seed (x each latent seen), nothing else."""
+    """Runs are exactly the study's: each dataset x its priors x seed (x each latent seen), nothing else."""
     have = {run.key for run in runs}
     for run in runs:
         dataset, prior, _, seed = run.key
-        if dataset not in study.datasets or prior not in study.priors or seed not in study.seeds:
+        if (dataset not in study.datasets or prior not in study.dataset_priors[dataset]
+                or seed not in study.seeds):
+            priors = list(study.dataset_priors.get(dataset, study.priors))
             raise SparseVAEError(f"run {run.folder}: not part of the study (datasets {list(study.datasets)}, "
-                                 f"priors {list(study.priors)}, seeds {list(study.seeds)})")
+                                 f"priors of {dataset} {priors}, seeds {list(study.seeds)})")
     for dataset in study.datasets:
         latents = sorted({k[2] for k in have if k[0] == dataset}) or ["?"]
-        for prior in study.priors:
+        for prior in study.dataset_priors[dataset]:
             for latent in latents:
                 for seed in study.seeds:
                     if (dataset, prior, latent, seed) not in have:

@@ -20,13 +20,13 @@ from sparse_vae.report.runs import Run, Study, number
 
 __all__ = [
     "ID_COLUMNS", "SUMMARY_COLUMNS", "TIMING_COLUMNS", "TRAIN_COLUMNS", "fmt", "fmt_sd", "metric_columns",
-    "metrics_table", "order", "summarize", "t_interval",
+    "metrics_table", "order", "resolution", "summarize", "t_interval",
 ]
 
 ID_COLUMNS = ["dataset", "prior", "latent", "seed", "kl_estimator"]
 #: training figures taken from train.json.
 TRAIN_COLUMNS = [
-    "train_loss_final", "test_loss_final", "test_recon_final", "test_kl_final",
+    "train_loss_selected", "test_loss_selected", "test_recon_selected", "test_kl_selected", "selected_epoch",
     "train_loss_first_epoch", "test_loss_first_epoch", "epochs", "duration_s", "samples_per_s",
     "device",
 ]
@@ -44,13 +44,15 @@ def order(values: Iterable, preferred: Sequence | None) -> list:
 
 
 def _train_row(train: dict[str, Any]) -> dict[str, Any]:
-    """The training columns of one run, from its train.json (checked by `runs.load_run`)."""
-    final, first = train["final"], train["first_epoch"]
+    """The training columns of one run, from its train.json (checked by `runs.load_run`): the kept
+    (best-validation) epoch's losses, whose weights model.pt holds and the analysis measured."""
+    selected, first = train["selected"], train["first_epoch"]
     return {
-        "train_loss_final": number(final["train_loss"]),
-        "test_loss_final": number(final["test_loss"]),
-        "test_recon_final": number(final["test_recon"]),
-        "test_kl_final": number(final["test_kl"]),
+        "train_loss_selected": number(selected["train_loss"]),
+        "test_loss_selected": number(selected["test_loss"]),
+        "test_recon_selected": number(selected["test_recon"]),
+        "test_kl_selected": number(selected["test_kl"]),
+        "selected_epoch": number(train["selected_epoch"]),
         "train_loss_first_epoch": number(first["train_loss"]),
         "test_loss_first_epoch": number(first["test_loss"]),
         "epochs": number(train["epochs"]),
@@ -96,10 +98,15 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
 
 
-def t_interval(values: Iterable[float], confidence: float) -> tuple[int, float, float, float, float]:
+def t_interval(values: Iterable[float], confidence: float,
+               metric: str | None = None) -> tuple[int, float, float, float, float]:
     """(n, mean, sd, ci_low, ci_high) of the non-null values: Student-t interval for the mean.
 
     sd uses ddof = 1; with fewer than two values sd and the interval are NaN (unknown, not zero).
+    Never zero-width: when every value is identical (seeds agree exactly, sd 0) the interval is the
+    value's rounding interval, value +- resolution / 2 (``resolution``: 1 for a count metric, else one
+    unit in the 4th significant digit, how numbers are shown).
+    Touching rounding intervals (counts 1 and 2: [0.5, 1.5] and [1.5, 2.5]) count as separated.
     """
     x = np.asarray([v for v in values if v is not None and not pd.isna(v)], dtype=float)
     n = int(x.size)
@@ -109,8 +116,21 @@ def t_interval(values: Iterable[float], confidence: float) -> tuple[int, float, 
     if n < 2:
         return n, mean, math.nan, math.nan, math.nan
     sd = float(x.std(ddof=1))
+    if np.all(x == x[0]):
+        half = resolution(float(x[0]), metric) / 2.0
+        return n, mean, 0.0, mean - half, mean + half
     half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1)) * sd / math.sqrt(n)
     return n, mean, sd, mean - half, mean + half
+
+
+def resolution(value: float, metric: str | None = None) -> float:
+    """The resolution a value is known to: 1 for a count metric (catalogue unit "... (count)"),
+    else one unit in the 4th significant digit (``fmt``'s precision; 1e-12 for an exact 0)."""
+    if metric is not None and catalogue.unit(metric).endswith("(count)"):
+        return 1.0
+    if value == 0:
+        return 1e-12
+    return 10.0 ** (math.floor(math.log10(abs(value))) - 3)
 
 
 def summarize(df: pd.DataFrame, confidence: float) -> pd.DataFrame:
@@ -119,7 +139,7 @@ def summarize(df: pd.DataFrame, confidence: float) -> pd.DataFrame:
     cols = metric_columns(df)
     for (dataset, prior, latent), group in df.groupby(["dataset", "prior", "latent"], sort=False):
         for metric in cols:
-            n, mean, sd, lo, hi = t_interval(group[metric], confidence)
+            n, mean, sd, lo, hi = t_interval(group[metric], confidence, metric)
             if n == 0:
                 continue  # all null (not applicable here); metrics.csv keeps the nulls
             rows.append({
