@@ -240,9 +240,10 @@ def test_gpu_request_reaches_slurm(slurm_cluster: None, tmp_path: Path) -> None:
         "threads": 1, "mem_mb": 1000, "runtime": 10, "gpu": 1, "gpu_model": "fake", "device": "cpu",
     }}}))
     targets = [f"results/tiny/runs/synthetic/{prior}/z2/seed1/train.json" for prior in ("normal", "laplace")]
+    # Targets first: --configfile and --group-components take several values.
     result = snakemake(
-        "--profile", str(PROFILE), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
-        "--configfile", str(TINY), str(gpu), *TEST_CLUSTER_ARGS, "--group-components", "run=2", *targets,
+        *targets, "--profile", str(PROFILE), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+        "--configfile", str(TINY), str(gpu), *TEST_CLUSTER_ARGS, "--group-components", "run=2",
         cwd=tmp_path, timeout=600,
     )
     out = result.stdout + result.stderr
@@ -286,9 +287,10 @@ def test_failing_job_is_reported(slurm_cluster: None, tmp_path: Path) -> None:
     result = snakemake("--profile", str(PROFILE), *TEST_CLUSTER_ARGS, cwd=tmp_path, timeout=600)
     out = result.stdout + result.stderr
     assert result.returncode != 0, out
+    # The group and the failed rule (with its wildcards, if any) are named; the Slurm state of a
+    # group job is not printed (checked with squeue below).
     assert "Error in group run" in out, out
     assert "Error in rule boom" in out, out
-    assert "SLURM status is: 'FAILED'" in out, out
     # The profile's show-failed-logs prints the rule's log and the job's Slurm log (its stderr).
     assert "deliberate failure 7f3a" in out, out
     assert "stderr marker 7f3a" in out, out
