@@ -7,6 +7,7 @@ and the reasons a metric does not apply, is ``analysis.compute``.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -357,33 +358,32 @@ def _scipy_family(family: str, scale: float):
     return makers[family](loc=0.0, scale=scale)
 
 
+#: quantile midpoints at which an expectation under q is averaged (a deterministic quadrature).
+_QUANTILES = (np.arange(50_000) + 0.5) / 50_000
+
+
 def _kl_by_quadrature(q, p) -> float:
-    from scipy.integrate import quad
-
-    lo, hi = q.ppf(1e-12), q.isf(1e-12)
-    value, _ = quad(lambda z: q.pdf(z) * (q.logpdf(z) - p.logpdf(z)), lo, hi, points=[0.0] if lo < 0 < hi else None,
-                    limit=200)
-    return float(value)
+    """KL(q || p) = -H(q) - E_q[log p], E_q by averaging over q's quantile midpoints (error ~1e-5 nats)."""
+    return float(-q.entropy() - np.mean(p.logpdf(q.ppf(_QUANTILES))))
 
 
+@functools.lru_cache(maxsize=None)
 def kl_floor(posterior: str, prior: str, prior_scale: float = 1.0) -> float:
     """The smallest KL(q || p) an input-independent posterior of the family can reach, nats.
 
     0 when the posterior family contains the prior (normal/gaussian, cauchy/cauchy); otherwise a
-    numerical minimum over location and scale (quadrature + Nelder-Mead): Gaussian vs Laplace(0, 1)
-    gives 0.0484 nats. A dimension that carries no information still pays this much KL, so it is the
-    baseline above which KL shows use.
+    numerical minimum (quadrature) over the posterior's scale with its location at the prior's
+    centre (both priors here are symmetric and unimodal about 0, so a centred q is optimal):
+    Gaussian vs Laplace(0, 1) gives 0.0484 nats. A dimension that carries no information still pays
+    this much KL, so it is the baseline above which KL shows use.
     """
     from scipy import stats
-    from scipy.optimize import minimize
+    from scipy.optimize import minimize_scalar
 
     if {posterior, prior} <= {"normal", "gaussian"} or posterior == prior == "cauchy":
         return 0.0
     p = _scipy_family(prior, prior_scale)
     maker = stats.norm if posterior == "gaussian" else stats.cauchy
-
-    def kl(params: np.ndarray) -> float:
-        return _kl_by_quadrature(maker(loc=params[0] * prior_scale, scale=math.exp(params[1]) * prior_scale), p)
-
-    result = minimize(kl, np.array([0.0, 0.0]), method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-9})
+    result = minimize_scalar(lambda log_s: _kl_by_quadrature(maker(loc=0.0, scale=math.exp(log_s) * prior_scale), p),
+                             bounds=(-6.0, 6.0), method="bounded", options={"xatol": 1e-7})
     return max(0.0, float(result.fun))
