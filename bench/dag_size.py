@@ -44,9 +44,11 @@ def slurm_jobs(dry_run: str) -> int:
 
 
 def sweep_config(runs: int) -> dict:
-    config = yaml.safe_load((REPO / "presets/offline.yaml").read_text())
-    per_seed = len(config["study"]["priors"]) * sum(
-        len(config["datasets"][d]["latent_sizes"]) for d in config["study"]["datasets"])
+    from sparse_vae.config import dataset_priors, load_config
+
+    config = load_config(REPO / "presets/offline.yaml")  # merged over config.yaml, as Snakemake does
+    per_seed = sum(len(dataset_priors(config, d)) * len(config["datasets"][d]["latent_sizes"])
+                   for d in config["study"]["datasets"])
     config["study"]["seeds"] = list(range(1, math.ceil(runs / per_seed) + 1))
     return config
 
