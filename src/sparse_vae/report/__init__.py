@@ -31,8 +31,8 @@ from sparse_vae.atomic import atomic_dir, write_text
 from sparse_vae.report.figures import make_figures
 from sparse_vae.report.html import render_html
 from sparse_vae.report.runs import Study, check_complete, load_runs
-from sparse_vae.report.tables import ID_COLUMNS, TIMING_COLUMNS, metrics_table, summarize
 from sparse_vae.report.pairwise import pairwise_table
+from sparse_vae.report.tables import ID_COLUMNS, TIMING_COLUMNS, metrics_table, summarize
 from sparse_vae.report.verdicts import compute_verdicts, control_status
 
 __all__ = ["build_report"]
@@ -62,7 +62,7 @@ def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path
         families = {run.info["prior"]: str(run.info.get("prior_family", run.info["prior"])) for run in runs}
         pairwise = pairwise_table(deterministic, parsed.confidence, families, parsed.sources, parsed.priors,
                                   control_status(df, runs, parsed.confidence, parsed.sources))
-        page = render_html(parsed, df, summary, verdicts, figures, staging)
+        page = render_html(parsed, df, summary, verdicts, figures, staging, pairwise=pairwise)
         _write_csv(deterministic, out_dir / "metrics.csv")
         _write_csv(df[ID_COLUMNS + TIMING_COLUMNS], out_dir / "timings.csv")
         _write_csv(summary, out_dir / "summary.csv")

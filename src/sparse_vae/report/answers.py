@@ -20,12 +20,11 @@ import pandas as pd
 
 from sparse_vae import catalogue
 from sparse_vae.report.figures import FigureInfo, slug
+from sparse_vae.report.pairwise import PAIRWISE_COLUMNS
 from sparse_vae.report.tables import fmt
 
-__all__ = ["PAIRWISE_COLUMNS", "answers_section"]
+__all__ = ["answers_section"]
 
-PAIRWISE_COLUMNS = ["question", "dataset", "latent", "metric", "better", "prior_a", "prior_b", "n_a", "n_b",
-                    "mean_a", "mean_b", "difference", "ci_low", "ci_high", "outcome", "seeds_a_better"]
 #: pairs in the order a reader asks about them.
 PAIRS = [("laplace", "normal"), ("cauchy", "normal"), ("laplace", "cauchy")]
 #: questions in the order the summary answers them; others follow in table order.

@@ -22,7 +22,7 @@ from sparse_vae.report.answers import answers_section
 from sparse_vae.report.figures import FigureInfo, slug
 from sparse_vae.report.runs import Study
 from sparse_vae.report.tables import ID_COLUMNS, TRAIN_COLUMNS, fmt, fmt_sd, order
-from sparse_vae.report.verdicts import CONCLUSIONS
+from sparse_vae.report.verdicts import CONCLUSIONS, VERDICT_RULES
 
 __all__ = ["render_html"]
 
@@ -35,7 +35,8 @@ th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
 th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .scroll{overflow-x:auto;max-width:100%}
 .v-supported{background:#d8f3d8} .v-partly-supported{background:#fff2c4}
-.v-not-supported{background:#f8d3d3} .v-inconclusive{background:#e6e6f5} .v-not-tested{background:#eee;color:#666}
+.v-contradicted{background:#f8d3d3} .v-inconclusive{background:#e6e6f5} .v-not-tested{background:#eee;color:#666}
+.v-control-failed{background:#f3d9f3}
 figure{margin:16px 0 28px} figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:13px;color:#444;max-width:1000px}
 blockquote{color:#555;border-left:4px solid #ccc;margin:6px 0;padding-left:10px;font-style:italic}
@@ -143,22 +144,21 @@ def _config_section(study: Study, df: pd.DataFrame, priors: Sequence[str]) -> st
             _table(pd.DataFrame(rows, columns=["setting", "value"]), "config-table"))
 
 
-def _verdicts_section(verdicts: pd.DataFrame, pct: str, vocabulary: pd.DataFrame | None) -> str:
+def _verdicts_section(verdicts: pd.DataFrame, pct: str) -> str:
+    rules = pd.DataFrame(list(VERDICT_RULES.items()), columns=["verdict", "rule"])
     parts = [
         '<h2 id="verdicts">Verdicts on the talk\'s conclusions</h2>',
         f'<p class="muted">Computed from the runs, not written by hand. A comparison between two priors '
-        f"holds when their {pct} t-intervals over seeds are disjoint in the claimed direction. "
-        f"supported = every comparison holds; partly supported = some hold; not supported = none holds "
-        f"and some are reversed; inconclusive = intervals overlap or a prior has one seed; not tested = "
-        f"the runs or metrics needed are not in the study. Per-seed counts are given with each "
-        f"verdict.</p>",
+        f"holds when their {pct} t-intervals over seeds are separated in the claimed direction. "
+        f"Controls come first: a verdict that relies on a metric whose control failed says so. "
+        f"Per-seed counts are given with each verdict.</p>",
+        _table(rules, "vocabulary", row_class=["v-" + slug(v).replace(".", "") for v in rules["verdict"]]),
     ]
     for number, (claim, quote, _) in CONCLUSIONS.items():
         parts.append(f"<h3>{number}. {_e(claim)}</h3><blockquote>{_e(quote)}</blockquote>")
     table = verdicts[["conclusion", "dataset", "latent", "metric", "verdict", "seeds", "evidence"]]
     classes = ["v-" + slug(v).replace(".", "") for v in verdicts["verdict"]]
     parts.append(_table(table, "verdicts-table", row_class=classes))
-    parts.append(_vocabulary_section(vocabulary))
     return "".join(parts)
 
 
@@ -205,13 +205,6 @@ def _glossary_section() -> str:
             + _table(table, "glossary-table") + f"<ul class=\"muted\">{terms}</ul>")
 
 
-def _vocabulary_section(vocabulary: pd.DataFrame | None) -> str:
-    """The verdict words and their rules, as report.verdicts defines them (absent: nothing)."""
-    if vocabulary is None or vocabulary.empty:
-        return '<p id="vocabulary" class="muted">(The verdict words are defined in the paragraph above.)</p>'
-    return ('<h3 id="vocabulary">Verdict vocabulary</h3>' + _table(vocabulary, "vocabulary-table"))
-
-
 def _figures_section(figures: Sequence[FigureInfo], figure_dir: Path, toc: list[tuple[str, str]]) -> str:
     parts = ['<h2 id="figures">Figure panels</h2>']
     for fig in figures:
@@ -226,18 +219,16 @@ def _figures_section(figures: Sequence[FigureInfo], figure_dir: Path, toc: list[
 
 
 def render_html(study: Study, df: pd.DataFrame, summary: pd.DataFrame, verdicts: pd.DataFrame,
-                figures: Sequence[FigureInfo], figure_dir: Path, pairwise: pd.DataFrame | None = None,
-                vocabulary: pd.DataFrame | None = None) -> str:
+                figures: Sequence[FigureInfo], figure_dir: Path, pairwise: pd.DataFrame | None = None) -> str:
     """The whole page, answers first; figures are read from `figure_dir` and embedded.
 
-    ``pairwise`` (report.verdicts' pairwise table) feeds the opening answers and ``vocabulary``
-    (verdict names and rules) is shown with the verdicts; either may be None.
+    ``pairwise`` (report.pairwise's table) feeds the opening answers; None gives a note instead.
     """
     priors = order(df["prior"], study.priors)
     pct = f"{study.confidence * 100:g}%"
     toc = [("answers", "Answers"), ("verdicts", "Verdicts"), ("verdicts-table", "Verdict table"),
            ("summary", "Summary over seeds")]
-    parts = [_verdicts_section(verdicts, pct, vocabulary), _summary_section(summary, priors, pct, toc),
+    parts = [_verdicts_section(verdicts, pct), _summary_section(summary, priors, pct, toc),
              _glossary_section()]
     toc.append(("glossary", "Glossary of metrics"))
     parts.append(_figures_section(figures, figure_dir, toc))
