@@ -5,7 +5,7 @@ scaled to ``atom_norm`` (so they are not aligned with pixels), and the noise is 
 per pixel. A VAE with a linear decoder, a Gaussian likelihood whose sd is fixed at ``noise_std`` and
 a Laplace prior is then the true model, up to the posterior approximation; a normal prior is
 rotation-invariant, so its latent axes are not identifiable. Recovering W (matched |cos| of decoder
-columns against W's, ``sparse_vae.matching``) must therefore work for laplace and not for normal: if
+columns against W's, ``sparse_vae.analysis.metrics``) must therefore work for laplace and not for normal: if
 it does not, no metric of the study can be trusted to see a real difference.
 
 Values are real, not in [0, 1] (metadata ``value_range: real``, which ``sparse_vae.data.io``
