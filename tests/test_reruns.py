@@ -173,13 +173,15 @@ def test_readme_generator_reproduces_the_report_it_is_given(study: tuple[Path, d
     between the README markers; --check then agrees, and fails once a number is edited by hand."""
     import pandas as pd
 
-    from sparse_vae.report.readme import BEGIN, END
+    from sparse_vae.report.readme import markers
 
+    BEGIN, END = markers("tiny")
     workdir, _ = study
     report_dir = workdir / "results/tiny/report"
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\n{BEGIN}\nstale\n{END}\n\nafter\n")
-    cli = [sys.executable, "-m", "sparse_vae", "readme", "--report-dir", str(report_dir), "--readme", str(readme)]
+    cli = [sys.executable, "-m", "sparse_vae", "readme", "--report-dir", str(report_dir), "--readme", str(readme),
+           "--study", "tiny"]
     assert subprocess.run(cli, capture_output=True, text=True).returncode == 0
     text = readme.read_text()
     assert text.startswith("# title\n") and text.endswith("\nafter\n") and "stale" not in text

@@ -79,7 +79,7 @@ def _cmd_readme(args: argparse.Namespace) -> None:
                                  "run `sparse-vae readme` without --check to regenerate it")
         print(f"{args.readme}: results section matches {args.report_dir}")
         return
-    changed = update_readme(Path(args.readme), block)
+    changed = update_readme(Path(args.readme), block, args.study)
     print(f"{args.readme}: results section {'rewritten' if changed else 'already up to date'}")
 
 
@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("readme", help="write a finished study's verdicts and numbers into the README's results section")
     p.add_argument("--report-dir", default="results/offline/report", help="the study's report folder")
     p.add_argument("--readme", default="README.md", help="file with the results markers")
+    p.add_argument("--study", default="offline", help="name in the README's results markers of this study")
     p.add_argument("--check", action="store_true", help="only check that the README matches; exit 1 if not")
     p.set_defaults(func=_cmd_readme)
     return parser
