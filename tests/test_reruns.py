@@ -147,6 +147,14 @@ def test_analysis_code_edit_reruns_analyses_and_report(study: tuple[Path, dict],
     assert len(jobs) == 9 + 1
 
 
+def test_data_source_code_edit_reruns_only_that_sources_datasets(study: tuple[Path, dict]) -> None:
+    """Each prepare job hashes its own source's module (plus the shared data modules): editing
+    natural.py reruns the natural chain, not synthetic's or digits'."""
+    jobs = planned_jobs_after_code_edit(study, "data/natural.py")
+    expected = set().union(*(run_jobs("natural", p, 3) for p in ("normal", "laplace", "cauchy")))
+    assert jobs == expected | {("prepare", "dataset=natural")} | REPORT
+
+
 def test_training_code_edit_reruns_training_not_data(study: tuple[Path, dict]) -> None:
     jobs = planned_jobs_after_code_edit(study, "train.py")
     assert {rule for rule, _ in jobs} == {"train", "analyze", "report"}
