@@ -318,7 +318,8 @@ def test_natural_options_are_checked(tmp_path: Path) -> None:
     for bad, match in [({"images": ["lena"]}, "unknown images lena"), ({"images": []}, "non-empty"),
                        ({"whiten": "olshausen_field", "whiten_f0": 0.9}, "whiten_f0"),
                        ({"whiten": "zca", "whiten_epsilon": 0}, "whiten_epsilon"),
-                       ({"whiten": "dct"}, "unknown whiten")]:
+                       ({"whiten": "dct"}, "unknown whiten"), ({"scale": "unit"}, "unknown scale"),
+                       ({"scale": "unit_variance"}, "needs whiten")]:
         with pytest.raises(DataError, match=match):
             build_dataset("natural", {**natural(), **bad}, tmp_path)
 
@@ -537,3 +538,22 @@ def test_cli_prepare(tmp_path: Path, synthetic_params: dict[str, Any], capsys: p
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("sparse-vae prepare: error:") and "Traceback" not in err
     assert not (tmp_path / "mnist.npz").exists()
+
+
+@pytest.mark.parametrize("method", ["zca", "olshausen_field"])
+def test_natural_unit_variance_storage(method: str, tmp_path: Path) -> None:
+    """scale unit_variance stores the whitened values themselves: the default [0, 1] file mapped back."""
+    params = natural(method, n_train=2000, patch_size=8)
+    squeezed = build_dataset("natural", params, tmp_path)
+    real = build_dataset("natural", {**params, "scale": "unit_variance"}, tmp_path)
+    assert real.metadata["value_range"] == "real" and "value_range" not in squeezed.metadata
+    assert real.x_train.min() < 0.0 < 1.0 < real.x_train.max()
+    assert real.x_train.astype(np.float64).var(axis=0).mean() == pytest.approx(1.0, rel=1e-3)
+    meta = squeezed.metadata
+    for a, b in [(real.x_train, squeezed.x_train), (real.x_test, squeezed.x_test)]:
+        np.testing.assert_allclose(a, (b.astype(np.float64) - meta["display_offset"]) / meta["display_scale"],
+                                   atol=2e-4 / meta["display_scale"])
+    if method == "zca":   # dewhitened for figures either way (filtered images are shown as stored)
+        np.testing.assert_allclose(for_display(real, real.x_test), for_display(squeezed, squeezed.x_test), atol=1e-4)
+    save_dataset(tmp_path / "real.npz", real)
+    np.testing.assert_array_equal(load_dataset(tmp_path / "real.npz").x_train, real.x_train)

@@ -16,9 +16,14 @@ Whitening (prepare key ``whiten``):
   ``whiten_f0`` in cycles per pixel (theirs: 200 cycles per 512-pixel picture = 0.39), and
   rescaled to unit variance (their images were scaled to equal variance).
 Every whitened variant is then scaled so that the train pixels have unit variance on average.
-Whitened values are not pixels: they are mapped affinely into [0, 1] for storage (grey 0.5 = 0;
-``metadata.data_sd`` = the stored pixel sd), and ``sparse_vae.analysis.display.for_display``
-undoes the PCA/ZCA chain for figures (filtered images are shown as they are, as in the paper).
+Whitened values are not pixels. Storage (prepare key ``scale``):
+* ``unit_interval`` (the default): mapped affinely into [0, 1] (grey 0.5 = 0; ``metadata.data_sd``
+  = the stored pixel sd, ~0.02);
+* ``unit_variance``: stored as they are, real values with unit mean pixel variance (metadata
+  ``value_range: real``), as in Olshausen & Field and Barello et al.: a linear decoder's weights
+  and a fixed noise sd then live at scale ~1, where default initialisation and Adam's step fit.
+``sparse_vae.analysis.display.for_display`` undoes the PCA/ZCA chain for figures (filtered images
+are shown as they are, as in the paper).
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ from sparse_vae.errors import DataError
 
 PARAMS = ("patch_size", "n_train", "n_test", "whiten", "seed")
 # Keys that may be left out, with the value that reproduces the data prepared before they existed.
-OPTIONAL = {"images": ["china.jpg", "flower.jpg"], "whiten_epsilon": 1e-4, "whiten_f0": 0.39}
+OPTIONAL = {"images": ["china.jpg", "flower.jpg"], "whiten_epsilon": 1e-4, "whiten_f0": 0.39,
+            "scale": "unit_interval"}
 WHITEN = ("none", "pca", "zca", "olshausen_field")
+SCALES = ("unit_interval", "unit_variance")
 SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
 # Photographs (not drawings, microscopy or synthetic images) in the scikit-image wheel.
 SKIMAGE_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "grass", "gravel", "brick", "rocket",
@@ -160,6 +167,10 @@ def _check(params: dict[str, Any]) -> None:
         raise DataError(f"natural: whiten_epsilon must be > 0, got {params['whiten_epsilon']!r}")
     if not 0 < float(params["whiten_f0"]) <= 0.5:
         raise DataError(f"natural: whiten_f0 must be in (0, 0.5] cycles per pixel, got {params['whiten_f0']!r}")
+    if params["scale"] not in SCALES:
+        raise DataError(f"natural: unknown scale {params['scale']!r} ({' | '.join(SCALES)})")
+    if params["scale"] == "unit_variance" and params["whiten"] == "none":
+        raise DataError("natural: scale unit_variance needs whiten other than none (raw pixels stay in [0, 1])")
 
 
 def build(params: dict[str, Any], root: Path | None = None) -> Dataset:
@@ -204,13 +215,14 @@ def build(params: dict[str, Any], root: Path | None = None) -> Dataset:
     metadata["preprocessing"] = preprocessing
     x_train, x_test = train.astype(np.float32), test.astype(np.float32)
     # float32 rounding of values a hair inside [0, 1] can not leave it; this guards the formulas.
-    assert 0.0 <= min(x_train.min(), x_test.min()) and max(x_train.max(), x_test.max()) <= 1.0
+    assert metadata.get("value_range") == "real" or (
+        0.0 <= min(x_train.min(), x_test.min()) and max(x_train.max(), x_test.max()) <= 1.0)
     return Dataset(x_train=x_train, x_test=x_test, image_shape=(size, size), extras=extras, metadata=metadata)
 
 
 def _whiten_and_store(train: np.ndarray, test: np.ndarray, params: dict[str, Any], metadata: dict[str, Any]
                       ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], list[str]]:
-    """Whiten (PCA/ZCA), scale to unit mean train variance, map into [0, 1]; update ``metadata``."""
+    """Whiten (PCA/ZCA), scale to unit mean train variance, store (``scale``); update ``metadata``."""
     method, steps, extras = params["whiten"], [], {}
     if method in ("pca", "zca"):
         whitening, dewhitening, mean, epsilon = whitening_matrices(train, method, float(params["whiten_epsilon"]))
@@ -233,6 +245,10 @@ def _whiten_and_store(train: np.ndarray, test: np.ndarray, params: dict[str, Any
         mean, gain = train.mean(), 1.0 / train.std()
         train, test = (train - mean) * gain, (test - mean) * gain
         steps.append(f"whitened = (patch - {mean:.6g}) * {gain:.6g}: zero mean, unit variance over the train pixels")
+    if params["scale"] == "unit_variance":
+        steps.append("x = whitened: real values, stored as they are (scale unit_variance)")
+        metadata.update(value_range="real", display_offset=0.0, display_scale=1.0, data_sd=1.0)
+        return train, test, extras, steps
     extreme = max(np.abs(train).max(), np.abs(test).max())
     scale = DISPLAY_OFFSET / extreme
     steps.append("x = display_offset + display_scale * whitened; display_scale = display_offset / "
