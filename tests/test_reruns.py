@@ -18,7 +18,9 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-JOB_PATTERN = re.compile(r"^rule (\w+):\n((?:    .*\n)+)", re.MULTILINE)
+# A job of a dry run: "rule NAME:" and its indented details; inside a group job ("Group job run")
+# the same block is indented once more.
+JOB_PATTERN = re.compile(r"^( *)rule (\w+):\n((?:\1    .*\n)+)", re.MULTILINE)
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +38,8 @@ def planned_jobs(workdir: Path, config: Path) -> set[tuple[str, str]]:
     result = snakemake(workdir, config, "-n")
     assert result.returncode == 0, result.stderr + result.stdout
     jobs = set()
-    for rule, body in JOB_PATTERN.findall(result.stdout):
-        match = re.search(r"^    wildcards: (.*)$", body, re.MULTILINE)
+    for _, rule, body in JOB_PATTERN.findall(result.stdout):
+        match = re.search(r"^ +wildcards: (.*)$", body, re.MULTILINE)
         if rule != "all":
             jobs.add((rule, match.group(1) if match else ""))
     return jobs
