@@ -65,6 +65,14 @@ METRICS: tuple[Metric, ...] = (
        "is what likelihood is ranked by", panel=True),
     _m("iwae_samples", "IWAE samples K", "samples", "", "fit",
        "K, the importance samples per example behind iwae_log_lik and recon_log_lik"),
+    _m("exact_log_lik", "exact log-likelihood", "nats/example", "higher", "fit",
+       "log p(x) in closed form, mean over the IWAE's examples: N(x; b, W diag(s^2) W^T + diag(sigma^2)) "
+       "for a linear decoder, Gaussian likelihood and normal prior (analysis.exact); null for any other model",
+       note="the answer the IWAE and ELBO bounds estimate from below"),
+    _m("iwae_gap_exact", "exact - IWAE", "nats/example", "lower", "fit",
+       "exact_log_lik - iwae_log_lik on the same examples: >= 0 up to Monte Carlo error; how loose the "
+       "IWAE bound (and the amortised posterior) is; null where there is no exact value",
+       note="a negative value beyond Monte Carlo error would be a bug"),
     _m("mse", "reconstruction MSE", "pixel MSE", "lower", "fit",
        "mean over test examples and pixels of (x - decode(posterior location))^2, data space; the location "
        "is the posterior median for a Cauchy too, so this ranks reconstruction for every family",
@@ -140,6 +148,33 @@ METRICS: tuple[Metric, ...] = (
        "ratio (effective number of pixels) of the receptive field in pixel space; 1 = one pixel, 0 = "
        "energy spread evenly over all D pixels", panel=True,
        bounds=(0, 1)),
+    _m("rf_fields_fitted", "fields fitted (used decoder columns)", "dims (count)", "", "decoder",
+       "number of decoder columns the field fits below describe: those of the USED dims, linear decoder, "
+       "grey natural-image patches only (null otherwise, with the reason)",
+       bounds=(0, "L"), note="the field fractions are fractions of this many columns"),
+    _m("rf_gabor_fraction", "Gabor-like fields", "fraction", "higher", "decoder",
+       "fraction of the used linear-decoder columns (reshaped to the patch, data space) that a Gabor fit "
+       "describes (R^2 >= 0.7, better than the DoG fit by more than 0.02) and that are localised (envelope "
+       "width across the stripes, 2 sx, at most half the patch side; analysis.fields); the sparse-coding "
+       "dictionary baseline gets the same fits", panel=True,
+       bounds=(0, 1), note="localised, oriented fields: what sparse coding of whitened natural patches learns"),
+    _m("rf_dog_fraction", "centre-surround fields", "fraction", "", "decoder",
+       "fraction of the used decoder columns that a concentric difference of Gaussians (centre inside the "
+       "patch) describes with R^2 >= 0.7 and at least as well as a Gabor, within 0.02",
+       bounds=(0, 1)),
+    _m("rf_extended_fraction", "extended (grating) fields", "fraction", "", "decoder",
+       "fraction of the used decoder columns that a Gabor fit describes (R^2 >= 0.7) but that are not "
+       "localised: gratings or ramps across the patch",
+       bounds=(0, 1), note="what a rotation-invariant (normal) prior's PCA-like columns tend to be"),
+    _m("rf_unfitted_fraction", "fields fitted by neither", "fraction", "lower", "decoder",
+       "fraction of the used decoder columns with both fits below R^2 = 0.7 (noise-like or mixed)",
+       bounds=(0, 1)),
+    _m("rf_gabor_r2_median", "median Gabor-fit R²", "R²", "higher", "decoder",
+       "median over the used decoder columns of the Gabor fit's R^2 (1 - SS_res / SS_tot)",
+       bounds=(None, 1)),
+    _m("rf_gabor_median_freq", "Gabor-like field frequency", "cycles/pixel", "", "decoder",
+       "median spatial frequency f of the Gabor-like used columns; null when none is Gabor-like",
+       bounds=(0, None)),
     _m("dims_used_2d", "dims used (2-D latent)", "dims (count)", "", "latent_use",
        "used_units when the latent space is 2-D (the talk: Laplace uses one dimension)", panel=True,
        bounds=(0, "L"), note="the scale-free used-units count of a 2-D model"),

@@ -25,6 +25,8 @@ import torch
 from sparse_vae import catalogue
 from sparse_vae.analysis import metrics as M
 from sparse_vae.analysis.display import display_direction
+from sparse_vae.analysis.exact import model_log_marginal, model_parameters
+from sparse_vae.analysis.fields import summarize_fields
 from sparse_vae.analysis.model_passes import (
     BATCH, CHUNK_ELEMENTS, decode, decoder_directions, direction_scales, importance_log_weights,
     posterior_parameters, receptive_fields,
@@ -43,6 +45,10 @@ PARAM_KEYS = (
 )
 #: sources whose datasets are the positive control (x = W z + noise with known W).
 CONTROL_SOURCES = ("sparse_linear",)
+#: sources of grey natural-image patches, whose linear-decoder columns get the literature's field fits.
+NATURAL_IMAGE_SOURCES = ("natural", "cifar")
+FIELD_METRICS = ("rf_fields_fitted", "rf_gabor_fraction", "rf_dog_fraction", "rf_extended_fraction",
+                 "rf_unfitted_fraction", "rf_gabor_r2_median", "rf_gabor_median_freq")
 _SEED_IWAE, _SEED_KL = 101, 102
 
 
@@ -205,7 +211,21 @@ def fit(model: Any, post: Posterior, dataset: Dataset) -> Group:
     })
     if post.posterior_family == "cauchy":  # the Monte Carlo numbers above estimate a divergent mean
         group.skip("elbo", "recon_log_lik", UNDEFINED_UNDER_CAUCHY)
+    exact_fit(model, post, group)
     return group
+
+
+def exact_fit(model: Any, post: Posterior, group: Group) -> None:
+    """Exact log p(x) on the IWAE's examples where it has a closed form (``analysis.exact``:
+    linear decoder, Gaussian likelihood, normal prior), and how far the IWAE bound falls below it."""
+    try:
+        model_parameters(model)
+    except ValueError as reason:
+        group.skip("exact_log_lik", "iwae_gap_exact", str(reason))
+        return
+    exact = model_log_marginal(model, torch.as_tensor(post.x_test[:post.n_eval])).numpy()
+    group.metrics["exact_log_lik"] = float(exact.mean())
+    group.metrics["iwae_gap_exact"] = float(exact.mean()) - group.metrics["iwae_log_lik"]
 
 
 #: why E_q[log p(x|z)] (and the ELBO) is undefined with a Cauchy posterior.
@@ -290,17 +310,49 @@ def labels(model: Any, post: Posterior, dataset: Dataset) -> Group:
 
 
 def decoder(model: Any, post: Posterior, dataset: Dataset) -> Group:
-    """How localised the used dimensions' receptive fields are, in pixel space.
-
-    (Receptive-field fits, analysis.fields, are to join this group: another metric row + its value here.)
-    """
+    """How localised the used dimensions' receptive fields are, in pixel space, and what shape the
+    used decoder columns take (Gabor / centre-surround fits, natural-image patches only)."""
     localization = M.localization_index(display_direction(dataset, post.rf))
-    group = Group()
+    group = Group(arrays={"rf_fits": None})
     if post.used.any() and np.isfinite(localization[post.used]).any():
         group.metrics["rf_localization"] = float(np.nanmean(localization[post.used]))
     else:
         group.skip("rf_localization", "no used dimension with a non-zero receptive field")
+    field_fits(model, post, dataset, group)
     return group
+
+
+def field_fits(model: Any, post: Posterior, dataset: Dataset, group: Group) -> None:
+    """Gabor and DoG fits (``analysis.fields``) of the USED dims' linear-decoder columns.
+
+    The columns are taken in data space, where the model and the dictionary baseline are both
+    fitted (the baseline's atoms are fitted the same way). Used dims only: a VAE's unused column
+    is whatever its initialisation left there (a collapsed latent never reaches the decoder), so
+    counting it would measure collapse, which ``used_units`` already reports, not field shape.
+    """
+    shape = tuple(int(v) for v in dataset.image_shape)
+    dictionary = model.decoder_dictionary() if hasattr(model, "decoder_dictionary") else None
+    if dictionary is None:
+        group.skip(*FIELD_METRICS, "needs a linear decoder (its columns are the fields)")
+        return
+    if dataset.metadata.get("source") not in NATURAL_IMAGE_SOURCES or len(shape) != 2:
+        group.skip(*FIELD_METRICS, f"needs grey natural-image patches (source {' or '.join(NATURAL_IMAGE_SOURCES)})")
+        return
+    if not post.used.any():
+        group.skip(*FIELD_METRICS, _no_used_dims(post))
+        return
+    columns = dictionary.double().numpy()[post.used].reshape(-1, *shape)
+    summary = summarize_fields(columns)
+    group.metrics.update(
+        rf_fields_fitted=int(summary["n_fields"]), rf_gabor_fraction=summary["gabor_fraction"],
+        rf_dog_fraction=summary["dog_fraction"], rf_extended_fraction=summary["extended_fraction"],
+        rf_unfitted_fraction=summary["unfitted_fraction"], rf_gabor_r2_median=summary["gabor_r2_median"])
+    if summary["frequencies"]:
+        group.metrics["rf_gabor_median_freq"] = float(np.median(summary["frequencies"]))
+    else:
+        group.skip("rf_gabor_median_freq", "no used column is Gabor-like")
+    group.arrays["rf_fits"] = {"fields": columns, "per_field": summary["per_field"],
+                               "dims": np.flatnonzero(post.used)}
 
 
 def ground_truth(model: Any, post: Posterior, dataset: Dataset) -> Group:

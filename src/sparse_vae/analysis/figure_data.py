@@ -62,6 +62,7 @@ class FigureData:
     groups: np.ndarray | None  # colour of each test example in the latent scatter
     group_name: str
     ground_truth: GroundTruthMatch | None
+    rf_fits: dict[str, Any] | None = None  # field fits of the used decoder columns (compute.field_fits)
 
     @property
     def order(self) -> np.ndarray:
@@ -120,5 +121,5 @@ def figure_data(model: Any, analysis: Analysis, dataset: Dataset) -> FigureData:
         inputs=np.asarray(dataset.x_test[:n]), reconstructions=decode(model, post.loc[:n]),
         prior_samples=prior_samples, prior_clipped=clipped, traversal_dims=dims,
         traversal_steps=_TRAVERSAL_STEPS, traversal_images=_traversals(model, post.loc, post.variance, dims),
-        groups=groups, group_name=group_name, ground_truth=match,
+        groups=groups, group_name=group_name, ground_truth=match, rf_fits=arrays.get("rf_fits"),
     )

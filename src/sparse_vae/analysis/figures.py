@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from sparse_vae.analysis.display import display_direction, images
+from sparse_vae.analysis.field_figure import plot_fields
 from sparse_vae.analysis.figure_data import CAUCHY_CLIP, FigureData
 from sparse_vae.data.io import Dataset
 
@@ -276,24 +277,31 @@ def weights_vs_latents(data: FigureData, dataset: Dataset, path: Path) -> None:
     _finish(fig, data, "true template weights vs the best-correlated latent code", path)
 
 
-#: file name -> figure function, and whether it needs the ground truth (synthetic data).
-FIGURES: dict[str, tuple[Callable[[FigureData, Dataset, Path], None], bool]] = {
-    "reconstructions.png": (reconstructions, False),
-    "prior_samples.png": (prior_samples, False),
-    "latent_scatter.png": (latent_scatter, False),
-    "traversals.png": (traversals, False),
-    "receptive_fields.png": (receptive_fields, False),
-    "kl_per_dim.png": (kl_per_dim, False),
-    "templates.png": (templates, True),
-    "weights_vs_latents.png": (weights_vs_latents, True),
+def field_fits(data: FigureData, dataset: Dataset, path: Path) -> None:
+    """The used decoder columns sorted by their field fit, outlined (as the dictionary baseline's atoms)."""
+    plot_fields(data.rf_fits["fields"], data.rf_fits["per_field"], path,
+                f"{data.title}: used decoder columns")
+
+
+#: file name -> figure function, and the FigureData field it needs ("" none; skipped when that is None).
+FIGURES: dict[str, tuple[Callable[[FigureData, Dataset, Path], None], str]] = {
+    "reconstructions.png": (reconstructions, ""),
+    "prior_samples.png": (prior_samples, ""),
+    "latent_scatter.png": (latent_scatter, ""),
+    "traversals.png": (traversals, ""),
+    "receptive_fields.png": (receptive_fields, ""),
+    "kl_per_dim.png": (kl_per_dim, ""),
+    "templates.png": (templates, "ground_truth"),
+    "weights_vs_latents.png": (weights_vs_latents, "ground_truth"),
+    "field_fits.png": (field_fits, "rf_fits"),
 }
 
 
 def write_figures(data: FigureData, dataset: Dataset, out_dir: Path) -> list[str]:
     """Write the run's figures into `out_dir`; returns the file names."""
     written = []
-    for name, (draw, needs_ground_truth) in FIGURES.items():
-        if needs_ground_truth and data.ground_truth is None:
+    for name, (draw, needs) in FIGURES.items():
+        if needs and getattr(data, needs) is None:
             continue
         draw(data, dataset, Path(out_dir) / name)
         written.append(name)
