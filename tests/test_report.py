@@ -667,3 +667,76 @@ def test_a_dataset_that_runs_only_some_priors_is_complete_without_the_others(tmp
     with pytest.raises(SparseVAEError, match="not part of the study"):
         extra = write_run(tmp_path, "control", "cauchy", 6, 1, {}, source="sparse_linear")
         runs.check_complete(runs.load_runs(paths + [extra]), parsed)
+
+
+# ------------------------------------------------------------------------------------------
+# Receptive-field shapes (#13): conclusion 3 from the field fits, gated by the sparse-coding baseline
+# ------------------------------------------------------------------------------------------
+
+def _baseline(gabor: float, dog: float = 0.05) -> dict:
+    return {"n_fields": 169.0, "gabor_fraction": gabor, "dog_fraction": dog, "extended_fraction": 0.05,
+            "unfitted_fraction": 1.0 - gabor - dog - 0.05}
+
+
+def _field_frame(gabor: dict, dog: dict | None = None) -> pd.DataFrame:
+    df = _frame(gabor, "rf_gabor_fraction", dataset="natural12", latent=169)
+    dog = dog or {p: [0.0] * len(v) for p, v in gabor.items()}
+    return df.assign(rf_dog_fraction=[v for p in gabor for v in dog[p]], rf_localization=0.5)
+
+
+def test_conclusion_3_from_gabor_and_dog_fractions_with_the_baseline_as_control():
+    gabor = {"normal": [0.02, 0.03, 0.01], "laplace": [0.30, 0.35, 0.33], "cauchy_gauss": [0.4, 0.38, 0.41]}
+    sources = {"natural12": "natural"}
+    figs = {("field_fractions", "natural12", 169): "field_fractions_natural12_z169.png"}
+    v = _verdict(_field_frame(gabor), 3, sources=sources, baselines={"natural12": _baseline(0.82)},
+                 figure_names=figs)
+    row = v.loc[0]
+    # no DoG field in any run: decided by the Gabor-like fraction alone, and said so
+    assert row["verdict"] == "supported" and row["metric"] == "rf_gabor_fraction"
+    assert "No centre-surround field" in row["evidence"] and "cauchy_gauss 0.3" in row["evidence"]
+    assert "baseline: Gabor-like 0.820" in row["evidence"] and "field_fractions_natural12_z169.png" in row["evidence"]
+    control = _verdict(_field_frame(gabor), 0, sources=sources, baselines={"natural12": _baseline(0.82)})
+    control = control[control.claim == verdicts.FIELD_CONTROL_CLAIM].iloc[0]
+    assert control["verdict"] == "supported" and control["dataset"] == "natural12"
+    # DoG fields where normal has more of them: both fractions count, one comparison reversed
+    dog = {"normal": [0.3, 0.32, 0.31], "laplace": [0.05, 0.04, 0.06], "cauchy_gauss": [0.0, 0.0, 0.0]}
+    v = _verdict(_field_frame(gabor, dog), 3, sources=sources, baselines={"natural12": _baseline(0.82)})
+    assert v.loc[0, "metric"] == "rf_gabor_fraction, rf_dog_fraction" and v.loc[0, "verdict"] == "contradicted"
+    # the baseline's atoms are not Gabor-like: the patches cannot test the claim
+    v = verdicts.compute_verdicts(_field_frame(gabor), (), 0.95, sources, baselines={"natural12": _baseline(0.4)})
+    assert v[v.claim == verdicts.FIELD_CONTROL_CLAIM].iloc[0]["verdict"] == "control failed"
+    assert v[v.conclusion == 3].iloc[0]["verdict"] == "control failed"
+    assert verdicts.control_status(_field_frame(gabor), (), 0.95, sources,
+                                   {"natural12": _baseline(0.4)})["receptive_fields"] is False
+    # no baseline: judged, and the evidence says there was no control
+    v = _verdict(_field_frame(gabor), 3, sources=sources)
+    assert v.loc[0, "verdict"] == "supported" and "No sparse-coding baseline" in v.loc[0, "evidence"]
+
+
+def test_conclusion_3_falls_back_to_localization_without_field_fits():
+    df = _frame({"normal": [0.2, 0.21, 0.22], "laplace": [0.6, 0.62, 0.61]}, "rf_localization",
+                dataset="natural", latent=16).assign(rf_gabor_fraction=None)
+    v = _verdict(df, 3, baselines={"natural12": _baseline(0.3)})
+    assert v.loc[0, "metric"] == "rf_localization" and v.loc[0, "verdict"] == "supported"  # other dataset's control
+
+
+def test_baselines_are_loaded_drawn_and_bad_files_named(tmp_path):
+    paths, study = make_study(tmp_path, datasets={"natural": [4]})
+    for p in paths:  # field fractions in every run
+        data = json.loads(p.read_text())
+        prior = data["run"]["prior"]
+        data["metrics"].update(rf_gabor_fraction=0.5 if prior == "laplace" else 0.1, rf_dog_fraction=0.0,
+                               rf_extended_fraction=0.1, rf_unfitted_fraction=0.4)
+        data["not_applicable"] = {k: v for k, v in data["not_applicable"].items() if data["metrics"][k] is None}
+        p.write_text(json.dumps(data))
+    baseline = tmp_path / "baselines" / "natural" / "dictionary" / "metrics.json"
+    baseline.parent.mkdir(parents=True)
+    baseline.write_text(json.dumps({"fields": _baseline(0.8), "method": "MiniBatchDictionaryLearning"}))
+    result = report.build_report(paths, study, tmp_path / "report", [baseline])
+    assert (tmp_path / "report" / "figures" / "field_fractions_natural_z4.png").is_file()
+    v = result["verdicts"]
+    assert v[v.claim == verdicts.FIELD_CONTROL_CLAIM].iloc[0]["verdict"] == "supported"
+    assert v[v.conclusion == 3].iloc[0]["metric"] == "rf_gabor_fraction"
+    baseline.write_text(json.dumps({"fields": {"gabor_fraction": 0.8}}))
+    with pytest.raises(MissingRunError, match="baselines/natural/dictionary/metrics.json.*dog_fraction"):
+        report.build_report(paths, study, tmp_path / "report", [baseline])

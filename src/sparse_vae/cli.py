@@ -65,7 +65,8 @@ def _cmd_baseline(args: argparse.Namespace) -> None:
 def _cmd_report(args: argparse.Namespace) -> None:
     from sparse_vae.report import build_report
 
-    build_report([Path(p) for p in args.metrics], args.study, Path(args.out_dir))
+    build_report([Path(p) for p in args.metrics], args.study, Path(args.out_dir),
+                 [Path(p) for p in args.baselines])
 
 
 def _cmd_readme(args: argparse.Namespace) -> None:
@@ -139,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="aggregate runs into tables, figure panels and report.html")
     p.add_argument("--study", required=True, type=_json_arg, help="study and report settings as JSON")
     p.add_argument("--out-dir", required=True, help="report folder")
+    p.add_argument("--baselines", nargs="*", default=[], metavar="FILE",
+                   help="baselines/<dataset>/dictionary/metrics.json of the study's sparse-coding baselines")
     p.add_argument("metrics", nargs="+", help="metrics.json of every run in the study")
     p.set_defaults(func=_cmd_report)
 

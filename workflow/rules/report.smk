@@ -18,6 +18,7 @@ rule report:
         metrics=run_files("metrics.json"),
         histories=run_files("history.csv"),
         summaries=run_files("train.json"),
+        baselines=BASELINE_OUTPUTS,
     output:
         metrics=report(
             f"{RESULTS}/report/metrics.csv",
@@ -73,4 +74,4 @@ rule report:
         out_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     shell:
         "python -m sparse_vae report --study {params.study:q} --out-dir {params.out_dir:q} "
-        "{input.metrics:q} 2>&1 | tee {log:q}"
+        "--baselines {input.baselines:q} -- {input.metrics:q} 2>&1 | tee {log:q}"

@@ -30,7 +30,7 @@ import pandas as pd
 from sparse_vae.atomic import atomic_dir, write_text
 from sparse_vae.report.figures import make_figures
 from sparse_vae.report.html import render_html
-from sparse_vae.report.runs import Study, check_complete, load_runs
+from sparse_vae.report.runs import Study, check_complete, load_baselines, load_runs
 from sparse_vae.report.pairwise import pairwise_table
 from sparse_vae.report.tables import ID_COLUMNS, TIMING_COLUMNS, metrics_table, summarize
 from sparse_vae.report.verdicts import compute_verdicts, control_status
@@ -42,12 +42,14 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     write_text(path, df.to_csv(index=False, lineterminator="\n"))
 
 
-def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """Aggregate the runs; write metrics.csv, timings.csv, summary.csv, verdicts.csv, pairwise.csv,
-    figures/, report.html."""
+def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path,
+                 baseline_paths: list[Path] = ()) -> dict[str, Any]:
+    """Aggregate the runs (and the sparse-coding baselines' metrics.json); write metrics.csv,
+    timings.csv, summary.csv, verdicts.csv, pairwise.csv, figures/, report.html."""
     out_dir = Path(out_dir)
     parsed = Study.parse(study)
     runs = load_runs(metrics_paths)
+    baselines = load_baselines(baseline_paths)
     check_complete(runs, parsed)
     df = metrics_table(runs, parsed)
     # Timings vary between identical runs: they get their own file, so metrics.csv and
@@ -56,12 +58,12 @@ def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path
     summary = summarize(deterministic, parsed.confidence)
 
     with atomic_dir(out_dir / "figures") as staging:
-        figures = make_figures(df, runs, parsed, staging)
+        figures = make_figures(df, runs, parsed, staging, baselines)
         fig_names = {(f.kind, f.dataset, f.latent): f.file for f in figures}
-        verdicts = compute_verdicts(df, runs, parsed.confidence, parsed.sources, fig_names)
+        verdicts = compute_verdicts(df, runs, parsed.confidence, parsed.sources, fig_names, baselines)
         families = {run.info["prior"]: str(run.info.get("prior_family", run.info["prior"])) for run in runs}
         pairwise = pairwise_table(deterministic, parsed.confidence, families, parsed.sources, parsed.priors,
-                                  control_status(df, runs, parsed.confidence, parsed.sources))
+                                  control_status(df, runs, parsed.confidence, parsed.sources, baselines))
         page = render_html(parsed, df, summary, verdicts, figures, staging, pairwise=pairwise)
         _write_csv(deterministic, out_dir / "metrics.csv")
         _write_csv(df[ID_COLUMNS + TIMING_COLUMNS], out_dir / "timings.csv")

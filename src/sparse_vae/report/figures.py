@@ -24,6 +24,9 @@ from sparse_vae.report.tables import order, t_interval
 __all__ = ["FigureInfo", "make_figures", "panel_metrics", "slug"]
 
 PRIOR_COLORS = {"normal": "#1f77b4", "laplace": "#ff7f0e", "cauchy": "#2ca02c"}
+#: field-fit fractions drawn beside the sparse-coding baseline's (catalogue names; the baseline's
+#: metrics.json names them without the rf_ prefix).
+FIELD_FRACTIONS = ("rf_gabor_fraction", "rf_dog_fraction", "rf_extended_fraction", "rf_unfitted_fraction")
 #: widest composite (pixels) that report.html shows unscaled; wider rows of run figures are stacked.
 PAGE_WIDTH_PX = 1280
 
@@ -71,8 +74,10 @@ def _save(fig, folder: Path, name: str) -> None:
 class _Figures:
     """The figure panels of one report, drawn into `folder`; `out` lists what was written."""
 
-    def __init__(self, df: pd.DataFrame, runs: Sequence[Run], study: Study, folder: Path):
+    def __init__(self, df: pd.DataFrame, runs: Sequence[Run], study: Study, folder: Path,
+                 baselines: dict[str, dict[str, float]] | None = None):
         self.df, self.runs, self.folder = df, runs, folder
+        self.baselines = baselines or {}
         self.confidence = study.confidence
         self.priors = order(df["prior"], study.priors)
         self.colors = _palette(self.priors)
@@ -93,7 +98,8 @@ class _Figures:
     def build(self) -> list[FigureInfo]:
         for dataset, latent in self.groups:
             self.metric_panel(dataset, latent)
-            for name in ("reconstructions", "receptive_fields"):
+            self.field_fractions(dataset, latent)
+            for name in ("reconstructions", "receptive_fields", "field_fits"):
                 self.image_tiles(dataset, latent, name)
             self.kl_profiles(dataset, latent)
             self.training_curves(dataset, latent)
@@ -144,6 +150,40 @@ class _Figures:
                  f"(e.g. [0, 1] for fractions and Hoyer sparsity, [0, latent size] for unit counts, ≥ 0 for "
                  f"MSE; see the glossary). Metrics that are null for every run "
                  f"here are left out. Units on the y axes.", "metrics", dataset, latent)
+
+    def field_fractions(self, dataset, latent) -> None:
+        """Field-fit fractions by prior (dots = seeds, diamond = mean) beside the sparse-coding baseline."""
+        sub = self.group(dataset, latent)
+        metrics = [m for m in FIELD_FRACTIONS if m in sub.columns]
+        if not metrics or pd.to_numeric(sub[metrics[0]], errors="coerce").isna().all():
+            return
+        base = self.baselines.get(dataset)
+        priors = [p for p in self.priors if p in set(sub["prior"])]
+        columns = priors + (["sparse coding"] if base else [])
+        fig, axes = self.plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 3.8), sharey=True,
+                                      squeeze=False)
+        for ax, metric in zip(axes[0], metrics):
+            for i, prior in enumerate(priors):
+                values = pd.to_numeric(sub.loc[sub["prior"] == prior, metric], errors="coerce").dropna()
+                ax.scatter(np.full(len(values), i), values, color=self.colors[prior], alpha=0.7, s=30)
+                if len(values):
+                    ax.plot([i + 0.25], [values.mean()], marker="D", color="black", markersize=6)
+            if base:
+                ax.bar([len(priors)], [base[metric.removeprefix("rf_")]], color="0.6", width=0.5)
+            ax.set_xticks(range(len(columns)), columns, rotation=30)
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_title(catalogue.label(metric), fontsize=11)
+        axes[0][0].set_ylabel("fraction of fields")
+        fig.suptitle(f"{dataset}, latent {latent}: shapes of the used decoder columns", fontsize=12)
+        fig.tight_layout()
+        self.add(fig, f"field_fractions_{slug(dataset)}_z{latent}.png",
+                 f"Receptive-field shapes: {dataset}, latent {latent}",
+                 "Fraction of each run's used linear-decoder columns that a Gabor fit describes and that are "
+                 "localised (Gabor-like), that a difference of Gaussians describes (centre-surround), that a "
+                 "Gabor fits but are not localised (extended), or that neither fit describes (R² < 0.7). "
+                 "Dots are seeds, black diamonds their mean; the grey bar is the dictionary-learning "
+                 "(sparse-coding) baseline on the same patches, all of its atoms.",
+                 "field_fractions", dataset, latent)
 
     def image_tiles(self, dataset, latent, name) -> None:
         plt = self.plt
@@ -278,7 +318,9 @@ class _Figures:
                  "be cut off.", "training", dataset, latent)
 
 
-def make_figures(df: pd.DataFrame, runs: Sequence[Run], study: Study, folder: Path) -> list[FigureInfo]:
-    """Every panel of every dataset x latent group, into `folder`."""
+def make_figures(df: pd.DataFrame, runs: Sequence[Run], study: Study, folder: Path,
+                 baselines: dict[str, dict[str, float]] | None = None) -> list[FigureInfo]:
+    """Every panel of every dataset x latent group, into `folder` (``baselines``: dataset -> the
+    sparse-coding baseline's field fractions, drawn beside the priors')."""
     folder.mkdir(parents=True, exist_ok=True)
-    return _Figures(df, runs, study, folder).build()
+    return _Figures(df, runs, study, folder, baselines).build()

@@ -20,7 +20,7 @@ import pandas as pd
 from sparse_vae import catalogue
 from sparse_vae.errors import MissingRunError, SparseVAEError
 
-__all__ = ["Run", "Study", "check_complete", "load_run", "load_runs"]
+__all__ = ["Run", "Study", "check_complete", "load_baselines", "load_run", "load_runs"]
 
 #: keys of train.json the report reads: (section or None, key).
 TRAIN_KEYS = (
@@ -180,6 +180,31 @@ def load_runs(metrics_paths: Iterable[Path | str]) -> list[Run]:
     if not runs:
         raise MissingRunError("the report was given no runs")
     return runs
+
+
+#: field-fit keys the report reads from a dictionary baseline's metrics.json ("fields" section).
+BASELINE_FIELD_KEYS = ("n_fields", "gabor_fraction", "dog_fraction", "extended_fraction", "unfitted_fraction")
+
+
+def load_baselines(paths: Iterable[Path | str]) -> dict[str, dict[str, Any]]:
+    """dataset -> the ``fields`` summary of its sparse-coding baseline, read from
+    ``baselines/{dataset}/dictionary/metrics.json`` (rule baseline); an error names a bad file."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in map(Path, paths):
+        def fail(message: str, path: Path = path) -> NoReturn:
+            raise MissingRunError(f"baseline {path}: {message}")
+
+        if path.parent.name != "dictionary" or path.name != "metrics.json":
+            fail("expected baselines/<dataset>/dictionary/metrics.json")
+        fields = _read_json(path, fail).get("fields")
+        if not isinstance(fields, dict) or any(not isinstance(fields.get(k), (int, float))
+                                               for k in BASELINE_FIELD_KEYS):
+            fail(f"metrics.json lacks fields.{{{', '.join(BASELINE_FIELD_KEYS)}}}")
+        dataset = path.parent.parent.name
+        if dataset in out:
+            fail(f"a second baseline for dataset {dataset}")
+        out[dataset] = {k: float(fields[k]) for k in BASELINE_FIELD_KEYS}
+    return out
 
 
 def check_complete(runs: Sequence[Run], study: Study) -> None:

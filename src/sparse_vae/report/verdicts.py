@@ -42,14 +42,19 @@ NATURAL_SOURCES = {"natural", "cifar"}
 CONTROL_SOURCES = {"sparse_linear"}
 PRIORS = ["normal", "laplace", "cauchy"]
 #: metric -> the control that must pass before a verdict may rest on it. "dictionary_recovery" is the
-#: sparse_linear control; "receptive_fields" is the hook for a dictionary-learning RF control.
+#: sparse_linear control; "receptive_fields" the sparse-coding (dictionary-learning) baseline's fields.
 METRIC_CONTROLS = {
     "template_matched_cos": "dictionary_recovery", "template_weight_corr": "dictionary_recovery",
     "probe_accuracy": "dictionary_recovery", "probe_accuracy_best_dim": "dictionary_recovery",
     "mi_label_max": "dictionary_recovery", "rf_localization": "receptive_fields",
+    "rf_gabor_fraction": "receptive_fields", "rf_dog_fraction": "receptive_fields",
 }
 #: the dictionary-recovery control's pass mark (laplace's matched |cos| in every seed).
 CONTROL_MIN_COS = 0.75
+#: the receptive-field control's pass mark: the sparse-coding baseline's Gabor-like atom fraction
+#: (Olshausen & Field's dictionaries are mostly localised oriented fields; below this the patches
+#: cannot show whether a VAE learns them).
+CONTROL_MIN_GABOR = 0.6
 
 
 # -- the rules -----------------------------------------------------------------------------------
@@ -118,8 +123,11 @@ class Evidence:
     """The per-run table seen by prior, with the rows of verdicts gathered so far."""
 
     def __init__(self, df: pd.DataFrame, runs: Sequence[Run], confidence: float,
-                 sources: dict[str, str], figure_names: dict[tuple, str]):
+                 sources: dict[str, str], figure_names: dict[tuple, str],
+                 baselines: dict[str, dict[str, float]] | None = None):
         self.df, self.confidence, self.sources, self.figures = df, confidence, sources, figure_names
+        self.baselines = baselines or {}  # dataset -> sparse-coding baseline's field fractions
+        self.field_controls: dict[str, bool] = {}  # dataset -> its baseline passed
         self.reasons: dict[tuple[str, int, str], str] = {}
         for run in runs:
             for metric, reason in run.not_applicable.items():
@@ -160,10 +168,10 @@ class Evidence:
         return f"{metric} is null ({why})" if why else f"{metric} was not reported by any run"
 
     def add(self, conclusion: int, dataset: str, latent: Any, metric: str, verdict: str, seeds: str,
-            evidence: str) -> None:
+            evidence: str, claim: str | None = None) -> None:
         assert verdict in VERDICTS, verdict
         self.rows.append({
-            "conclusion": conclusion, "claim": CONCLUSIONS[conclusion][0], "dataset": dataset,
+            "conclusion": conclusion, "claim": claim or CONCLUSIONS[conclusion][0], "dataset": dataset,
             "latent": latent, "metric": metric, "verdict": verdict, "seeds": seeds, "evidence": evidence,
         })
 
@@ -264,8 +272,32 @@ def dictionary_recovery(ev: Evidence) -> None:
         control_result(ev, "dictionary_recovery", passed)
 
 
+FIELD_CONTROL_CLAIM = (f"control: sparse coding (dictionary learning) of the same patches gives Gabor-like "
+                       f"fields (>= {CONTROL_MIN_GABOR:g} of its atoms)")
+
+
+def sparse_coding_fields(ev: Evidence) -> None:
+    """Control: the dictionary-learning baseline of each natural-image dataset that has one finds
+    mostly localised oriented (Gabor-like) atoms; else the patches cannot test conclusion 3."""
+    for dataset, fields in ev.baselines.items():
+        if ev.sources.get(dataset) not in NATURAL_SOURCES:
+            continue
+        passed = fields["gabor_fraction"] >= CONTROL_MIN_GABOR
+        ev.field_controls[dataset] = passed
+        evidence = (f"Dictionary-learning baseline ({fields['n_fields']:.0f} atoms): Gabor-like "
+                    f"{fields['gabor_fraction']:.3f}, centre-surround {fields['dog_fraction']:.3f}, extended "
+                    f"{fields['extended_fraction']:.3f}, unfitted {fields['unfitted_fraction']:.3f} "
+                    f"(pass mark: Gabor-like >= {CONTROL_MIN_GABOR:g}).")
+        if not passed:
+            evidence += f" The control failed: conclusion 3 on {dataset} says 'control failed'."
+        ev.add(0, dataset, "", "baseline gabor_fraction", "supported" if passed else "control failed", "",
+               evidence, claim=FIELD_CONTROL_CLAIM)
+        control_result(ev, "receptive_fields", passed)
+
+
 #: control name -> the function that judges it, in report order (another control: one more entry).
-CONTROLS: dict[str, Callable[[Evidence], None]] = {"dictionary_recovery": dictionary_recovery}
+CONTROLS: dict[str, Callable[[Evidence], None]] = {"dictionary_recovery": dictionary_recovery,
+                                                   "receptive_fields": sparse_coding_fields}
 
 
 # -- the talk's four conclusions, and sparsity ----------------------------------------------------
@@ -325,7 +357,9 @@ def informativeness(ev: Evidence) -> None:
 
 
 def receptive_fields(ev: Evidence) -> None:
-    """Conclusion 3: laplace's receptive fields more localised than normal's, natural images only."""
+    """Conclusion 3: laplace's receptive fields more localised than normal's, natural images only:
+    from the field fits (Gabor-like and centre-surround fractions) where the runs have them (linear
+    decoder), else from the localization index."""
     natural = [(d, z) for d, z in ev.groups() if ev.sources.get(d) in NATURAL_SOURCES]
     if not natural:
         ev.add(3, "", "", "rf_localization", "not tested", "",
@@ -333,24 +367,69 @@ def receptive_fields(ev: Evidence) -> None:
                f"(sources: {', '.join(f'{d}={s}' for d, s in ev.sources.items()) or 'none'}).")
         return
     for dataset, latent in natural:
-        why = ev.missing(dataset, latent, ["normal", "laplace"], ["rf_localization"])
-        if why:
-            ev.add(3, dataset, latent, "rf_localization", "not tested", "", f"Not tested: {why}.")
-            continue
-        r = ev.compare(dataset, latent, "rf_localization", [("normal", "laplace")])
-        failed = ev.failed_controls(["rf_localization"])
-        verdict = classify(r["outcomes"], control_failed=bool(failed))
-        evidence = r["text"] + "."
-        cauchy = ev.stat(dataset, latent, "cauchy", "rf_localization")
-        if cauchy.n:
-            evidence += f" For reference cauchy {mean_sd(cauchy)}."
-        fig = ev.figures.get(("receptive_fields", dataset, latent))
-        if fig:
-            evidence += f" See figure {fig}."
-        if failed:
-            evidence += f" Control failed ({', '.join(failed)})."
-        ev.add(3, dataset, latent, "rf_localization", verdict, f"{r['k']}/{r['n']}",
-               evidence + ("" if failed else note(ev.pct, verdict, r["outcomes"])))
+        if ev.missing(dataset, latent, ["normal", "laplace"], ["rf_gabor_fraction"]) is None:
+            field_shapes(ev, dataset, latent)
+        else:
+            localization(ev, dataset, latent)
+
+
+def _reference(ev: Evidence, dataset: str, latent: int, metric: str) -> str:
+    """The other priors' values of a metric (cauchy and any other entry), for reference."""
+    others = sorted(ev.priors(dataset, latent) - {"normal", "laplace"})
+    values = [f"{p} {mean_sd(ev.stat(dataset, latent, p, metric))}" for p in others
+              if ev.stat(dataset, latent, p, metric).n]
+    return f" For reference: {', '.join(values)}." if values else ""
+
+
+def field_shapes(ev: Evidence, dataset: str, latent: int) -> None:
+    """Conclusion 3 from the field fits: laplace > normal in Gabor-like fraction, and in centre-surround
+    fraction where any run has such fields (a metric zero in every run is evidence of nothing)."""
+    metrics = ["rf_gabor_fraction"]
+    dog = [ev.stat(dataset, latent, p, "rf_dog_fraction") for p in ("normal", "laplace")]
+    if all(s.n for s in dog) and any((s.values > 0).any() for s in dog):
+        metrics.append("rf_dog_fraction")
+    results = [ev.compare(dataset, latent, m, [("normal", "laplace")]) for m in metrics]
+    failed = ev.field_controls.get(dataset) is False
+    outcomes = [o for r in results for o in r["outcomes"]]
+    verdict = classify(outcomes, control_failed=failed)
+    evidence = " ".join(f"{r['text']}." for r in results)
+    if len(metrics) == 1:
+        evidence += " No centre-surround field in any normal or laplace run (not evidence either way)."
+    for metric in metrics:
+        evidence += _reference(ev, dataset, latent, metric)
+    base = ev.baselines.get(dataset)
+    evidence += (f" Sparse-coding baseline: Gabor-like {base['gabor_fraction']:.3f}, centre-surround "
+                 f"{base['dog_fraction']:.3f}." if base else " No sparse-coding baseline for this dataset.")
+    fig = ev.figures.get(("field_fractions", dataset, latent))
+    if fig:
+        evidence += f" See figure {fig}."
+    if failed:
+        evidence += " Control failed (the baseline's fields are not Gabor-like): no finding."
+    ev.add(3, dataset, latent, ", ".join(metrics), verdict, ", ".join(f"{m} {r['k']}/{r['n']}"
+                                                                      for m, r in zip(metrics, results)),
+           evidence + ("" if failed else note(ev.pct, verdict, outcomes)))
+
+
+def localization(ev: Evidence, dataset: str, latent: int) -> None:
+    """Conclusion 3 from the localization index (runs without field fits: an MLP decoder)."""
+    why = ev.missing(dataset, latent, ["normal", "laplace"], ["rf_localization"])
+    if why:
+        ev.add(3, dataset, latent, "rf_localization", "not tested", "", f"Not tested: {why}.")
+        return
+    r = ev.compare(dataset, latent, "rf_localization", [("normal", "laplace")])
+    failed = ["receptive_fields"] if ev.field_controls.get(dataset) is False else []
+    verdict = classify(r["outcomes"], control_failed=bool(failed))
+    evidence = r["text"] + "."
+    cauchy = ev.stat(dataset, latent, "cauchy", "rf_localization")
+    if cauchy.n:
+        evidence += f" For reference cauchy {mean_sd(cauchy)}."
+    fig = ev.figures.get(("receptive_fields", dataset, latent))
+    if fig:
+        evidence += f" See figure {fig}."
+    if failed:
+        evidence += f" Control failed ({', '.join(failed)})."
+    ev.add(3, dataset, latent, "rf_localization", verdict, f"{r['k']}/{r['n']}",
+           evidence + ("" if failed else note(ev.pct, verdict, r["outcomes"])))
 
 
 def _near_one(lap: _Stat) -> str:
@@ -440,21 +519,24 @@ CONCLUSIONS: dict[int, tuple[str, str, Callable[[Evidence], None]]] = {
 
 
 def compute_verdicts(df: pd.DataFrame, runs: Sequence[Run], confidence: float, sources: dict[str, str],
-                     figure_names: dict[tuple, str] | None = None) -> pd.DataFrame:
+                     figure_names: dict[tuple, str] | None = None,
+                     baselines: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
     """The verdict table (columns VERDICT_COLUMNS): controls first, then the conclusions.
 
     ``sources`` maps dataset -> source (natural-image and control datasets); ``figure_names`` maps
-    ("receptive_fields", dataset, latent) -> figure file name cited as evidence.
+    (kind, dataset, latent) -> figure file name cited as evidence; ``baselines`` maps dataset -> its
+    sparse-coding baseline's field fractions (``runs.load_baselines``).
     """
-    ev = Evidence(df, runs, confidence, sources, figure_names or {})
+    ev = Evidence(df, runs, confidence, sources, figure_names or {}, baselines)
     for _, _, judge in CONCLUSIONS.values():
         judge(ev)
     return pd.DataFrame(ev.rows, columns=VERDICT_COLUMNS)
 
 
 def control_status(df: pd.DataFrame, runs: Sequence[Run], confidence: float,
-                   sources: dict[str, str]) -> dict[str, bool | None]:
+                   sources: dict[str, str], baselines: dict[str, dict[str, float]] | None = None
+                   ) -> dict[str, bool | None]:
     """Each control's result (True passed, False failed, None not run), as the verdicts see them."""
-    ev = Evidence(df, runs, confidence, sources, {})
+    ev = Evidence(df, runs, confidence, sources, {}, baselines)
     controls(ev)
     return dict(ev.controls)
