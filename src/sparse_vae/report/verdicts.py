@@ -378,7 +378,7 @@ def _reference(ev: Evidence, dataset: str, latent: int, metric: str) -> str:
     others = sorted(ev.priors(dataset, latent) - {"normal", "laplace"})
     values = [f"{p} {mean_sd(ev.stat(dataset, latent, p, metric))}" for p in others
               if ev.stat(dataset, latent, p, metric).n]
-    return f" For reference: {', '.join(values)}." if values else ""
+    return f" For reference, {catalogue.label(metric)}: {', '.join(values)}." if values else ""
 
 
 def field_shapes(ev: Evidence, dataset: str, latent: int) -> None:
