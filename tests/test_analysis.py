@@ -20,7 +20,8 @@ from torch import nn
 from torch.distributions import Cauchy, MultivariateNormal, Normal, StudentT
 
 from sparse_vae import analysis, catalogue
-from sparse_vae.analysis import compute, metrics, model_passes, run_io
+from sparse_vae.analysis import compute, metrics, model_passes, recovery, run_io
+from sparse_vae.analysis.posterior import Group, Posterior
 from sparse_vae.data.io import Dataset, save_dataset
 
 torch.set_num_threads(1)
@@ -207,20 +208,20 @@ def test_template_recovery_is_one_when_codes_are_the_true_weights() -> None:
     rng = np.random.default_rng(0)
     weights = rng.laplace(size=(400, 3))
     codes = np.column_stack([weights[:, 2], -2.0 * weights[:, 0], np.zeros(400), 0.5 * weights[:, 1]])
-    corr, best, best_r = metrics.template_weight_correlation(codes, weights)
+    corr, best, best_r = recovery.template_weight_correlation(codes, weights)
     assert corr == pytest.approx(1.0)
     assert best.tolist() == [1, 3, 0]
-    assert metrics.template_weight_r2(codes, weights) == pytest.approx(1.0)
+    assert recovery.template_weight_r2(codes, weights) == pytest.approx(1.0)
     # a rotation keeps R^2 at 1 but the axis-aligned correlation drops
     theta = np.pi / 4
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     mixed = weights[:, :2] @ rot
-    assert metrics.template_weight_r2(mixed, weights[:, :2]) == pytest.approx(1.0)
-    assert metrics.template_weight_correlation(mixed, weights[:, :2])[0] < 0.8
+    assert recovery.template_weight_r2(mixed, weights[:, :2]) == pytest.approx(1.0)
+    assert recovery.template_weight_correlation(mixed, weights[:, :2])[0] < 0.8
     # noise codes recover nothing
-    assert metrics.template_weight_r2(rng.normal(size=(400, 4)), weights) < 0.05
+    assert recovery.template_weight_r2(rng.normal(size=(400, 4)), weights) < 0.05
     templates = rng.normal(size=(3, 16))
-    cos, which = metrics.best_abs_cosine(templates, np.vstack([np.zeros(16), -3 * templates[2], templates[0], templates[1]]))
+    cos, which = recovery.best_abs_cosine(templates, np.vstack([np.zeros(16), -3 * templates[2], templates[0], templates[1]]))
     np.testing.assert_allclose(cos, 1.0)
     assert which.tolist() == [2, 3, 1]
 
@@ -575,7 +576,7 @@ def test_adding_a_metric_touches_only_the_catalogue_and_its_group(tmp_path: Path
     add_to_catalogue(monkeypatch, row)
     sparsity = compute.GROUP_FUNCTIONS["sparsity"]
 
-    def sparsity_with_the_new_metric(model: Any, post: compute.Posterior, dataset: Any) -> compute.Group:
+    def sparsity_with_the_new_metric(model: Any, post: Posterior, dataset: Any) -> Group:
         group = sparsity(model, post, dataset)
         group.metrics["loc_abs_mean"] = float(np.abs(post.loc).mean())
         return group
@@ -668,14 +669,14 @@ def test_template_matching_is_one_to_one() -> None:
     weights = rng.laplace(size=(500, 2))
     both = weights[:, 0] + weights[:, 1]  # one dim that correlates 0.71 with each weight
     codes = np.column_stack([both, rng.normal(size=500)])
-    corr, dims, _ = metrics.template_weight_correlation(codes, weights)
+    corr, dims, _ = recovery.template_weight_correlation(codes, weights)
     assert sorted(dims.tolist()) == [0, 1]  # each weight gets its own dim
     assert corr < 0.45  # 0.71 for one weight, ~0 for the other (old best-match: 0.71 for both)
     templates = rng.normal(size=(2, 9))
     directions = np.vstack([templates[0] + templates[1], rng.normal(size=9)])
-    value, column = metrics.matched(metrics.abs_cosine_matrix(templates, directions))
+    value, column = recovery.matched(recovery.abs_cosine_matrix(templates, directions))
     assert sorted(column.tolist()) == [0, 1]
-    value, column = metrics.matched(metrics.abs_cosine_matrix(templates, directions[:1]))
+    value, column = recovery.matched(recovery.abs_cosine_matrix(templates, directions[:1]))
     assert sorted(column.tolist()) == [-1, 0] and 0.0 in value  # fewer dims than templates: one scores 0
 
 

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from sparse_vae.data import load_dataset, prepare
-from sparse_vae.analysis.metrics import abs_cosine_matrix, fastica_dictionary, matched_abs_cosine
+from sparse_vae.analysis.recovery import abs_cosine_matrix, fastica_dictionary, matched_abs_cosine
 from sparse_vae.model import load_model
 from sparse_vae.train import train_run
 

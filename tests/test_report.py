@@ -20,7 +20,7 @@ import pytest
 from scipy import stats
 
 from sparse_vae import catalogue, report
-from sparse_vae.report import figures, pairwise, runs, tables, verdicts
+from sparse_vae.report import conclusions, controls, figures, pairwise, runs, tables, verdicts
 from sparse_vae.errors import MissingRunError, SparseVAEError
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -330,7 +330,7 @@ def _frame(values: dict, metric: str, dataset="mnist", latent=20, extra=None) ->
 def _verdict(df, conclusion, sources=None, **kw):
     """Verdict rows of one conclusion; each dataset's source is its name unless `sources` says otherwise."""
     sources = sources or {d: d for d in df["dataset"]}
-    v = verdicts.compute_verdicts(df, (), 0.95, sources, **kw)
+    v = conclusions.compute_verdicts(df, (), 0.95, sources, **kw)
     return v[v.conclusion == conclusion].reset_index(drop=True)
 
 
@@ -597,8 +597,8 @@ def test_t_interval_of_identical_seeds_is_never_zero_width():
     assert (n, mean, sd) == (3, 2.0, 0.0) and (lo, hi) == (1.5, 2.5)
     n, mean, sd, lo, hi = tables.t_interval([0.8125, 0.8125], 0.95, "probe_accuracy")
     assert hi - lo == pytest.approx(1e-4) and lo < 0.8125 < hi
-    assert verdicts.pair_outcome(verdicts._Stat(3, 1, 0, 0.5, 1.5, pd.Series(dtype=float)),
-                                 verdicts._Stat(3, 2, 0, 1.5, 2.5, pd.Series(dtype=float))) == "holds"
+    assert verdicts.pair_outcome(verdicts.Stat(3, 1, 0, 0.5, 1.5, pd.Series(dtype=float)),
+                                 verdicts.Stat(3, 2, 0, 1.5, 2.5, pd.Series(dtype=float))) == "holds"
 
 
 def test_classify_reversal_is_contradicted_never_partly_supported():
@@ -620,17 +620,17 @@ def _control_frame(laplace: list, normal: list) -> pd.DataFrame:
 def test_positive_control_comes_first_and_its_failure_blocks_the_verdicts_relying_on_it():
     """#12 defect 7: a control that must pass before informativeness verdicts mean anything."""
     sources = {"digits": "digits", "control": "sparse_linear"}
-    v = verdicts.compute_verdicts(_control_frame([0.9, 0.92, 0.85], [0.6, 0.62, 0.58]), (), 0.95, sources)
+    v = conclusions.compute_verdicts(_control_frame([0.9, 0.92, 0.85], [0.6, 0.62, 0.58]), (), 0.95, sources)
     assert v.iloc[0]["conclusion"] == 0 and v.iloc[0]["verdict"] == "supported"
     assert v[(v.conclusion == 2) & (v.dataset == "digits")].iloc[0]["verdict"] == "supported"
     assert "control" not in set(v[v.conclusion != 0].dataset)  # the control is not one of the talk's datasets
     # laplace below 0.75 in one seed: the control fails, and so do the verdicts on its metrics
-    v = verdicts.compute_verdicts(_control_frame([0.9, 0.92, 0.7], [0.6, 0.62, 0.58]), (), 0.95, sources)
+    v = conclusions.compute_verdicts(_control_frame([0.9, 0.92, 0.7], [0.6, 0.62, 0.58]), (), 0.95, sources)
     assert v.iloc[0]["verdict"] == "control failed"
     row = v[(v.conclusion == 2) & (v.dataset == "digits")].iloc[0]
     assert row["verdict"] == "control failed" and "dictionary_recovery" in row["evidence"]
     # normal as good as laplace: fails too
-    v = verdicts.compute_verdicts(_control_frame([0.9, 0.92, 0.85], [0.9, 0.85, 0.92]), (), 0.95, sources)
+    v = conclusions.compute_verdicts(_control_frame([0.9, 0.92, 0.85], [0.9, 0.85, 0.92]), (), 0.95, sources)
     assert v.iloc[0]["verdict"] == "control failed"
 
 
@@ -696,17 +696,17 @@ def test_conclusion_3_from_gabor_and_dog_fractions_with_the_baseline_as_control(
     assert "No centre-surround field" in row["evidence"] and "cauchy_gauss 0.3" in row["evidence"]
     assert "baseline: Gabor-like 0.820" in row["evidence"] and "field_fractions_natural12_z169.png" in row["evidence"]
     control = _verdict(_field_frame(gabor), 0, sources=sources, baselines={"natural12": _baseline(0.82)})
-    control = control[control.claim == verdicts.FIELD_CONTROL_CLAIM].iloc[0]
+    control = control[control.claim == controls.FIELD_CONTROL_CLAIM].iloc[0]
     assert control["verdict"] == "supported" and control["dataset"] == "natural12"
     # DoG fields where normal has more of them: both fractions count, one comparison reversed
     dog = {"normal": [0.3, 0.32, 0.31], "laplace": [0.05, 0.04, 0.06], "cauchy_gauss": [0.0, 0.0, 0.0]}
     v = _verdict(_field_frame(gabor, dog), 3, sources=sources, baselines={"natural12": _baseline(0.82)})
     assert v.loc[0, "metric"] == "rf_gabor_fraction, rf_dog_fraction" and v.loc[0, "verdict"] == "contradicted"
     # the baseline's atoms are not Gabor-like: the patches cannot test the claim
-    v = verdicts.compute_verdicts(_field_frame(gabor), (), 0.95, sources, baselines={"natural12": _baseline(0.4)})
-    assert v[v.claim == verdicts.FIELD_CONTROL_CLAIM].iloc[0]["verdict"] == "control failed"
+    v = conclusions.compute_verdicts(_field_frame(gabor), (), 0.95, sources, baselines={"natural12": _baseline(0.4)})
+    assert v[v.claim == controls.FIELD_CONTROL_CLAIM].iloc[0]["verdict"] == "control failed"
     assert v[v.conclusion == 3].iloc[0]["verdict"] == "control failed"
-    assert verdicts.control_status(_field_frame(gabor), (), 0.95, sources,
+    assert conclusions.control_status(_field_frame(gabor), (), 0.95, sources,
                                    {"natural12": _baseline(0.4)})["receptive_fields"] is False
     # no baseline: judged, and the evidence says there was no control
     v = _verdict(_field_frame(gabor), 3, sources=sources)
@@ -735,7 +735,7 @@ def test_baselines_are_loaded_drawn_and_bad_files_named(tmp_path):
     result = report.build_report(paths, study, tmp_path / "report", [baseline])
     assert (tmp_path / "report" / "figures" / "field_fractions_natural_z4.png").is_file()
     v = result["verdicts"]
-    assert v[v.claim == verdicts.FIELD_CONTROL_CLAIM].iloc[0]["verdict"] == "supported"
+    assert v[v.claim == controls.FIELD_CONTROL_CLAIM].iloc[0]["verdict"] == "supported"
     assert v[v.conclusion == 3].iloc[0]["metric"] == "rf_gabor_fraction"
     baseline.write_text(json.dumps({"fields": {"gabor_fraction": 0.8}}))
     with pytest.raises(MissingRunError, match="baselines/natural/dictionary/metrics.json.*dog_fraction"):

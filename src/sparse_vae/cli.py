@@ -90,7 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sparse VAE study: prepare data, train, analyze and report (the steps the Snakefile runs).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_data_commands(sub)
+    _add_run_commands(sub)
+    _add_study_commands(sub)
+    return parser
 
+
+def _add_data_commands(sub: Any) -> None:
+    """validate, download, prepare: the config and the datasets."""
     p = sub.add_parser(
         "validate",
         help="check config files as Snakemake sees them: each merged over config.yaml, in order",
@@ -113,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npz path")
     p.set_defaults(func=_cmd_prepare)
 
+
+def _add_run_commands(sub: Any) -> None:
+    """train, analyze, baseline: one run (or one dataset's sparse-coding baseline)."""
     p = sub.add_parser("train", help="train one VAE (resumes from a checkpoint in --run-dir)")
     p.add_argument("--data", required=True, help="prepared dataset .npz")
     p.add_argument("--spec", required=True, type=_json_arg,
@@ -137,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="BLAS threads")
     p.set_defaults(func=_cmd_baseline)
 
+
+def _add_study_commands(sub: Any) -> None:
+    """report, readme: the whole study."""
     p = sub.add_parser("report", help="aggregate runs into tables, figure panels and report.html")
     p.add_argument("--study", required=True, type=_json_arg, help="study and report settings as JSON")
     p.add_argument("--out-dir", required=True, help="report folder")
@@ -151,7 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", default="offline", help="name in the README's results markers of this study")
     p.add_argument("--check", action="store_true", help="only check that the README matches; exit 1 if not")
     p.set_defaults(func=_cmd_readme)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,8 @@ to this run, the reason (the metric is then null in metrics.json; a number is ne
 
 Deterministic for given inputs: every stochastic step re-seeds from the run's seed plus its own
 offset, so the steps do not depend on each other's consumption of random numbers.
-Not here: the metric maths (``metrics``), the model passes (``model_passes``), figures, file I/O.
+Not here: the shared pass (``posterior``), the decoder and ground-truth groups (``decoder_groups``),
+the metric maths (``metrics``, ``recovery``), the model passes (``model_passes``), figures, file I/O.
 """
 
 from __future__ import annotations
@@ -24,74 +25,21 @@ import torch
 
 from sparse_vae import catalogue
 from sparse_vae.analysis import metrics as M
-from sparse_vae.analysis.display import display_direction
+from sparse_vae.analysis.decoder_groups import decoder, ground_truth
 from sparse_vae.analysis.exact import model_log_marginal, model_parameters
-from sparse_vae.analysis.fields import summarize_fields
-from sparse_vae.analysis.model_passes import (
-    BATCH, CHUNK_ELEMENTS, decode, decoder_directions, direction_scales, importance_log_weights,
-    posterior_parameters, receptive_fields,
-)
+from sparse_vae.analysis.model_passes import BATCH, CHUNK_ELEMENTS, decode, importance_log_weights
+from sparse_vae.analysis.posterior import Group, Posterior, no_used_dims, posterior_pass
 from sparse_vae.data.io import Dataset
 from sparse_vae.errors import SparseVAEError
 
-__all__ = [
-    "GROUP_FUNCTIONS", "PARAM_KEYS", "Analysis", "Group", "Posterior", "check_params", "compute_analysis",
-    "is_synthetic",
-]
+__all__ = ["GROUP_FUNCTIONS", "PARAM_KEYS", "Analysis", "check_params", "compute_analysis"]
 
 PARAM_KEYS = (
     "iwae_samples", "max_examples", "active_threshold", "used_ratio_threshold", "kl_threshold",
     "sparsity_threshold", "probe_folds",
 )
-#: sources whose datasets are the positive control (x = W z + noise with known W).
-CONTROL_SOURCES = ("sparse_linear",)
-#: sources of grey natural-image patches, whose linear-decoder columns get the literature's field fits.
-NATURAL_IMAGE_SOURCES = ("natural", "cifar")
-FIELD_METRICS = ("rf_fields_fitted", "rf_gabor_fraction", "rf_dog_fraction", "rf_extended_fraction",
-                 "rf_unfitted_fraction", "rf_gabor_r2_median", "rf_gabor_median_freq")
-_SEED_IWAE, _SEED_KL = 101, 102
-
-
-@dataclass
-class Posterior:
-    """What every group reads: the test split, its posterior codes, KL and decoder directions."""
-
-    settings: dict[str, Any]
-    seed: int
-    x_test: np.ndarray  # float32 (N, D)
-    n_eval: int  # the first n_eval examples are used for ELBO, IWAE, probe and MI
-    loc: np.ndarray
-    scale: np.ndarray
-    variance: np.ndarray
-    active: np.ndarray  # Burda: Var_x loc > active_threshold (reported only, masks nothing)
-    used_ratio: np.ndarray  # per dim: half-IQR_x(loc) / median_x half-IQR of q (scale-free)
-    used: np.ndarray  # used_ratio > used_ratio_threshold: the dims every masked metric reads
-    posterior_family: str  # "gaussian" | "cauchy", from the model's posterior distribution
-    prior_family: str  # "normal" | "laplace" | "cauchy", from the model's prior distribution
-    prior_scale: float
-    kl_example_dim: np.ndarray  # (N, L)
-    kl_method: str
-    directions: np.ndarray  # decode(s e_j) - decode(0), (L, D)
-    rf: np.ndarray  # decode(s e_j) - decode(-s e_j), (L, D)
-
-    @property
-    def kl_per_dim(self) -> np.ndarray:
-        return self.kl_example_dim.mean(axis=0)
-
-
-@dataclass
-class Group:
-    """One group's metrics (None where not applicable), the reasons, and arrays others draw."""
-
-    metrics: dict[str, Any] = field(default_factory=dict)
-    not_applicable: dict[str, str] = field(default_factory=dict)
-    arrays: dict[str, Any] = field(default_factory=dict)
-
-    def skip(self, *names_and_reason: str) -> None:
-        *names, reason = names_and_reason
-        for name in names:
-            self.metrics[name] = None
-            self.not_applicable[name] = reason
+#: the IWAE's seed offset (the shared pass's KL uses posterior._SEED_KL = 102).
+_SEED_IWAE = 101
 
 
 @dataclass
@@ -121,68 +69,6 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     if settings["max_examples"] is not None and int(settings["max_examples"]) < 1:
         raise SparseVAEError(f"analysis params: max_examples must be >= 1, got {settings['max_examples']}")
     return settings
-
-
-# -- the shared pass ------------------------------------------------------------------------------
-_FAMILIES = {torch.distributions.Normal: "normal", torch.distributions.Laplace: "laplace",
-             torch.distributions.Cauchy: "cauchy"}
-
-
-def model_families(model: Any, x: np.ndarray) -> tuple[str, str, float]:
-    """(posterior family, prior family, prior scale) read off the model's own distributions.
-
-    Never from the prior's configured name: a `cauchy_gauss` entry has a Cauchy prior and a
-    Gaussian posterior, and what is defined (ELBO, the used-dimension ratio) depends on both.
-    """
-    with torch.no_grad():
-        q, prior = model.posterior(torch.as_tensor(x[:1], dtype=torch.float32)), model.prior()
-    names = [next((name for cls, name in _FAMILIES.items() if isinstance(d, cls)), None) for d in (q, prior)]
-    if None in names:
-        raise SparseVAEError(f"the analysis knows Normal, Laplace and Cauchy distributions, not "
-                             f"{type(q).__name__} / {type(prior).__name__}")
-    scale = float(np.asarray(prior.scale.double().numpy()).reshape(-1)[0])
-    return ("gaussian" if names[0] == "normal" else names[0]), names[1], scale
-
-
-def posterior_pass(model: Any, dataset: Dataset, settings: dict[str, Any], seed: int,
-                   timings: dict[str, float]) -> Posterior:
-    """Posterior codes and KL of the whole test split, and each latent axis' decoded direction."""
-    x_test = np.asarray(dataset.x_test, dtype=np.float32)
-    n_test = len(x_test)
-    if n_test < 2:
-        raise SparseVAEError(f"the test split has {n_test} examples; the analysis needs at least 2")
-    n_eval = n_test if settings["max_examples"] is None else min(n_test, int(settings["max_examples"]))
-    t0 = time.perf_counter()
-    loc, scale = posterior_parameters(model, x_test)
-    if not (np.isfinite(loc).all() and np.isfinite(scale).all()):
-        raise SparseVAEError("the model's posterior parameters on the test split are not finite")
-    variance = M.location_variance(loc)
-    posterior_family, prior_family, prior_scale = model_families(model, x_test)
-    ratio = M.used_ratio(loc, scale, posterior_family)
-    timings["posterior"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    torch.manual_seed(seed * 1000 + _SEED_KL)
-    kl_rows, kl_method = [], "closed_form"
-    with torch.no_grad():
-        prior = model.prior()
-        for start in range(0, n_test, BATCH):
-            q = model.posterior(torch.as_tensor(x_test[start:start + BATCH]))
-            kl, kl_method = M.evaluation_kl(q, prior)
-            kl_rows.append(kl.double().numpy())
-    timings["kl"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    steps = direction_scales(np.sqrt(variance))
-    directions, rf = decoder_directions(model, steps), receptive_fields(model, steps)
-    timings["directions"] = time.perf_counter() - t0
-    return Posterior(
-        settings=settings, seed=seed, x_test=x_test, n_eval=n_eval, loc=loc, scale=scale,
-        variance=variance, active=variance > float(settings["active_threshold"]), used_ratio=ratio,
-        used=ratio > float(settings["used_ratio_threshold"]), posterior_family=posterior_family,
-        prior_family=prior_family, prior_scale=prior_scale,
-        kl_example_dim=np.concatenate(kl_rows), kl_method=kl_method, directions=directions, rf=rf,
-    )
 
 
 # -- the metric groups (one per catalogue.GROUPS entry) ------------------------------------------
@@ -251,17 +137,13 @@ def latent_use(model: Any, post: Posterior, dataset: Dataset) -> Group:
     return group
 
 
-def _no_used_dims(post: Posterior) -> str:
-    return f"no used dimension (used_ratio > {post.settings['used_ratio_threshold']})"
-
-
 def sparsity(model: Any, post: Posterior, dataset: Dataset) -> Group:
     """Near-zero fraction, kurtosis and Hoyer sparsity of the used dimensions, each in units of its spread."""
     loc, used = post.loc, post.used
     kurtosis = M.excess_kurtosis(loc)
     group = Group(arrays={"kurtosis": kurtosis})
     if not used.any():
-        group.skip("frac_near_zero", "kurtosis_mean", "hoyer", _no_used_dims(post))
+        group.skip("frac_near_zero", "kurtosis_mean", "hoyer", no_used_dims(post))
         return group
     try:
         group.metrics["frac_near_zero"] = M.frac_near_zero(loc, float(post.settings["sparsity_threshold"]),
@@ -307,90 +189,6 @@ def labels(model: Any, post: Posterior, dataset: Dataset) -> Group:
     else:
         group.skip("mi_label_max", "the evaluated test labels hold a single class")
     return group
-
-
-def decoder(model: Any, post: Posterior, dataset: Dataset) -> Group:
-    """How localised the used dimensions' receptive fields are, in pixel space, and what shape the
-    used decoder columns take (Gabor / centre-surround fits, natural-image patches only)."""
-    localization = M.localization_index(display_direction(dataset, post.rf))
-    group = Group(arrays={"rf_fits": None})
-    if post.used.any() and np.isfinite(localization[post.used]).any():
-        group.metrics["rf_localization"] = float(np.nanmean(localization[post.used]))
-    else:
-        group.skip("rf_localization", "no used dimension with a non-zero receptive field")
-    field_fits(model, post, dataset, group)
-    return group
-
-
-def field_fits(model: Any, post: Posterior, dataset: Dataset, group: Group) -> None:
-    """Gabor and DoG fits (``analysis.fields``) of the USED dims' linear-decoder columns.
-
-    The columns are taken in data space, where the model and the dictionary baseline are both
-    fitted (the baseline's atoms are fitted the same way). Used dims only: a VAE's unused column
-    is whatever its initialisation left there (a collapsed latent never reaches the decoder), so
-    counting it would measure collapse, which ``used_units`` already reports, not field shape.
-    """
-    shape = tuple(int(v) for v in dataset.image_shape)
-    dictionary = model.decoder_dictionary() if hasattr(model, "decoder_dictionary") else None
-    if dictionary is None:
-        group.skip(*FIELD_METRICS, "needs a linear decoder (its columns are the fields)")
-        return
-    if dataset.metadata.get("source") not in NATURAL_IMAGE_SOURCES or len(shape) != 2:
-        group.skip(*FIELD_METRICS, f"needs grey natural-image patches (source {' or '.join(NATURAL_IMAGE_SOURCES)})")
-        return
-    if not post.used.any():
-        group.skip(*FIELD_METRICS, _no_used_dims(post))
-        return
-    columns = dictionary.double().numpy()[post.used].reshape(-1, *shape)
-    summary = summarize_fields(columns)
-    group.metrics.update(
-        rf_fields_fitted=int(summary["n_fields"]), rf_gabor_fraction=summary["gabor_fraction"],
-        rf_dog_fraction=summary["dog_fraction"], rf_extended_fraction=summary["extended_fraction"],
-        rf_unfitted_fraction=summary["unfitted_fraction"], rf_gabor_r2_median=summary["gabor_r2_median"])
-    if summary["frequencies"]:
-        group.metrics["rf_gabor_median_freq"] = float(np.median(summary["frequencies"]))
-    else:
-        group.skip("rf_gabor_median_freq", "no used column is Gabor-like")
-    group.arrays["rf_fits"] = {"fields": columns, "per_field": summary["per_field"],
-                               "dims": np.flatnonzero(post.used)}
-
-
-def ground_truth(model: Any, post: Posterior, dataset: Dataset) -> Group:
-    """Recovery of the true weights and templates, one-to-one (synthetic and control data only)."""
-    group = Group()
-    if not is_synthetic(dataset):
-        group.skip("template_weight_corr", "template_weight_r2", "template_matched_cos", "ica_matched_cos",
-                   "no ground-truth templates and weights (not synthetic data)")
-        return group
-    templates = np.asarray(dataset.extras["templates"], dtype=np.float64)
-    weights = np.asarray(dataset.extras["weights_test"], dtype=np.float64)
-    corr, best_dim, best_r = M.template_weight_correlation(post.loc, weights)
-    group.metrics["template_weight_corr"] = corr
-    # for the figures: each dimension's best template, each weight's matched dimension
-    direction_cos, direction_template = M.best_abs_cosine(post.directions, templates)
-    group.arrays.update(weight_best_dim=best_dim, weight_best_r=best_r, direction_cos=direction_cos,
-                        direction_template=direction_template)
-    try:
-        group.metrics["template_weight_r2"] = M.template_weight_r2(post.loc, weights)
-    except M.NotApplicable as reason:
-        group.skip("template_weight_r2", str(reason))
-    if post.used.any():  # templates beyond the used dims' number are left unmatched (score 0)
-        matched_cos, _ = M.matched(M.abs_cosine_matrix(templates, post.directions[post.used]))
-        group.metrics["template_matched_cos"] = float(matched_cos.mean())
-    else:
-        group.skip("template_matched_cos", _no_used_dims(post))
-    if dataset.metadata.get("source") in CONTROL_SOURCES:
-        ica = M.fastica_dictionary(dataset.x_train, len(templates), seed=post.seed)
-        group.metrics["ica_matched_cos"] = M.matched_abs_cosine(templates, ica)[0]
-    else:
-        group.skip("ica_matched_cos", f"FastICA reference only on positive-control data "
-                                      f"(source {' or '.join(CONTROL_SOURCES)})")
-    return group
-
-
-def is_synthetic(dataset: Dataset) -> bool:
-    """Whether the dataset carries the true templates and weights (synthetic data)."""
-    return all(name in dataset.extras for name in ("templates", "weights_test"))
 
 
 GROUP_FUNCTIONS: dict[str, Callable[[Any, Posterior, Dataset], Group]] = {

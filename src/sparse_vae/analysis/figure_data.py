@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch.distributions import Cauchy
 
-from sparse_vae.analysis.compute import Analysis, is_synthetic
+from sparse_vae.analysis.compute import Analysis
+from sparse_vae.analysis.decoder_groups import is_synthetic
 from sparse_vae.analysis.model_passes import decode, direction_scales
 from sparse_vae.data.io import Dataset
 
@@ -62,7 +63,7 @@ class FigureData:
     groups: np.ndarray | None  # colour of each test example in the latent scatter
     group_name: str
     ground_truth: GroundTruthMatch | None
-    rf_fits: dict[str, Any] | None = None  # field fits of the used decoder columns (compute.field_fits)
+    rf_fits: dict[str, Any] | None = None  # field fits of the used decoder columns (decoder_groups.field_fits)
 
     @property
     def order(self) -> np.ndarray:

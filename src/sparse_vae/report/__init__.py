@@ -15,8 +15,9 @@ four conclusions, and one self-contained HTML page.
 * ``figures/*.png`` figure panels (built in a temporary folder and swapped in whole);
 * ``report.html`` last, with every figure embedded.
 
-The package: ``runs`` (the study and the run folders, checked), ``tables``, ``verdicts``,
-``figures``, ``html``. A run whose files are missing or malformed stops the report with
+The package: ``runs`` (the study and the run folders, checked), ``tables``, the verdicts
+(``verdicts`` their rules, ``evidence``, ``controls``, ``conclusions``), ``pairwise``, ``figures``,
+``html`` (with ``answers``). A run whose files are missing or malformed stops the report with
 ``MissingRunError`` naming the run folder: no run is ever dropped silently.
 """
 
@@ -33,7 +34,7 @@ from sparse_vae.report.html import render_html
 from sparse_vae.report.runs import Study, check_complete, load_baselines, load_runs
 from sparse_vae.report.pairwise import pairwise_table
 from sparse_vae.report.tables import ID_COLUMNS, TIMING_COLUMNS, metrics_table, summarize
-from sparse_vae.report.verdicts import compute_verdicts, control_status
+from sparse_vae.report.conclusions import compute_verdicts, control_status
 
 __all__ = ["build_report"]
 

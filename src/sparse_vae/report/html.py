@@ -22,7 +22,8 @@ from sparse_vae.report.answers import answers_section
 from sparse_vae.report.figures import FigureInfo, slug
 from sparse_vae.report.runs import Study
 from sparse_vae.report.tables import ID_COLUMNS, TRAIN_COLUMNS, fmt, fmt_sd, order
-from sparse_vae.report.verdicts import CONCLUSIONS, VERDICT_RULES
+from sparse_vae.report.conclusions import CONCLUSIONS
+from sparse_vae.report.verdicts import VERDICT_RULES
 
 __all__ = ["render_html"]
 

@@ -21,7 +21,7 @@ from scipy import stats
 
 from sparse_vae import catalogue
 from sparse_vae.report.tables import order, resolution
-from sparse_vae.report.verdicts import CONTROL_SOURCES, METRIC_CONTROLS
+from sparse_vae.report.controls import CONTROL_SOURCES, METRIC_CONTROLS
 
 __all__ = ["PAIRWISE_COLUMNS", "QUESTIONS", "pairwise_table"]
 

@@ -1,0 +1,137 @@
+"""The shared pass every metric group reads, and what a group returns.
+
+``posterior_pass`` computes once, over the whole test split, the posterior parameters, which
+dimensions are used, the KL per example and dimension, and each latent axis' decoded direction and
+receptive field (``Posterior``); each group of ``analysis.compute`` returns a ``Group``. Re-seeds from
+the run's seed plus its own offset. Not here: the groups, the metric maths (``metrics``), the model
+passes themselves (``model_passes``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from sparse_vae.analysis import metrics as M
+from sparse_vae.analysis.model_passes import (
+    BATCH, decoder_directions, direction_scales, posterior_parameters, receptive_fields,
+)
+from sparse_vae.data.io import Dataset
+from sparse_vae.errors import SparseVAEError
+
+__all__ = ["Group", "Posterior", "model_families", "no_used_dims", "posterior_pass"]
+
+#: the KL's seed offset (distinct from compute's _SEED_IWAE = 101: each step draws its own numbers).
+_SEED_KL = 102
+
+
+@dataclass
+class Posterior:
+    """What every group reads: the test split, its posterior codes, KL and decoder directions."""
+
+    settings: dict[str, Any]
+    seed: int
+    x_test: np.ndarray  # float32 (N, D)
+    n_eval: int  # the first n_eval examples are used for ELBO, IWAE, probe and MI
+    loc: np.ndarray
+    scale: np.ndarray
+    variance: np.ndarray
+    active: np.ndarray  # Burda: Var_x loc > active_threshold (reported only, masks nothing)
+    used_ratio: np.ndarray  # per dim: half-IQR_x(loc) / median_x half-IQR of q (scale-free)
+    used: np.ndarray  # used_ratio > used_ratio_threshold: the dims every masked metric reads
+    posterior_family: str  # "gaussian" | "cauchy", from the model's posterior distribution
+    prior_family: str  # "normal" | "laplace" | "cauchy", from the model's prior distribution
+    prior_scale: float
+    kl_example_dim: np.ndarray  # (N, L)
+    kl_method: str
+    directions: np.ndarray  # decode(s e_j) - decode(0), (L, D)
+    rf: np.ndarray  # decode(s e_j) - decode(-s e_j), (L, D)
+
+    @property
+    def kl_per_dim(self) -> np.ndarray:
+        return self.kl_example_dim.mean(axis=0)
+
+
+@dataclass
+class Group:
+    """One group's metrics (None where not applicable), the reasons, and arrays others draw."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    not_applicable: dict[str, str] = field(default_factory=dict)
+    arrays: dict[str, Any] = field(default_factory=dict)
+
+    def skip(self, *names_and_reason: str) -> None:
+        *names, reason = names_and_reason
+        for name in names:
+            self.metrics[name] = None
+            self.not_applicable[name] = reason
+
+
+def no_used_dims(post: Posterior) -> str:
+    """The reason a metric of the used dimensions does not apply: there is none."""
+    return f"no used dimension (used_ratio > {post.settings['used_ratio_threshold']})"
+
+
+_FAMILIES = {torch.distributions.Normal: "normal", torch.distributions.Laplace: "laplace",
+             torch.distributions.Cauchy: "cauchy"}
+
+
+def model_families(model: Any, x: np.ndarray) -> tuple[str, str, float]:
+    """(posterior family, prior family, prior scale) read off the model's own distributions.
+
+    Never from the prior's configured name: a `cauchy_gauss` entry has a Cauchy prior and a
+    Gaussian posterior, and what is defined (ELBO, the used-dimension ratio) depends on both.
+    """
+    with torch.no_grad():
+        q, prior = model.posterior(torch.as_tensor(x[:1], dtype=torch.float32)), model.prior()
+    names = [next((name for cls, name in _FAMILIES.items() if isinstance(d, cls)), None) for d in (q, prior)]
+    if None in names:
+        raise SparseVAEError(f"the analysis knows Normal, Laplace and Cauchy distributions, not "
+                             f"{type(q).__name__} / {type(prior).__name__}")
+    scale = float(np.asarray(prior.scale.double().numpy()).reshape(-1)[0])
+    return ("gaussian" if names[0] == "normal" else names[0]), names[1], scale
+
+
+def posterior_pass(model: Any, dataset: Dataset, settings: dict[str, Any], seed: int,
+                   timings: dict[str, float]) -> Posterior:
+    """Posterior codes and KL of the whole test split, and each latent axis' decoded direction."""
+    x_test = np.asarray(dataset.x_test, dtype=np.float32)
+    n_test = len(x_test)
+    if n_test < 2:
+        raise SparseVAEError(f"the test split has {n_test} examples; the analysis needs at least 2")
+    n_eval = n_test if settings["max_examples"] is None else min(n_test, int(settings["max_examples"]))
+    t0 = time.perf_counter()
+    loc, scale = posterior_parameters(model, x_test)
+    if not (np.isfinite(loc).all() and np.isfinite(scale).all()):
+        raise SparseVAEError("the model's posterior parameters on the test split are not finite")
+    variance = M.location_variance(loc)
+    posterior_family, prior_family, prior_scale = model_families(model, x_test)
+    ratio = M.used_ratio(loc, scale, posterior_family)
+    timings["posterior"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    torch.manual_seed(seed * 1000 + _SEED_KL)
+    kl_rows, kl_method = [], "closed_form"
+    with torch.no_grad():
+        prior = model.prior()
+        for start in range(0, n_test, BATCH):
+            q = model.posterior(torch.as_tensor(x_test[start:start + BATCH]))
+            kl, kl_method = M.evaluation_kl(q, prior)
+            kl_rows.append(kl.double().numpy())
+    timings["kl"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    steps = direction_scales(np.sqrt(variance))
+    directions, rf = decoder_directions(model, steps), receptive_fields(model, steps)
+    timings["directions"] = time.perf_counter() - t0
+    return Posterior(
+        settings=settings, seed=seed, x_test=x_test, n_eval=n_eval, loc=loc, scale=scale,
+        variance=variance, active=variance > float(settings["active_threshold"]), used_ratio=ratio,
+        used=ratio > float(settings["used_ratio_threshold"]), posterior_family=posterior_family,
+        prior_family=prior_family, prior_scale=prior_scale,
+        kl_example_dim=np.concatenate(kl_rows), kl_method=kl_method, directions=directions, rf=rf,
+    )
