@@ -89,7 +89,12 @@ def time_dataloader_loop(x: torch.Tensor, prior: str, epochs: int, device: torch
             loss.backward()
             optimizer.step()
 
-    epoch_pass()  # warm-up
+    return samples_per_second(epoch_pass, epochs, device)
+
+
+def samples_per_second(epoch_pass, epochs: int, device: torch.device) -> float:
+    """Throughput of `epoch_pass` over `epochs` passes of N samples, after one warm-up pass."""
+    epoch_pass()
     sync(device)
     start = time.perf_counter()
     for _ in range(epochs):
@@ -113,13 +118,7 @@ def time_reference_loop(x: torch.Tensor, epochs: int, device: torch.device) -> f
             loss_function(recon, data, mu, logvar).backward()
             optimizer.step()
 
-    epoch_pass()  # warm-up
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(epochs):
-        epoch_pass()
-    sync(device)
-    return N * epochs / (time.perf_counter() - start)
+    return samples_per_second(epoch_pass, epochs, device)
 
 
 def describe(device: torch.device) -> str:
