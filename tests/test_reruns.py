@@ -208,3 +208,22 @@ def test_readme_generator_reproduces_the_report_it_is_given(study: tuple[Path, d
     readme.write_text(text.replace(f"{mse.prior} {_num(mse['mean'])}", f"{mse.prior} 12345", 1))
     check = subprocess.run([*cli, "--check"], capture_output=True, text=True)
     assert check.returncode == 1 and "differs" in check.stderr
+
+
+def test_another_study_leaves_this_one_up_to_date(study: tuple[Path, dict]) -> None:
+    """Each study writes into its own `results` folder: running a second study in the same checkout
+    (here a one-run study with its own folder, sharing dataset names with the tiny one) leaves
+    the tiny study with nothing to do, and never touches its files."""
+    workdir, config = study
+    tiny_report = workdir / "results/tiny/report/metrics.csv"
+    before = tiny_report.read_bytes()
+    other = yaml.safe_load(yaml.safe_dump(config))
+    other["results"] = "results/other"
+    other["study"] = {"datasets": ["synthetic"], "priors": ["normal"], "seeds": [1]}
+    path = workdir / "other.yaml"
+    path.write_text(yaml.safe_dump(other))
+    result = snakemake(workdir, path, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (workdir / "results/other/report/metrics.csv").is_file()
+    assert planned_jobs(workdir, workdir / "presets" / "tiny.yaml") == set()
+    assert tiny_report.read_bytes() == before
