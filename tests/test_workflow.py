@@ -78,3 +78,19 @@ def test_lint_is_clean(tmp_path: Path) -> None:
     result = snakemake(tmp_path, "--lint", "--configfile", str(REPO / "presets/tiny.yaml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout, result.stdout
+
+
+def test_every_source_the_schema_allows_is_one_the_cli_prepares() -> None:
+    """The offline study once failed at its first prepare job: the schema accepted `sparse_linear`
+    but the CLI's --source choices did not list it."""
+    from sparse_vae.cli import build_parser
+    from sparse_vae.config import load_schema
+
+    schema_sources = set()
+    for node in load_schema()["$defs"].values():
+        source = node.get("properties", {}).get("source", {}) if isinstance(node, dict) else {}
+        schema_sources |= set(source.get("enum", [])) | ({source["const"]} if "const" in source else set())
+    assert schema_sources, "no source enum found in the schema"
+    for source in schema_sources:
+        args = build_parser().parse_args(["prepare", "--source", source, "--params", "{}", "--out", "x.npz"])
+        assert args.source == source

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sparse_vae.data import DOWNLOADABLE, SOURCES
 from sparse_vae.errors import SparseVAEError
 
 
@@ -108,13 +109,13 @@ def _add_data_commands(sub: Any) -> None:
 
     p = sub.add_parser("download", help="fetch raw MNIST, Fashion-MNIST or CIFAR-10 files with torchvision "
                        "(needs network unless present; Fashion-MNIST also from its Debian package)")
-    p.add_argument("--source", required=True, choices=["mnist", "fashion_mnist", "cifar"])
+    p.add_argument("--source", required=True, choices=DOWNLOADABLE)
     p.add_argument("--root", required=True, help="data root torchvision downloads into / reads from")
     p.add_argument("--done", help="marker file written once the raw files are verified")
     p.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("prepare", help="build results/data/<dataset>.npz from a source")
-    p.add_argument("--source", required=True, choices=["synthetic", "mnist", "fashion_mnist", "cifar", "digits", "natural"])
+    p.add_argument("--source", required=True, choices=SOURCES)
     p.add_argument("--params", required=True, type=_json_arg, help="the dataset's `prepare` settings as JSON")
     p.add_argument("--root", default="data", help="data root holding raw MNIST / CIFAR files")
     p.add_argument("--out", required=True, help="output .npz path")
