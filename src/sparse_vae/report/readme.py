@@ -43,11 +43,21 @@ def _read(report_dir: Path, name: str, required: bool = True) -> pd.DataFrame | 
     return pd.read_csv(path)
 
 
+def _latent(value) -> str:
+    """A latent size as written in the tables ('' where a verdict has none); CSV reads it as float."""
+    return "" if pd.isna(value) or value == "" else str(int(float(value)))
+
+
+def _cell(text) -> str:
+    """Text safe inside a markdown table cell."""
+    return str(text).replace("|", "\\|")
+
+
 def _numbers(summary: pd.DataFrame, dataset: str, latent, metric: str) -> str:
     """'prior mean ± sd' for every prior with a value of `metric` in this group."""
     rows = summary[(summary["dataset"] == dataset) & (summary["metric"] == metric)]
-    if str(latent) not in ("", "nan", "all"):
-        rows = rows[rows["latent"].astype(str) == str(latent)]
+    if latent:
+        rows = rows[rows["latent"].map(_latent) == latent]
     cells = [f"{r.prior} {_num(r.mean)} ± {_num(r.sd)}" for r in rows.itertuples() if not pd.isna(r.mean)]
     return ", ".join(cells) or "–"
 
@@ -56,12 +66,16 @@ def _verdict_table(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     lines = ["| conclusion | dataset | latent | verdict | seeds | metric: mean ± sd over seeds |",
              "|---|---|---|---|---|---|"]
     for v in verdicts.itertuples():
-        latent = "" if pd.isna(v.latent) else v.latent
+        latent = _latent(v.latent)
         metrics = v.metric.split(", ") if isinstance(v.metric, str) else []
         numbers = "; ".join(f"{m}: {_numbers(summary, v.dataset, latent, m)}" for m in metrics) or "–"
-        lines.append(f"| {v.conclusion}. {v.claim} | {v.dataset} | {latent} | **{v.verdict}** | "
+        lines.append(f"| {v.conclusion}. {_cell(v.claim)} | {v.dataset} | {latent} | **{v.verdict}** | "
                      f"{'' if pd.isna(v.seeds) else v.seeds} | {numbers} |")
     return lines
+
+
+def _direction(better: str) -> str:
+    return f"{better} is better" if better in ("higher", "lower") else "no better direction"
 
 
 def _pairwise_table(pairwise: pd.DataFrame) -> list[str]:
@@ -70,7 +84,7 @@ def _pairwise_table(pairwise: pd.DataFrame) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows.itertuples():
         lines.append(
-            f"| {r.question} | {r.dataset} | {r.latent} | {r.metric} ({r.better} is better) | {_num(r.mean_a)} | "
+            f"| {r.question} | {r.dataset} | {_latent(r.latent)} | {r.metric} ({_direction(r.better)}) | {_num(r.mean_a)} | "
             f"{_num(r.mean_b)} | {_num(r.difference)} [{_num(r.ci_low)}, {_num(r.ci_high)}] | "
             f"{r.outcome} | {r.seeds_a_better} |")
     return lines
