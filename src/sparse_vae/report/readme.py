@@ -69,7 +69,8 @@ def _verdict_table(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
         latent = _latent(v.latent)
         metrics = v.metric.split(", ") if isinstance(v.metric, str) else []
         numbers = "; ".join(f"{m}: {_numbers(summary, v.dataset, latent, m)}" for m in metrics) or "–"
-        lines.append(f"| {v.conclusion}. {_cell(v.claim)} | {v.dataset} | {latent} | **{v.verdict}** | "
+        dataset = "–" if pd.isna(v.dataset) else v.dataset
+        lines.append(f"| {v.conclusion}. {_cell(v.claim)} | {dataset} | {latent} | **{v.verdict}** | "
                      f"{'' if pd.isna(v.seeds) else v.seeds} | {numbers} |")
     return lines
 
