@@ -199,7 +199,8 @@ def test_readme_generator_reproduces_the_report_it_is_given(study: tuple[Path, d
     rows = [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
     assert len(rows) == len(verdicts)
     for line, verdict in zip(rows, verdicts.itertuples()):
-        assert f"| {verdict.dataset} |" in line and f"**{verdict.verdict}**" in line
+        dataset = "–" if pd.isna(verdict.dataset) else verdict.dataset
+        assert f"| {dataset} |" in line and f"**{verdict.verdict}**" in line
     summary = pd.read_csv(report_dir / "summary.csv").dropna(subset=["mean"])
     mse = summary[summary["metric"] == "mse"].iloc[0]
     from sparse_vae.report.readme import _num
