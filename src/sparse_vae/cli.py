@@ -127,7 +127,7 @@ def _add_run_commands(sub: Any) -> None:
     p = sub.add_parser("train", help="train one VAE (resumes from a checkpoint in --run-dir)")
     p.add_argument("--data", required=True, help="prepared dataset .npz")
     p.add_argument("--spec", required=True, type=_json_arg,
-                   help="run spec JSON: dataset, prior{name,scale,kl,kl_samples}, latent, seed, model, train")
+                   help="run spec JSON: dataset, prior{name,family,posterior,scale,kl,kl_samples}, latent, seed, model, train")
     p.add_argument("--run-dir", required=True, help="folder for model.pt, history.csv, train.json")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (set from the rule's threads)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA when present")
