@@ -339,7 +339,7 @@ def test_verdict_reconstruction_supported():
     v = _verdict(df, 1)
     assert v.loc[0, "verdict"] == "supported" and v.loc[0, "seeds"] == "3/3"
     ev = v.loc[0, "evidence"]
-    assert "normal 0.11 ± 0.01 (n = 3)" in ev and "95% intervals separate" in ev and "disagree" not in ev
+    assert "normal 0.11 ± 0.01 (n = 3)" in ev and "95% interval of the difference excludes 0" in ev and "disagree" not in ev
 
 
 def test_verdict_reconstruction_contradicted():
@@ -354,7 +354,7 @@ def test_verdict_partly_supported():
     df = _frame({"normal": [0.10, 0.11, 0.12], "laplace": [0.20, 0.21, 0.22], "cauchy": [0.19, 0.23, 0.21]}, "mse")
     v = _verdict(df, 1)
     assert v.loc[0, "verdict"] == "partly supported"
-    assert "95% intervals overlap" in v.loc[0, "evidence"]
+    assert "95% interval of the difference contains 0" in v.loc[0, "evidence"]
 
 
 def test_verdict_mixed_seeds_are_counted():
@@ -371,7 +371,7 @@ def test_verdict_mixed_seeds_are_counted():
 def test_verdict_all_overlapping_is_inconclusive():
     df = _frame({"normal": [0.1, 0.3, 0.2], "laplace": [0.2, 0.1, 0.3], "cauchy": [0.3, 0.2, 0.1]}, "mse")
     v = _verdict(df, 1)
-    assert v.loc[0, "verdict"] == "inconclusive" and "intervals overlap" in v.loc[0, "evidence"]
+    assert v.loc[0, "verdict"] == "inconclusive" and "interval of the difference contains 0" in v.loc[0, "evidence"]
 
 
 def test_verdict_reports_iwae_alongside_mse():
@@ -437,9 +437,34 @@ def test_verdict_one_dimension():
 
 
 def test_verdict_not_tested_without_a_prior():
-    df = _frame({"normal": [0.1, 0.2], "laplace": [0.2, 0.3]}, "mse")
+    df = _frame({"normal": [0.1, 0.2]}, "mse")
     v = _verdict(df, 1)
-    assert v.loc[0, "verdict"] == "not tested" and "no cauchy runs" in v.loc[0, "evidence"]
+    assert v.loc[0, "verdict"] == "not tested" and "no laplace or cauchy runs" in v.loc[0, "evidence"]
+
+
+def test_verdict_tests_the_pairs_a_dataset_has():
+    """A dataset that restricts its priors (natural12: no Cauchy posterior) is judged on the pairs it has,
+    and the evidence says which prior was left out."""
+    df = _frame({"normal": [0.10, 0.11, 0.12], "laplace": [0.05, 0.06, 0.07]}, "mse")
+    v = _verdict(df, 1)
+    assert v.loc[0, "verdict"] == "contradicted" and "cauchy not run on mnist" in v.loc[0, "evidence"]
+    df = _frame({"normal": [0.5, 0.6, 0.7], "laplace": [0.8, 0.9, 0.95]}, "probe_accuracy")
+    assert _verdict(df, 2).loc[0, "verdict"] == "supported"
+
+
+def test_verdicts_and_pairwise_answers_use_one_test():
+    """Per-prior t-intervals overlap here, but the Welch interval of the difference excludes 0 (as in the
+    offline study's digits z10 MSE): the verdict is "contradicted", never "partly supported", and the
+    pairwise answer agrees."""
+    mse = {"normal": [0.0252, 0.0255, 0.0258], "laplace": [0.0246, 0.0248, 0.0250], "cauchy": [0.07, 0.074, 0.078]}
+    df = _frame(mse, "mse")
+    n_lo, n_hi = tables.t_interval(mse["normal"], 0.95)[3:]
+    l_lo, l_hi = tables.t_interval(mse["laplace"], 0.95)[3:]
+    assert n_lo < l_hi  # the per-prior intervals overlap
+    assert _verdict(df, 1).loc[0, "verdict"] == "contradicted"
+    pw = pairwise.pairwise_table(df, 0.95, {p: p for p in mse}, {"mnist": "mnist"}, list(mse), {})
+    row = pw[(pw.metric == "mse") & (pw.prior_a == "laplace") & (pw.prior_b == "normal")].iloc[0]
+    assert row["outcome"] == "a better" and row["ci_high"] < 0
 
 
 def test_verdicts_of_the_built_study(built):
@@ -597,8 +622,9 @@ def test_t_interval_of_identical_seeds_is_never_zero_width():
     assert (n, mean, sd) == (3, 2.0, 0.0) and (lo, hi) == (1.5, 2.5)
     n, mean, sd, lo, hi = tables.t_interval([0.8125, 0.8125], 0.95, "probe_accuracy")
     assert hi - lo == pytest.approx(1e-4) and lo < 0.8125 < hi
-    assert verdicts.pair_outcome(verdicts.Stat(3, 1, 0, 0.5, 1.5, pd.Series(dtype=float)),
-                                 verdicts.Stat(3, 2, 0, 1.5, 2.5, pd.Series(dtype=float))) == "holds"
+    ones, twos = pd.Series([1.0, 1.0, 1.0]), pd.Series([2.0, 2.0, 2.0])
+    assert verdicts.pair_outcome(verdicts.Stat(3, 1, 0, 0.5, 1.5, ones), verdicts.Stat(3, 2, 0, 1.5, 2.5, twos),
+                                 0.95, "dims_used_2d") == "holds"  # exact counts 1 vs 2: a real difference
 
 
 def test_classify_reversal_is_contradicted_never_partly_supported():

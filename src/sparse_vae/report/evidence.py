@@ -104,16 +104,16 @@ class Evidence:
         outcomes, phrases, disagree = [], [], []
         for low, high in pairs:
             a, b = st[low], st[high]
-            outcome = pair_outcome(a, b)
+            outcome = pair_outcome(a, b, self.confidence, metric)
             outcomes.append(outcome)
             common = a.values.index.intersection(b.values.index)
             k = int((b.values[common] > a.values[common]).sum())
             n = int(len(common))
             claim = f"{low} < {high}" if lower_better else f"{high} > {low}"
             text = {
-                "holds": f"{self.pct} intervals separate",
-                "reversed": f"reversed, {self.pct} intervals separate",
-                "overlap": f"{self.pct} intervals overlap",
+                "holds": f"{self.pct} interval of the difference excludes 0",
+                "reversed": f"reversed, {self.pct} interval of the difference excludes 0",
+                "overlap": f"{self.pct} interval of the difference contains 0",
                 "no interval": "single seed, no interval",
             }[outcome]
             phrases.append(f"{claim}: {text}, holds in {k}/{n} seeds")

@@ -150,7 +150,8 @@ def _verdicts_section(verdicts: pd.DataFrame, pct: str) -> str:
     parts = [
         '<h2 id="verdicts">Verdicts on the talk\'s conclusions</h2>',
         f'<p class="muted">Computed from the runs, not written by hand. A comparison between two priors '
-        f"holds when their {pct} t-intervals over seeds are separated in the claimed direction. "
+        f"holds when the {pct} Welch interval of the difference of their means over seeds excludes 0 in the "
+        f"claimed direction (the same test as the answers above). "
         f"Controls come first: a verdict that relies on a metric whose control failed says so. "
         f"Per-seed counts are given with each verdict.</p>",
         _table(rules, "vocabulary", row_class=["v-" + slug(v).replace(".", "") for v in rules["verdict"]]),

@@ -1,6 +1,7 @@
 """The pairwise answers (pairwise.csv): for each question a reader brings (reconstruction,
 likelihood, sparsity, informativeness, latent use), each dataset x latent and each pair of prior
-entries, which one is better, by how much, with the Welch t-interval of the difference and the
+entries, which one is better, by how much, with the Welch t-interval of the difference (``tables.welch_interval``,
+the same test the verdicts use) and the
 per-seed count.
 
 Pairs come from the entries present: every two entries, the sparser family first (laplace, then
@@ -11,16 +12,14 @@ laplace vs cauchy, and e.g. cauchy_gauss vs normal. Not here: the verdicts (``ve
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sparse_vae import catalogue
-from sparse_vae.report.tables import order, resolution
+from sparse_vae.report.tables import order, separation, welch_interval
 from sparse_vae.report.controls import CONTROL_SOURCES, METRIC_CONTROLS
 
 __all__ = ["PAIRWISE_COLUMNS", "QUESTIONS", "pairwise_table"]
@@ -43,28 +42,11 @@ def _pairs(priors: Sequence[str], families: Mapping[str, str], study_priors: Seq
     return list(combinations(ranked, 2))
 
 
-def welch_interval(a: np.ndarray, b: np.ndarray, confidence: float, metric: str) -> tuple[float, float]:
-    """CI of mean(a) - mean(b) by Welch's t; seeds that agree exactly within each prior get the
-    sum of the two rounding half-widths (``tables.resolution``) instead of a zero-width interval."""
-    diff = float(a.mean() - b.mean())
-    if a.std() == 0 and b.std() == 0:
-        half = (resolution(float(a[0]), metric) + resolution(float(b[0]), metric)) / 2
-        return diff - half, diff + half
-    with warnings.catch_warnings():  # nearly identical seeds: scipy warns, the interval is still right
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
-    return float(ci.low), float(ci.high)
-
-
 def _outcome(lo: float, hi: float, better: str) -> str:
-    if math.isnan(lo):
-        return "no interval"
-    if lo < 0 < hi or (lo == 0 or hi == 0):
-        return "overlap"
-    a_higher = lo > 0
-    if not better:
-        return "a higher" if a_higher else "b higher"
-    return "a better" if a_higher == (better == "higher") else "b better"
+    side = separation(lo, hi)
+    if side in ("overlap", "no interval") or not better:
+        return side
+    return "a better" if (side == "a higher") == (better == "higher") else "b better"
 
 
 def _row(df: pd.DataFrame, question: str, metric: str, a: str, b: str, confidence: float,

@@ -63,12 +63,14 @@ def _numbers(summary: pd.DataFrame, dataset: str, latent, metric: str) -> str:
 
 
 def _verdict_table(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
-    lines = ["| conclusion | dataset | latent | verdict | seeds | metric: mean ± sd over seeds |",
+    lines = ["| conclusion | dataset | latent | verdict | seeds | metric: mean ± sd over seeds (or the evidence) |",
              "|---|---|---|---|---|---|"]
     for v in verdicts.itertuples():
         latent = _latent(v.latent)
         metrics = v.metric.split(", ") if isinstance(v.metric, str) else []
-        numbers = "; ".join(f"{m}: {_numbers(summary, v.dataset, latent, m)}" for m in metrics) or "–"
+        numbers = "; ".join(f"{m}: {_numbers(summary, v.dataset, latent, m)}" for m in metrics)
+        if not numbers or all(n.endswith(": –") for n in numbers.split("; ")):
+            numbers = _cell(v.evidence) if isinstance(v.evidence, str) else "–"  # e.g. a baseline, a reason
         dataset = "–" if pd.isna(v.dataset) else v.dataset
         lines.append(f"| {v.conclusion}. {_cell(v.claim)} | {dataset} | {latent} | **{v.verdict}** | "
                      f"{'' if pd.isna(v.seeds) else v.seeds} | {numbers} |")
