@@ -328,8 +328,9 @@ def train_run(data_path: Path, spec: dict[str, Any], run_dir: Path, threads: int
     checkpoint, which a rerun resumes from.
     """
     set_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
     dev = resolve_device(device)
+    if dev.type == "cuda":  # CPU kernels are deterministic already; the call imports torch._dynamo (~2 s a job)
+        torch.use_deterministic_algorithms(True, warn_only=True)
     dataset = load_dataset(data_path)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / CHECKPOINT_NAME
