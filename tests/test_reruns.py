@@ -201,6 +201,10 @@ def test_readme_generator_reproduces_the_report_it_is_given(study: tuple[Path, d
     for line, verdict in zip(rows, verdicts.itertuples()):
         dataset = "–" if pd.isna(verdict.dataset) else verdict.dataset
         assert f"| {dataset} |" in line and f"**{verdict.verdict}**" in line
+    headline = [line for line in text.splitlines() if line.startswith("- ")]  # one line per claim
+    assert len(headline) == verdicts.groupby(["conclusion", "claim"]).ngroups
+    for line in headline:
+        assert any(f"{v} on " in line for v in verdicts["verdict"])
     summary = pd.read_csv(report_dir / "summary.csv").dropna(subset=["mean"])
     mse = summary[summary["metric"] == "mse"].iloc[0]
     from sparse_vae.report.readme import _num

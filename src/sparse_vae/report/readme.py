@@ -77,6 +77,22 @@ def _verdict_table(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _headline(verdicts: pd.DataFrame) -> list[str]:
+    """One line per claim: its verdict on each dataset x latent, the verdicts in vocabulary order."""
+    from sparse_vae.report.verdicts import VERDICTS
+
+    lines = []
+    for (number, claim), rows in verdicts.groupby(["conclusion", "claim"], sort=False):
+        where: dict[str, list[str]] = {}
+        for v in rows.itertuples():
+            dataset = "–" if pd.isna(v.dataset) else v.dataset
+            latent = _latent(v.latent)
+            where.setdefault(v.verdict, []).append(f"{dataset} z{latent}" if latent else dataset)
+        parts = [f"{verdict} on {', '.join(where[verdict])}" for verdict in VERDICTS if verdict in where]
+        lines.append(f"- {number}. {_cell(claim)}: " + "; ".join(parts) + ".")
+    return lines
+
+
 def _direction(better: str) -> str:
     return f"{better} is better" if better in ("higher", "lower") else "no better direction"
 
@@ -98,7 +114,8 @@ def results_markdown(report_dir: Path) -> str:
     verdicts = _read(report_dir, "verdicts.csv")
     summary = _read(report_dir, "summary.csv")
     pairwise = _read(report_dir, "pairwise.csv", required=False)
-    lines = ["Verdicts on the controls, the talk's conclusions and sparsity (the study's premise), from "
+    lines = ["In short, each claim's verdict by dataset and latent size:", "", *_headline(verdicts), "",
+             "Verdicts on the controls, the talk's conclusions and sparsity (the study's premise), from "
              f"`{report_dir / 'verdicts.csv'}`; numbers are mean ± sd over seeds from `summary.csv`:", "",
              *_verdict_table(verdicts, summary)]
     if pairwise is not None and len(pairwise):
