@@ -85,10 +85,13 @@ def _headline(verdicts: pd.DataFrame) -> list[str]:
     for (number, claim), rows in verdicts.groupby(["conclusion", "claim"], sort=False):
         where: dict[str, list[str]] = {}
         for v in rows.itertuples():
-            dataset = "–" if pd.isna(v.dataset) else v.dataset
             latent = _latent(v.latent)
-            where.setdefault(v.verdict, []).append(f"{dataset} z{latent}" if latent else dataset)
-        parts = [f"{verdict} on {', '.join(where[verdict])}" for verdict in VERDICTS if verdict in where]
+            if not pd.isna(v.dataset):
+                where.setdefault(v.verdict, []).append(f"{v.dataset} z{latent}" if latent else v.dataset)
+            else:
+                where.setdefault(v.verdict, [])
+        parts = [f"{verdict} on {', '.join(where[verdict])}" if where[verdict]
+                 else f"{verdict} (no dataset for it in this study)" for verdict in VERDICTS if verdict in where]
         lines.append(f"- {number}. {_cell(claim)}: " + "; ".join(parts) + ".")
     return lines
 
