@@ -4,7 +4,7 @@ For every dataset x prior x latent size of config.yaml's study (one seed: the se
 this trains a few epochs with the real job command (``python -m sparse_vae train``, the rule's
 spec with only ``epochs`` lowered), times every epoch with the evaluation that follows it, and
 extrapolates to the config's epochs; then it runs the real analysis job on the result. Peak memory
-is each job's max RSS (``wait4``). Data at full size, made offline:
+is each job's own VmHWM. Data at full size, made offline:
 
 * MNIST-shaped: the Fashion-MNIST files (Debian's dataset-fashion-mnist) extracted into MNIST's
   raw folder and prepared by the package's own ``mnist`` path. torchvision's MNIST md5-checks only
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import pickle
 import shutil
 import subprocess
@@ -46,22 +45,27 @@ from sparse_vae.data.mnist import RAW_FILES
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Child process of a timed training job: the real CLI, with a timestamp at the start of every
-# epoch (so an epoch's time includes its validation/test evaluation and checkpointing).
-TIMED_TRAIN = """
+# Child process of a timed job: the real CLI (train or analyze). For training it takes a timestamp
+# at the start of every epoch (so an epoch's time includes its validation/test evaluation and
+# checkpointing). Peak memory is the child's own VmHWM: the rusage of a child forked from this
+# process starts at this process's RSS (the prepared datasets, ~1.2 GB), so ru_maxrss overstates it.
+TIMED_JOB = """
 import json, sys, time
-from sparse_vae import train
 marks = []
-original = train.Trainer.train_epoch
-def timed(self, epoch):
-    marks.append(time.perf_counter())
-    return original(self, epoch)
-train.Trainer.train_epoch = timed
+if sys.argv[2] == "train":
+    from sparse_vae import train
+    original = train.Trainer.train_epoch
+    def timed(self, epoch):
+        marks.append(time.perf_counter())
+        return original(self, epoch)
+    train.Trainer.train_epoch = timed
 from sparse_vae.cli import main
 code = main(sys.argv[2:])
 marks.append(time.perf_counter())
+with open("/proc/self/status") as status:
+    peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 with open(sys.argv[1], "w") as fh:
-    json.dump(marks, fh)
+    json.dump({"marks": marks, "peak_mb": peak_kb / 1024}, fh)
 sys.exit(code)
 """
 
@@ -72,17 +76,16 @@ def dataset_priors(config: dict, dataset: str) -> list[str]:
     return [name for name in config["study"]["priors"] if allowed is None or name in allowed]
 
 
-def run_job(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one child process; its output goes to our stderr on failure."""
+def run_job(command: list[str], record: Path) -> tuple[float, dict]:
+    """Wall seconds of one ``TIMED_JOB`` child and what it recorded (epoch marks, peak MB); its
+    output goes to our stderr on failure."""
     start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
+    child = subprocess.run([sys.executable, "-c", TIMED_JOB, str(record), *command],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.perf_counter() - start
     if child.returncode != 0:
-        sys.exit(f"job failed ({child.returncode}): {' '.join(command)}\n{output}")
-    return wall, usage.ru_maxrss / 1024.0  # Linux: KiB
+        sys.exit(f"job failed ({child.returncode}): {' '.join(command)}\n{child.stdout}")
+    return wall, json.loads(record.read_text())
 
 
 def mnist_from_fashion(root: Path, fashion_dir: Path) -> None:
@@ -164,18 +167,18 @@ def time_run(config: dict, dataset: str, prior: str, latent: int, epochs: int, w
         "train": {**entry["train"], "epochs": epochs},
     }
     run_dir, data = work / "runs" / dataset / prior / f"z{latent}", work / "data" / f"{dataset}.npz"
-    marks_file = run_dir.parent / f"z{latent}.marks.json"
+    record = run_dir.parent / f"z{latent}.job.json"
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     threads = str(config["resources"]["train"]["threads"])
-    wall, train_mb = run_job([sys.executable, "-c", TIMED_TRAIN, str(marks_file), "train", "--data", str(data),
-                              "--spec", canonical_json(spec), "--run-dir", str(run_dir),
-                              "--threads", threads, "--device", "cpu"])
-    marks = json.loads(marks_file.read_text())
+    wall, trained = run_job(["train", "--data", str(data), "--spec", canonical_json(spec), "--run-dir",
+                             str(run_dir), "--threads", threads, "--device", "cpu"], record)
+    marks, train_mb = trained["marks"], trained["peak_mb"]
     epoch_s = float(np.mean(np.diff(marks[1:-1]))) if epochs >= 3 else float(np.diff(marks[:2])[0])
     full_epochs = entry["train"]["epochs"]
-    analyze_s, analyze_mb = run_job([sys.executable, "-m", "sparse_vae", "analyze", "--data", str(data),
-                                     "--run-dir", str(run_dir), "--params", canonical_json(config["analysis"]),
-                                     "--threads", str(config["resources"]["analyze"]["threads"])])
+    analyze_s, analyzed = run_job(["analyze", "--data", str(data), "--run-dir", str(run_dir), "--params",
+                                   canonical_json(config["analysis"]),
+                                   "--threads", str(config["resources"]["analyze"]["threads"])], record)
+    analyze_mb = analyzed["peak_mb"]
     return {"dataset": dataset, "prior": prior, "latent": latent, "epoch_s": epoch_s, "epochs": full_epochs,
             "train_s": wall + (full_epochs - epochs) * epoch_s, "train_mb": train_mb,
             "analyze_s": analyze_s, "analyze_mb": analyze_mb}

@@ -88,7 +88,7 @@ def _verdict(row: pd.Series) -> tuple[str, str]:
     return {
         "a better": ("a-better", f"{a} better"),
         "b better": ("b-better", f"{b} better"),
-        "overlap": ("overlap", "intervals overlap"),
+        "overlap": ("overlap", "Δ interval spans 0"),
         "no interval": ("none", "one seed: no interval"),
         "control failed": ("failed", "control failed"),
     }.get(str(row["outcome"]), ("none", str(row["outcome"])))
@@ -139,7 +139,8 @@ def _pair_table(pw: pd.DataFrame, a: str, b: str, groups: list[tuple[str, int]],
         metrics = list(dict.fromkeys(mine["metric"]))
         if len(metrics) == 1:
             better = mine["better"].iloc[0]
-            what = f"{catalogue.label(metrics[0])}, " + (f"{better} is better" if better else "no direction")
+            what = f"{catalogue.label(metrics[0])}, " + (f"{better} is better" if better in ("higher", "lower")
+                                                           else "no better direction")
         else:
             what = ", ".join(catalogue.label(m) for m in metrics)
         cells = [_cell(mine[(mine["dataset"] == d) & (mine["latent"] == z)], _panel(ids, question, d, z),
