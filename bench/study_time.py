@@ -5,8 +5,8 @@ Run after a study (the rules' `benchmark:` directive writes results/benchmarks/<
     python bench/study_time.py [--configfile presets/offline.yaml] [--results results/offline]
 
 Prints per rule: jobs, total/mean/max wall seconds, CPU seconds (Snakemake samples them and
-undercounts: a job listed at 15 s took 33 s of CPU under /usr/bin/time; trust the wall columns), peak RSS against the declared
-mem_mb, and the time of one bare `python -c "import torch"` (the start-up cost every job pays).
+undercounts: a job listed at 15 s took 33 s of CPU under /usr/bin/time; trust the wall columns),
+peak RSS against the declared mem_mb, and the time of one bare `python -c "import torch"` (the start-up cost every job pays).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "GROUPS", "METRICS", "PER_DIMENSION", "SCALAR_METRICS", "TERMS", "TRAINING", "Metric",
-    "definitions", "label", "metric", "unit", "value_range",
+    "definitions", "direction", "label", "metric", "unit", "value_range",
 ]
 
 #: analysis groups, in the order the analysis computes them (each a function of analysis.compute).
@@ -236,6 +236,11 @@ def unit(name: str) -> str:
     if name in _BY_NAME:
         return _BY_NAME[name].unit
     return TRAINING[name][1] if name in TRAINING else ""
+
+
+def direction(better: str) -> str:
+    """A metric's ``better`` in words: "higher is better", "lower is better", or "no better direction"."""
+    return f"{better} is better" if better in ("higher", "lower") else "no better direction"
 
 
 def value_range(name: str, latent: int) -> tuple[float, float]:

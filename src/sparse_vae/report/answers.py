@@ -139,8 +139,7 @@ def _pair_table(pw: pd.DataFrame, a: str, b: str, groups: list[tuple[str, int]],
         metrics = list(dict.fromkeys(mine["metric"]))
         if len(metrics) == 1:
             better = mine["better"].iloc[0]
-            what = f"{catalogue.label(metrics[0])}, " + (f"{better} is better" if better in ("higher", "lower")
-                                                           else "no better direction")
+            what = f"{catalogue.label(metrics[0])}, {catalogue.direction(better)}"
         else:
             what = ", ".join(catalogue.label(m) for m in metrics)
         cells = [_cell(mine[(mine["dataset"] == d) & (mine["latent"] == z)], _panel(ids, question, d, z),

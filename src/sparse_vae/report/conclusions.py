@@ -24,7 +24,7 @@ __all__ = ["CONCLUSIONS", "compute_verdicts", "control_status"]
 
 
 def _judged(ev: Evidence, number: int, dataset: str, latent: int, metrics: Sequence[str],
-            results: Sequence[dict[str, Any]], summary: str) -> None:
+            results: Sequence[dict[str, Any]], summary: str, extra: str = "") -> None:
     """Add a verdict row from the comparisons of `metrics` (control failures override)."""
     outcomes = [o for r in results for o in r["outcomes"]]
     failed = ev.failed_controls(metrics)
@@ -34,7 +34,7 @@ def _judged(ev: Evidence, number: int, dataset: str, latent: int, metrics: Seque
     if failed:
         evidence += f" Control failed ({', '.join(failed)}): no finding from these metrics."
     ev.add(number, dataset, latent, ", ".join(metrics), verdict, seeds,
-           evidence + ("" if failed else note(ev.pct, verdict, outcomes)))
+           evidence + extra + ("" if failed else note(ev.pct, verdict, outcomes)))
 
 
 def _present(ev: Evidence, dataset: str, latent: int, ordering: Sequence[str]) -> tuple[list[str], str]:
@@ -85,9 +85,7 @@ def informativeness(ev: Evidence) -> None:
             continue
         pairs = [(a, b) for i, a in enumerate(present) for b in present[i + 1:]]
         results = [ev.compare(dataset, latent, m, pairs) for m in metrics]
-        _judged(ev, 2, dataset, latent, metrics, results, f"Full ordering {' < '.join(present)}")
-        if absent:
-            ev.rows[-1]["evidence"] += absent
+        _judged(ev, 2, dataset, latent, metrics, results, f"Full ordering {' < '.join(present)}", absent)
 
 
 def receptive_fields(ev: Evidence) -> None:

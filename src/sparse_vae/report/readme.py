@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from sparse_vae import catalogue
 from sparse_vae.errors import SparseVAEError
+from sparse_vae.report.verdicts import VERDICTS
 
 __all__ = ["markers", "results_markdown", "update_readme"]
 
@@ -68,9 +70,11 @@ def _verdict_table(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     for v in verdicts.itertuples():
         latent = _latent(v.latent)
         metrics = v.metric.split(", ") if isinstance(v.metric, str) else []
-        numbers = "; ".join(f"{m}: {_numbers(summary, v.dataset, latent, m)}" for m in metrics)
-        if not numbers or all(n.endswith(": –") for n in numbers.split("; ")):
-            numbers = _cell(v.evidence) if isinstance(v.evidence, str) else "–"  # e.g. a baseline, a reason
+        cells = {m: _numbers(summary, v.dataset, latent, m) for m in metrics}
+        if any(c != "–" for c in cells.values()):
+            numbers = "; ".join(f"{m}: {c}" for m, c in cells.items())
+        else:  # no summary numbers (e.g. a baseline control, a reason not tested): the evidence
+            numbers = _cell(v.evidence) if isinstance(v.evidence, str) else "–"
         dataset = "–" if pd.isna(v.dataset) else v.dataset
         lines.append(f"| {v.conclusion}. {_cell(v.claim)} | {dataset} | {latent} | **{v.verdict}** | "
                      f"{'' if pd.isna(v.seeds) else v.seeds} | {numbers} |")
@@ -79,8 +83,6 @@ def _verdict_table(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
 
 def _headline(verdicts: pd.DataFrame) -> list[str]:
     """One line per claim: its verdict on each dataset x latent, the verdicts in vocabulary order."""
-    from sparse_vae.report.verdicts import VERDICTS
-
     lines = []
     for (number, claim), rows in verdicts.groupby(["conclusion", "claim"], sort=False):
         where: dict[str, list[str]] = {}
@@ -96,17 +98,13 @@ def _headline(verdicts: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _direction(better: str) -> str:
-    return f"{better} is better" if better in ("higher", "lower") else "no better direction"
-
-
 def _pairwise_table(pairwise: pd.DataFrame) -> list[str]:
     rows = pairwise[(pairwise["prior_a"] == "laplace") & (pairwise["prior_b"] == "normal")]
     lines = ["| question | dataset | latent | metric | laplace | normal | difference [interval] | answer | seeds laplace better |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows.itertuples():
         lines.append(
-            f"| {r.question} | {r.dataset} | {_latent(r.latent)} | {r.metric} ({_direction(r.better)}) | {_num(r.mean_a)} | "
+            f"| {r.question} | {r.dataset} | {_latent(r.latent)} | {r.metric} ({catalogue.direction(r.better)}) | {_num(r.mean_a)} | "
             f"{_num(r.mean_b)} | {_num(r.difference)} [{_num(r.ci_low)}, {_num(r.ci_high)}] | "
             f"{r.outcome} | {r.seeds_a_better} |")
     return lines

@@ -140,7 +140,8 @@ def welch_interval(a: np.ndarray, b: np.ndarray, confidence: float, metric: str 
 
 
 def separation(lo: float, hi: float) -> str:
-    """"a higher", "b higher" or "overlap" for an interval of mean(a) - mean(b); "no interval" for NaN.
+    """Which side of 0 an interval of mean(a) - mean(b) lies: "a higher", "b higher", "overlap", or
+    "no interval" (NaN).
 
     An interval that only touches 0 counts as separated: counts that agree exactly in every seed
     (1 vs 2) give [0, 2], which is a real difference; an interval of exactly [0, 0] cannot occur."""

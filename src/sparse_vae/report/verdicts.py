@@ -2,8 +2,9 @@
 
 A claim "metric of prior A beats prior B" *holds* when the Welch t-interval of the difference of
 their means over seeds excludes 0 in the claimed direction, is *reversed* when it excludes 0 the
-other way, *overlaps* otherwise (``pair_outcome``; the same test as the pairwise answers); ``classify`` turns a conclusion's comparisons into one verdict; ``note`` says why
-a verdict is not plain. Per-seed counts are always reported.
+other way, *overlaps* otherwise (``pair_outcome``; the same test as the pairwise answers);
+``classify`` turns a conclusion's comparisons into one verdict; ``note`` says why a verdict is not
+plain. Per-seed counts are always reported.
 Not here: the per-prior statistics (``evidence``), the controls (``controls``), the conclusions and
 ``compute_verdicts`` (``conclusions``), tables, pairwise table, figures, HTML.
 """
@@ -23,8 +24,10 @@ __all__ = ["Stat", "VERDICTS", "VERDICT_COLUMNS", "VERDICT_RULES", "classify", "
 VERDICT_RULES: dict[str, str] = {
     "supported": "every comparison holds: the Welch interval of the difference over seeds excludes 0 "
                  "in the claimed direction",
-    "partly supported": "some comparisons hold, the others overlap; none is reversed",
-    "contradicted": "at least one comparison is reversed with separated intervals (whatever the others do)",
+    "partly supported": "some comparisons hold, the others' intervals of the difference contain 0; none is "
+                        "reversed",
+    "contradicted": "at least one comparison is reversed: its interval of the difference excludes 0 the other "
+                    "way (whatever the others do)",
     "inconclusive": "every comparison's interval of the difference contains 0",
     "not tested": "runs or values are missing, or a prior has a single seed (no interval over seeds)",
     "control failed": "the positive control of a metric the conclusion relies on did not pass, so the "
