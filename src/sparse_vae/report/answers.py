@@ -23,7 +23,7 @@ import pandas as pd
 from sparse_vae import catalogue
 from sparse_vae.report.figures import FigureInfo, slug
 from sparse_vae.report.pairwise import PAIRWISE_COLUMNS
-from sparse_vae.report.tables import fmt
+from sparse_vae.report.tables import fmt, fmt_p, fmt_sd
 
 __all__ = ["answers_section"]
 
@@ -106,9 +106,10 @@ def _test(row: pd.Series) -> str:
         return ""
     margin = _num(row.get("margin"))
     mde = _num(row.get("mde"))
-    text = f"p(Holm) {_num(row['p_adjusted']):.2g}"
+    text = f"p(Holm) {fmt_p(_num(row['p_adjusted']))}"
     if not math.isnan(mde):
-        text += f", MDE {fmt(mde, 2)}" + ("" if math.isnan(margin) else f" (margin {fmt(margin)})")
+        text += f", MDE {fmt_sd(mde, _num(row['difference']))}"
+        text += "" if math.isnan(margin) else f" (margin {fmt(margin)})"
     return text
 
 

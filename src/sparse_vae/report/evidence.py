@@ -18,7 +18,7 @@ import pandas as pd
 from sparse_vae import catalogue
 from sparse_vae.report.runs import Run
 from sparse_vae.report.statistics import Paired, compare_family, t_interval
-from sparse_vae.report.tables import fmt, order
+from sparse_vae.report.tables import fmt, fmt_p, fmt_sd, order
 from sparse_vae.report.verdicts import (CONTROL_SOURCES, METRIC_CONTROLS, OUTCOME_TEXT, VERDICTS, Stat,
                                         claim_outcome, mean_sd)
 
@@ -151,10 +151,10 @@ def _comparison_text(c: Paired, outcome: str, pct: str) -> str:
     if c.n < 2:
         return OUTCOME_TEXT["no interval"] + (f" ({c.unpaired})" if c.unpaired else "")
     text = (f"Δ {fmt(c.mean, 3)} [{fmt(c.lo, 3)}, {fmt(c.hi, 3)}] ({pct} paired t interval, {c.n} paired seeds"
-            + (f"; {c.unpaired} left out" if c.unpaired else "") + f"), {c.test} p {c.p:.3g}, "
-            f"Holm {c.p_adj:.3g}: {OUTCOME_TEXT[outcome]}, holds in {c.wins}/{c.n} seeds")
+            + (f"; {c.unpaired} left out" if c.unpaired else "") + f"), {c.test} p {fmt_p(c.p)}, "
+            f"Holm {fmt_p(c.p_adj)}: {OUTCOME_TEXT[outcome]}, holds in {c.wins}/{c.n} seeds")
     if outcome == "inconclusive" and c.margin is not None and c.mde > c.margin:
-        text += f" (minimal detectable effect {fmt(c.mde, 2)} > margin {fmt(c.margin)})"
+        text += f" (minimal detectable effect {fmt_sd(c.mde, c.mean)} > margin {fmt(c.margin)})"
     return text
 
 
@@ -181,7 +181,7 @@ def describe_test(comparisons: Sequence[Paired]) -> str:
 def p_text(results: Sequence[dict[str, Any]]) -> str:
     """"claim: p" per comparison (Holm-adjusted), named by metric when the row has several."""
     named = len(results) > 1
-    return "; ".join(f"{r['metric'] + ' ' if named else ''}{claim}: {c.p_adj:.3g}"
+    return "; ".join(f"{r['metric'] + ' ' if named else ''}{claim}: {fmt_p(c.p_adj)}"
                      for r in results for claim, c in zip(r["claims"], r["comparisons"]) if c.n >= 2)
 
 
@@ -193,6 +193,6 @@ def mde_text(results: Sequence[dict[str, Any]]) -> str:
         if not cs:
             continue
         margin = cs[0][1].margin
-        each = ", ".join(f"{claim} {fmt(c.mde, 2)}" for claim, c in cs)
+        each = ", ".join(f"{claim} {fmt_sd(c.mde, c.mean)}" for claim, c in cs)  # float noise shows as 0
         parts.append(f"{r['metric']}: {each} (margin {fmt(margin) if margin is not None else 'none'})")
     return "; ".join(parts)

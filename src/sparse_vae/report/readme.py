@@ -15,6 +15,7 @@ import pandas as pd
 
 from sparse_vae import catalogue
 from sparse_vae.errors import SparseVAEError
+from sparse_vae.report.tables import fmt_p
 from sparse_vae.report.verdicts import VERDICTS
 
 __all__ = ["markers", "results_markdown", "update_readme"]
@@ -114,7 +115,7 @@ def _pairwise_table(pairwise: pd.DataFrame) -> list[str]:
         lines.append(
             f"| {r.question} | {r.dataset} | {_latent(r.latent)} | {r.metric} ({catalogue.direction(r.better)}) | "
             f"{_num(r.mean_a)} | {_num(r.mean_b)} | {_num(r.difference)} [{_num(r.ci_low)}, {_num(r.ci_high)}] | "
-            f"{_num(r.p_adjusted)} | {_num(r.mde)} ({_num(r.margin)}) | {r.outcome} | {r.seeds_a_better} |")
+            f"{fmt_p(r.p_adjusted)} | {_num(r.mde)} ({_num(r.margin)}) | {r.outcome} | {r.seeds_a_better} |")
     return lines
 
 

@@ -74,6 +74,7 @@ class Stability:
     pairwise: dict[str, int]
 
     def summary(self) -> str:
+        """One line for the log and the HTML: how many verdicts and pairwise answers flipped."""
         def counts(c: dict[str, int]) -> str:
             compared = c.get("same", 0) + c.get("flipped", 0)
             extra = ", ".join(f"{v} {k}" for k, v in c.items() if k.startswith("only") and v)

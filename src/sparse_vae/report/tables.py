@@ -19,7 +19,7 @@ from sparse_vae.report.runs import Run, Study, number
 from sparse_vae.report.statistics import t_interval
 
 __all__ = [
-    "ID_COLUMNS", "SUMMARY_COLUMNS", "TIMING_COLUMNS", "TRAIN_COLUMNS", "fmt", "fmt_sd", "metric_columns",
+    "ID_COLUMNS", "SUMMARY_COLUMNS", "TIMING_COLUMNS", "TRAIN_COLUMNS", "fmt", "fmt_p", "fmt_sd", "metric_columns",
     "metrics_table", "order", "summarize",
 ]
 
@@ -127,6 +127,14 @@ def fmt(x: Any, digits: int = 4) -> str:
     if abs(x) >= 1e4:
         return f"{x:,.0f}"
     return f"{x:.{digits}g}"
+
+
+def fmt_p(p: Any) -> str:
+    """A p-value for text: two significant figures, "< 0.0001" below that (a p of 1e-30 from seeds
+    that differ by a constant says no more than 1e-4 does)."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "—"
+    return "< 0.0001" if float(p) < 1e-4 else f"{float(p):.2g}"
 
 
 def fmt_sd(sd: float, mean: float) -> str:
