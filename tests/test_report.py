@@ -20,7 +20,7 @@ import pytest
 from scipy import stats
 
 from sparse_vae import catalogue, report
-from sparse_vae.report import conclusions, controls, figures, pairwise, runs, tables, verdicts
+from sparse_vae.report import conclusions, controls, figures, pairwise, runs, statistics, tables, verdicts
 from sparse_vae.errors import MissingRunError, SparseVAEError
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -184,12 +184,12 @@ def test_summary_means_sds_and_t_intervals(built):
 
 
 def test_t_interval_other_confidence_and_one_seed():
-    n, mean, sd, lo, hi = tables.t_interval([1.0, 2.0, 4.0, 7.0], 0.8)
+    n, mean, sd, lo, hi = statistics.t_interval([1.0, 2.0, 4.0, 7.0], 0.8)
     x = np.array([1.0, 2.0, 4.0, 7.0])
     exp = stats.t.interval(0.8, 3, loc=x.mean(), scale=x.std(ddof=1) / 2)
     assert (n, mean, sd) == (4, pytest.approx(3.5), pytest.approx(x.std(ddof=1)))
     assert (lo, hi) == (pytest.approx(exp[0]), pytest.approx(exp[1]))
-    n, mean, sd, lo, hi = tables.t_interval([3.0, None, float("nan")], 0.95)
+    n, mean, sd, lo, hi = statistics.t_interval([3.0, None, float("nan")], 0.95)
     assert n == 1 and mean == 3.0 and all(math.isnan(v) for v in (sd, lo, hi))
 
 
@@ -341,7 +341,12 @@ def test_verdict_reconstruction_supported():
     v = _verdict(df, 1)
     assert v.loc[0, "verdict"] == "supported" and v.loc[0, "seeds"] == "3/3"
     ev = v.loc[0, "evidence"]
-    assert "normal 0.11 ± 0.01 (n = 3)" in ev and "95% interval of the difference excludes 0" in ev and "disagree" not in ev
+    assert "normal 0.11 ± 0.01 (n = 3)" in ev and "disagree" not in ev
+    # 3 pairs: the sign-flip test's smallest p (2/8) cannot reach 0.05/2, so the paired t decides, and says so
+    assert "95% paired t interval, 3 paired seeds" in ev and ": holds, holds in 3/3 seeds" in ev
+    assert v.loc[0, "test"].startswith("paired t-test (the sign-flip test's smallest p, 2/2^3, cannot reach 0.025)")
+    assert "Holm over the 2 comparisons of this row" in v.loc[0, "test"]
+    assert v.loc[0, "p_adjusted"].startswith("normal < laplace: ") and "mse: normal < laplace " in v.loc[0, "mde"]
 
 
 def test_verdict_reconstruction_contradicted():
@@ -356,7 +361,7 @@ def test_verdict_partly_supported():
     df = _frame({"normal": [0.10, 0.11, 0.12], "laplace": [0.20, 0.21, 0.22], "cauchy": [0.19, 0.23, 0.21]}, "mse")
     v = _verdict(df, 1)
     assert v.loc[0, "verdict"] == "partly supported"
-    assert "95% interval of the difference contains 0" in v.loc[0, "evidence"]
+    assert "laplace < cauchy: Δ" in v.loc[0, "evidence"] and ": inconclusive, holds in" in v.loc[0, "evidence"]
 
 
 def test_verdict_mixed_seeds_are_counted():
@@ -373,7 +378,7 @@ def test_verdict_mixed_seeds_are_counted():
 def test_verdict_all_overlapping_is_inconclusive():
     df = _frame({"normal": [0.1, 0.3, 0.2], "laplace": [0.2, 0.1, 0.3], "cauchy": [0.3, 0.2, 0.1]}, "mse")
     v = _verdict(df, 1)
-    assert v.loc[0, "verdict"] == "inconclusive" and "interval of the difference contains 0" in v.loc[0, "evidence"]
+    assert v.loc[0, "verdict"] == "inconclusive" and "no adjusted test rejects" in v.loc[0, "evidence"]
 
 
 def test_verdict_reports_iwae_alongside_mse():
@@ -460,8 +465,8 @@ def test_verdicts_and_pairwise_answers_use_one_test():
     pairwise answer agrees."""
     mse = {"normal": [0.0252, 0.0255, 0.0258], "laplace": [0.0246, 0.0248, 0.0250], "cauchy": [0.07, 0.074, 0.078]}
     df = _frame(mse, "mse")
-    n_lo, n_hi = tables.t_interval(mse["normal"], 0.95)[3:]
-    l_lo, l_hi = tables.t_interval(mse["laplace"], 0.95)[3:]
+    n_lo, n_hi = statistics.t_interval(mse["normal"], 0.95)[3:]
+    l_lo, l_hi = statistics.t_interval(mse["laplace"], 0.95)[3:]
     assert n_lo < l_hi  # the per-prior intervals overlap
     assert _verdict(df, 1).loc[0, "verdict"] == "contradicted"
     pw = pairwise.pairwise_table(df, 0.95, {p: p for p in mse}, {"mnist": "mnist"}, list(mse), {})
@@ -620,13 +625,14 @@ def test_render_report_screenshot(built, tmp_path):
 
 def test_t_interval_of_identical_seeds_is_never_zero_width():
     """#12 defect 5: seeds that agree exactly gave a zero-width interval; now their rounding interval."""
-    n, mean, sd, lo, hi = tables.t_interval([2, 2, 2], 0.95, "dims_used_2d")
+    n, mean, sd, lo, hi = statistics.t_interval([2, 2, 2], 0.95, "dims_used_2d")
     assert (n, mean, sd) == (3, 2.0, 0.0) and (lo, hi) == (1.5, 2.5)
-    n, mean, sd, lo, hi = tables.t_interval([0.8125, 0.8125], 0.95, "probe_accuracy")
+    n, mean, sd, lo, hi = statistics.t_interval([0.8125, 0.8125], 0.95, "probe_accuracy")
     assert hi - lo == pytest.approx(1e-4) and lo < 0.8125 < hi
     ones, twos = pd.Series([1.0, 1.0, 1.0]), pd.Series([2.0, 2.0, 2.0])
-    assert verdicts.pair_outcome(verdicts.Stat(3, 1, 0, 0.5, 1.5, ones), verdicts.Stat(3, 2, 0, 1.5, 2.5, twos),
-                                 0.95, "dims_used_2d") == "holds"  # exact counts 1 vs 2: a real difference
+    (c,) = statistics.compare_family([("dims_used_2d", "b", "a", twos, ones)], 0.95)
+    assert (c.lo, c.hi) == (0.0, 2.0)  # the two counts' rounding intervals, never zero width
+    assert verdicts.claim_outcome(c, 0.95) == "holds"  # exact counts 1 vs 2 in every seed: a real difference
 
 
 def test_classify_reversal_is_contradicted_never_partly_supported():
@@ -672,7 +678,7 @@ def test_pairwise_table_answers_each_question_per_pair(built):
     row = mse[(mse.prior_a == "laplace") & (mse.prior_b == "normal")].iloc[0]
     assert row["better"] == "lower" and row["outcome"] == "b better" and row["seeds_a_better"] == "0/3"
     a, b = np.array(MSE["laplace"]), np.array(MSE["normal"])
-    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    ci = stats.ttest_rel(a, b).confidence_interval(0.95)  # paired by seed
     assert row["difference"] == pytest.approx(a.mean() - b.mean())
     assert (row["ci_low"], row["ci_high"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
     sparse = p[(p.question == "sparsity") & (p.metric == "hoyer") & (p.prior_a == "laplace") & (p.prior_b == "normal")]

@@ -1,5 +1,6 @@
 """The metric catalogue: every quantity the study reports, with its label, unit, definition and
-direction, in report order. The one home of the metric vocabulary.
+direction, in report order, with each metric's equivalence margin (the smallest difference between
+two priors worth calling one, in its own units, and why). The one home of the metric vocabulary.
 
 Analysis (``SCALAR_METRICS``, the definitions written into ``metrics.json``), the report (column
 order, units, labels, the HTML's definitions table, which direction a verdict claims) and the docs
@@ -37,11 +38,25 @@ class Metric:
     #: report clips t-intervals to it (a mean of fractions cannot lie outside [0, 1]).
     bounds: tuple[float | None, float | str | None] = (None, None)
     note: str = ""  # how to read it beside a metric that can look contradictory (the glossary)
+    #: the smallest difference of interest between two priors, in the metric's own units: a paired
+    #: difference whose interval lies within +-margin reads "no difference" (report.statistics);
+    #: None = no margin stated, so the report can say "inconclusive" but never "no difference".
+    margin: float | None = None
+    margin_reason: str = ""  # why this margin, in one line (the glossary shows it)
 
 
 def _m(name: str, label: str, unit: str, better: str, group: str, definition: str, panel: bool = False,
-       bounds: tuple = (None, None), note: str = "") -> Metric:
-    return Metric(name, label, unit, better, group, definition, panel, bounds, note)
+       bounds: tuple = (None, None), note: str = "", margin: float | None = None, why: str = "") -> Metric:
+    return Metric(name, label, unit, better, group, definition, panel, bounds, note, margin, why)
+
+
+# Equivalence margins several metrics share (``Metric.margin`` and its reason).
+_NATS = dict(margin=0.5, why="half a nat per example: below the 1-2 nats that separate a VAE from an IWAE "
+                             "on MNIST (Burda et al.)")
+_COUNT = dict(margin=0.5, why="counts move by whole dimensions: under half a dimension on average is no change")
+_COSINE = dict(margin=0.05, why="a few degrees between a template and its match (|cos| 0.90 -> 0.85 is 26 -> 32 "
+                                "degrees)")
+_FIELDS = dict(margin=0.05, why="5% of the fitted fields, about 2 of the ~40 used columns of a 169-latent model")
 
 
 #: scalar metrics of metrics.json, in report order (metrics.csv columns, summary tables).
@@ -50,133 +65,165 @@ METRICS: tuple[Metric, ...] = (
        "mean over examples of recon_log_lik - kl, nats per example; undefined (null, with the reason) for "
        "a Cauchy posterior, whose E_q[log p(x|z)] diverges with our decoders", panel=True,
        note="a lower bound on log p(x); the IWAE log-likelihood is a tighter one (>= ELBO) and is defined "
-            "for every posterior family"),
+            "for every posterior family",
+       **_NATS),
     _m("recon_log_lik", "reconstruction log-lik", "nats/example", "higher", "fit",
        "E_q[log p(x|z)] in nats per example, Monte Carlo over the same iwae_samples draws z ~ q(z|x) "
        "that the IWAE bound uses; undefined (null) for a Cauchy posterior: the expectation diverges when "
-       "log p(x|z) falls at least linearly in |z| (ReLU-MLP Bernoulli logits, Gaussian likelihood)"),
+       "log p(x|z) falls at least linearly in |z| (ReLU-MLP Bernoulli logits, Gaussian likelihood)",
+       **_NATS),
     _m("kl", "KL(q||p)", "nats/example", "", "fit",
        "KL(q(z|x) || p(z)) summed over dimensions, nats per example; closed form where the pair has one "
        "(see evaluation_kl), whatever estimator training used",
-       bounds=(0, None), note="no preferred direction: a small KL can mean an unused latent space as well as a good fit"),
+       bounds=(0, None), note="no preferred direction: a small KL can mean an unused latent space as well as a good fit",
+       **_NATS),
     _m("iwae_log_lik", "IWAE log-likelihood", "nats/example", "higher", "fit",
        "mean over examples of log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x), K = iwae_samples; "
        "a lower bound on log p(x) that is >= elbo in expectation; finite for a Cauchy posterior too, so it "
-       "is what likelihood is ranked by", panel=True),
+       "is what likelihood is ranked by", panel=True,
+       **_NATS),
     _m("iwae_samples", "IWAE samples K", "samples", "", "fit",
        "K, the importance samples per example behind iwae_log_lik and recon_log_lik"),
     _m("exact_log_lik", "exact log-likelihood", "nats/example", "higher", "fit",
        "log p(x) in closed form, mean over the IWAE's examples: N(x; b, W diag(s^2) W^T + diag(sigma^2)) "
        "for a linear decoder, Gaussian likelihood and normal prior (analysis.exact); null for any other model",
-       note="the answer the IWAE and ELBO bounds estimate from below"),
+       note="the answer the IWAE and ELBO bounds estimate from below",
+       **_NATS),
     _m("iwae_gap_exact", "exact - IWAE", "nats/example", "lower", "fit",
        "exact_log_lik - iwae_log_lik on the same examples: >= 0 up to Monte Carlo error; how loose the "
        "IWAE bound (and the amortised posterior) is; null where there is no exact value",
-       note="a negative value beyond Monte Carlo error would be a bug"),
+       note="a negative value beyond Monte Carlo error would be a bug",
+       margin=0.5, why="on the scale of the likelihoods it subtracts (half a nat per example)"),
     _m("mse", "reconstruction MSE", "pixel MSE", "lower", "fit",
        "mean over test examples and pixels of (x - decode(posterior location))^2, data space; the location "
        "is the posterior median for a Cauchy too, so this ranks reconstruction for every family",
        panel=True,
-       bounds=(0, None)),
+       bounds=(0, None),
+       margin=0.001, why="on [0, 1] intensities ~4% of a digits MSE (~0.025): no visible change in "
+                         "reconstructions"),
     _m("used_units", "used units", "dims (count)", "", "latent_use",
        "number of USED dimensions: used_ratio > used_ratio_threshold (see per_dimension used_ratio); "
        "scale-free (multiplying a dimension's location and scale by a constant keeps its status) and "
        "defined for Gaussian and Cauchy posteriors alike; the set every per-dimension summary reads",
        panel=True, bounds=(0, "L"),
        note="how many dimensions tell inputs apart by more than their own posterior uncertainty; unlike "
-            "Burda's count it does not depend on the scale a prior gives the latent space"),
+            "Burda's count it does not depend on the scale a prior gives the latent space",
+       **_COUNT),
     _m("active_units", "active units (Burda: Var_x E_q[z] > 0.01)", "dims (count)", "", "latent_use",
        "number of dimensions with location_variance > active_threshold (Burda et al.), for comparison "
        "with the literature; depends on each dimension's scale, so it masks no other metric",
        bounds=(0, "L"), note="an absolute variance threshold: a model that shrinks location and scale "
                              "together (a Cauchy posterior) reads inactive though it carries information; "
-                             "used units is the scale-free count"),
+                             "used units is the scale-free count",
+       **_COUNT),
     _m("active_units_kl", "dims with KL above its floor", "dims (count)", "", "latent_use",
        "number of dimensions whose mean KL over the test set > kl_floor + kl_threshold; kl_floor "
        "(settings) is the smallest KL an input-independent posterior of the run's family reaches "
        "against its prior: 0 for gaussian/normal and cauchy/cauchy, 0.0484 nats for gaussian/Laplace(0,1)",
        bounds=(0, "L"), note="a dimension can pay KL without moving with x (a posterior narrower than the "
-                             "prior); KL above the family's floor counts dimensions that spend information"),
+                             "prior); KL above the family's floor counts dimensions that spend information",
+       **_COUNT),
     _m("frac_near_zero", "near-zero codes", "fraction", "higher", "sparsity",
        "fraction of |loc_d - median_d| < sparsity_threshold * IQR_d over test examples and USED "
        "dimensions d (each in units of its own spread; a Laplace code beats a Gaussian one of equal IQR: "
        "0.129 vs 0.107 at 0.1); null when no dimension is used",
-       bounds=(0, 1), note="relative to each used dimension's spread, so a prior's scale does not matter"),
+       bounds=(0, 1), note="relative to each used dimension's spread, so a prior's scale does not matter",
+       margin=0.01, why="under half the 0.022 by which an ideal Laplace code beats a Gaussian one at "
+                        "threshold 0.1"),
     _m("hoyer", "Hoyer sparsity", "index in [0, 1]", "higher", "sparsity",
        "mean over test examples of the Hoyer sparsity (sqrt(n) - L1/L2) / (sqrt(n) - 1) of the code "
        "restricted to the n USED dimensions, each standardised as (loc_d - median_d) / IQR_d: 1 one-hot, "
        "0 constant; collapsed dimensions do not count as sparsity; null with fewer than 2 used dims",
        panel=True,
-       bounds=(0, 1), note="scale-free: each used dimension is measured in units of its own spread"),
+       bounds=(0, 1), note="scale-free: each used dimension is measured in units of its own spread",
+       margin=0.04, why="under half the 0.085-0.097 by which ideal Laplace codes of 4-40 used dims beat "
+                        "Gaussian ones"),
     _m("kurtosis_mean", "latent kurtosis", "excess kurtosis", "higher", "sparsity",
        "mean over USED dimensions of the per-dimension kurtosis (see per_dimension kurtosis)",
-       bounds=(-2, None)),
+       bounds=(-2, None),
+       margin=0.5, why="a sixth of the excess-kurtosis gap (3) between a Laplace and a Gaussian code"),
     _m("probe_accuracy", "linear probe accuracy", "fraction", "higher", "labels",
        "stratified k-fold (probe_folds, shuffled, random_state 0) accuracy of StandardScaler + "
        "LogisticRegression on all posterior locations jointly: informativeness that does not count "
        "redundant dimensions twice", panel=True,
-       bounds=(0, 1), note="compare with the probe chance level of the same dataset"),
+       bounds=(0, 1), note="compare with the probe chance level of the same dataset",
+       margin=0.01, why="one percentage point of accuracy, the smallest change probe comparisons report"),
     _m("probe_accuracy_best_dim", "probe accuracy, best single dim", "fraction", "higher", "labels",
        "the largest over dimensions of the same probe's accuracy from that one dimension alone",
-       bounds=(0, 1)),
+       bounds=(0, 1),
+       margin=0.01, why="one percentage point of accuracy, the smallest change probe comparisons report"),
     _m("probe_chance", "probe chance level", "fraction", "", "labels",
        "frequency of the most common label",
        bounds=(0, 1)),
     _m("mi_label_max", "MI(z; label), best dim", "nats", "higher", "labels",
        "largest per-dimension mutual information with the label (see per_dimension mi_label)",
-       bounds=(0, None)),
+       bounds=(0, None),
+       margin=0.05, why="0.05 nats: about 5% of the best dimension's label information on digits (~0.9 nats)"),
     _m("template_weight_corr", "template-weight correlation", "correlation", "higher", "ground_truth",
        "mean over true weights k of |Pearson r(w_k, loc_j(k))|, j(k) the latent dim matched to weight k "
        "one-to-one (scipy linear_sum_assignment maximising the summed |r|; no dim counts twice)",
        panel=True,
-       bounds=(0, 1)),
+       bounds=(0, 1),
+       **_COSINE),
     _m("template_weight_r2", "template-weight R²", "R²", "higher", "ground_truth",
        "R^2 (uniform average over weights) of a linear regression from locations to true weights, fit on "
        "the first half of the test split, scored on the second",
-       bounds=(None, 1)),
+       bounds=(None, 1),
+       margin=0.05, why="5% of the weights' variance explained"),
     _m("template_matched_cos", "template-decoder |cos|, one-to-one", "cosine", "higher", "ground_truth",
        "mean over true templates k of |cosine(template_k, decode(a e_j) - decode(0))| for the USED dim j "
        "matched to k one-to-one (linear_sum_assignment; a template left without a used dim scores 0), "
        "a = sd of loc_j; on the positive control (linear decoder): decoder columns against the true W",
-       bounds=(0, 1)),
+       bounds=(0, 1),
+       **_COSINE),
     _m("ica_matched_cos", "FastICA |cos|, one-to-one", "cosine", "higher", "ground_truth",
        "positive control only: the same matched |cos| for scikit-learn FastICA's mixing columns fitted "
        "on the training data, the reference for what is recoverable from x alone",
-       bounds=(0, 1)),
+       bounds=(0, 1),
+       **_COSINE),
     _m("rf_localization", "RF localization", "index in [0, 1] (1 = one pixel)", "higher", "decoder",
        "mean over used dims of 1 - (PR - 1) / (D - 1), PR = (sum rf^2)^2 / sum rf^4 the participation "
        "ratio (effective number of pixels) of the receptive field in pixel space; 1 = one pixel, 0 = "
        "energy spread evenly over all D pixels", panel=True,
-       bounds=(0, 1)),
+       bounds=(0, 1),
+       margin=0.05, why="a twentieth of the index's [0, 1] range"),
     _m("rf_fields_fitted", "fields fitted (used decoder columns)", "dims (count)", "", "decoder",
        "number of decoder columns the field fits below describe: those of the USED dims, linear decoder, "
        "grey natural-image patches only (null otherwise, with the reason)",
-       bounds=(0, "L"), note="the field fractions are fractions of this many columns"),
+       bounds=(0, "L"), note="the field fractions are fractions of this many columns",
+       **_COUNT),
     _m("rf_gabor_fraction", "Gabor-like fields", "fraction", "higher", "decoder",
        "fraction of the used linear-decoder columns (reshaped to the patch, data space) that a Gabor fit "
        "describes (R^2 >= 0.7, better than the DoG fit by more than 0.02) and that are localised (envelope "
        "width across the stripes, 2 sx, at most half the patch side; analysis.fields); the sparse-coding "
        "dictionary baseline gets the same fits", panel=True,
-       bounds=(0, 1), note="localised, oriented fields: what sparse coding of whitened natural patches learns"),
+       bounds=(0, 1), note="localised, oriented fields: what sparse coding of whitened natural patches learns",
+       **_FIELDS),
     _m("rf_dog_fraction", "centre-surround fields", "fraction", "", "decoder",
        "fraction of the used decoder columns that a concentric difference of Gaussians (centre inside the "
        "patch) describes with R^2 >= 0.7 and at least as well as a Gabor, within 0.02",
-       bounds=(0, 1)),
+       bounds=(0, 1),
+       **_FIELDS),
     _m("rf_extended_fraction", "extended (grating) fields", "fraction", "", "decoder",
        "fraction of the used decoder columns that a Gabor fit describes (R^2 >= 0.7) but that are not "
        "localised: gratings or ramps across the patch",
-       bounds=(0, 1), note="what a rotation-invariant (normal) prior's PCA-like columns tend to be"),
+       bounds=(0, 1), note="what a rotation-invariant (normal) prior's PCA-like columns tend to be",
+       **_FIELDS),
     _m("rf_unfitted_fraction", "fields fitted by neither", "fraction", "lower", "decoder",
        "fraction of the used decoder columns with both fits below R^2 = 0.7 (noise-like or mixed)",
-       bounds=(0, 1)),
+       bounds=(0, 1),
+       **_FIELDS),
     _m("rf_gabor_r2_median", "median Gabor-fit R²", "R²", "higher", "decoder",
        "median over the used decoder columns of the Gabor fit's R^2 (1 - SS_res / SS_tot)",
-       bounds=(None, 1)),
+       bounds=(None, 1),
+       margin=0.05, why="0.05 of R^2, small beside the 0.7 that counts a field as fitted"),
     _m("rf_gabor_median_freq", "Gabor-like field frequency", "cycles/pixel", "", "decoder",
        "median spatial frequency f of the Gabor-like used columns; null when none is Gabor-like",
-       bounds=(0, None)),
+       bounds=(0, None),
+       margin=0.02, why="about a tenth of the 0.1-0.25 cycles/pixel of V1-like fields in 12x12 patches"),
     _m("dims_used_2d", "dims used (2-D latent)", "dims (count)", "", "latent_use",
        "used_units when the latent space is 2-D (the talk: Laplace uses one dimension)", panel=True,
+       **_COUNT,
        bounds=(0, "L"), note="the scale-free used-units count of a 2-D model"),
 )
 

@@ -357,7 +357,24 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     Loads with `weights_only=True`: `extra` may hold tensors and plain Python data (dicts, lists,
     strings, numbers), not arbitrary objects.
     """
-    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    import pickle  # noqa: PLC0415 (kept inside: only this function's body is this edit's to change)
+
+    from sparse_vae.errors import SparseVAEError  # noqa: PLC0415
+
+    def unreadable(why: str) -> SparseVAEError:
+        """One line naming the file and what to do: a truncated or foreign model.pt cannot be repaired."""
+        return SparseVAEError(f"{path}: {why}; retrain this run: snakemake --forcerun {path} (with the study's "
+                              "--configfile and --cores), or delete the file and rerun the study")
+
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as error:
+        # torch's own message for a cut-off file is its zip reader's (or EINVAL), without the path
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise unreadable(f"cannot be read as a model checkpoint, truncated or corrupt? ({reason})") from None
+    missing = [k for k in ("spec", "input_dim", "state_dict") if not isinstance(checkpoint, dict) or k not in checkpoint]
+    if missing:
+        raise unreadable(f"not a sparse-vae model checkpoint (lacks {', '.join(missing)})")
     model = build_model(checkpoint["spec"], checkpoint["input_dim"])
     model.load_state_dict(checkpoint["state_dict"])
     if isinstance(map_location, (str, torch.device)):

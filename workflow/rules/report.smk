@@ -19,6 +19,8 @@ rule report:
         histories=run_files("history.csv"),
         summaries=run_files("train.json"),
         baselines=BASELINE_OUTPUTS,
+        # another run of the study whose verdicts this report must reproduce (report.stability)
+        stability=[config["report"]["stability"]] if config["report"].get("stability") else [],
     output:
         metrics=report(
             f"{RESULTS}/report/metrics.csv",

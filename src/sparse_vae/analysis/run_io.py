@@ -26,6 +26,7 @@ from sparse_vae.atomic import atomic_dir, atomic_open, write_text
 from sparse_vae.data.io import load_dataset
 from sparse_vae.errors import SparseVAEError
 from sparse_vae.model import load_model
+from sparse_vae.provenance import versions
 
 __all__ = ["analyze_run", "jsonable"]
 
@@ -110,6 +111,8 @@ def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads:
         t0 = time.perf_counter()
         drawn = figure_data(model, analysis, dataset)
         report = jsonable(analysis.report)
+        # the environment that computed these numbers (scikit-learn, scipy, ... may differ from training's)
+        report["settings"]["versions"] = jsonable(versions())
 
         metrics_path.unlink(missing_ok=True)
         run_dir.mkdir(parents=True, exist_ok=True)

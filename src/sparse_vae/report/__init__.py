@@ -9,15 +9,21 @@ four conclusions, and one self-contained HTML page.
 * ``summary.csv``  one row per dataset x prior x latent x metric: ``n_seeds``, ``n`` (non-null
   values), ``mean``, ``sd`` (ddof = 1), the Student-t interval ``ci_low``, ``ci_high`` at the
   study's confidence (NaN with fewer than two values, never a zero-width interval) and ``unit``;
-* ``verdicts.csv`` one row per conclusion x dataset (x latent), computed from the runs, controls first;
+* ``verdicts.csv`` one row per conclusion x dataset (x latent), computed from the runs, controls first,
+  each with its test, Holm-adjusted p-values and minimal detectable effects (``statistics``);
 * ``pairwise.csv`` one row per question x dataset x latent x pair of prior entries: which is better,
-  the difference and its Welch interval, seeds in which a beats b (``pairwise``);
+  the mean paired difference with its interval, test, adjusted p-value, margin and minimal
+  detectable effect, seeds in which a beats b (``pairwise``);
 * ``figures/*.png`` figure panels (built in a temporary folder and swapped in whole);
 * ``report.html`` last, with every figure embedded.
 
-The package: ``runs`` (the study and the run folders, checked), ``tables``, the verdicts
-(``verdicts`` their rules, ``evidence``, ``controls``, ``conclusions``), ``pairwise``, ``figures``,
-``html`` (with ``answers``). A run whose files are missing or malformed stops the report with
+When the study config names another run's verdicts.csv (``report.stability``), rows whose verdict
+(or pairwise answer) differs from that run's read "unstable" (``stability``).
+
+The package: ``runs`` (the study and the run folders, checked, and their environments),
+``statistics`` (every test and interval), ``tables``, the verdicts (``verdicts`` their words and
+rules, ``evidence``, ``controls``, ``conclusions``), ``pairwise``, ``stability``, ``figures``,
+``html`` (with ``answers``), ``readme``. A run whose files are missing or malformed stops the report with
 ``MissingRunError`` naming the run folder: no run is ever dropped silently.
 """
 
@@ -33,6 +39,7 @@ from sparse_vae.report.figures import make_figures
 from sparse_vae.report.html import render_html
 from sparse_vae.report.runs import Study, check_complete, load_baselines, load_runs
 from sparse_vae.report.pairwise import pairwise_table
+from sparse_vae.report.stability import apply_stability
 from sparse_vae.report.tables import ID_COLUMNS, TIMING_COLUMNS, metrics_table, summarize
 from sparse_vae.report.conclusions import compute_verdicts, control_status
 
@@ -65,7 +72,12 @@ def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path
         families = {run.info["prior"]: str(run.info.get("prior_family", run.info["prior"])) for run in runs}
         pairwise = pairwise_table(deterministic, parsed.confidence, families, parsed.sources, parsed.priors,
                                   control_status(df, runs, parsed.confidence, parsed.sources, baselines))
-        page = render_html(parsed, df, summary, verdicts, figures, staging, pairwise=pairwise)
+        stability = None
+        if parsed.stability:
+            verdicts, pairwise, stability = apply_stability(verdicts, pairwise, parsed.stability)
+            print(stability.summary())
+        page = render_html(parsed, df, summary, verdicts, figures, staging, pairwise=pairwise, runs=runs,
+                           stability=stability)
         _write_csv(deterministic, out_dir / "metrics.csv")
         _write_csv(df[ID_COLUMNS + TIMING_COLUMNS], out_dir / "timings.csv")
         _write_csv(summary, out_dir / "summary.csv")

@@ -1,11 +1,13 @@
 """The report's opening: the study's answers, generated from the pairwise table, before any detail.
 
 For each question (sparsity first, then the talk's claims) and each dataset x latent, one compact
-cell per pair of priors: which prior is better, both means, the difference with its interval and
-the seed count, linked to the figure panel that shows it. Laplace vs normal comes first, then
+cell per pair of priors: the answer in the verdict vocabulary (a prior better, no difference,
+inconclusive, unstable, ...), both means, the mean paired difference with its interval, the
+Holm-adjusted p-value, the minimal detectable effect beside the margin, and the seed count, linked
+to the figure panel that shows it. Laplace vs normal comes first, then
 cauchy vs normal and laplace vs cauchy. A sentence per dataset answers "is laplace sparser and more
 informative than normal?" in words. The pairwise table itself (columns ``PAIRWISE_COLUMNS``) is
-computed in ``report.verdicts``; this module only presents it, and an absent or empty table gives a
+computed in ``report.pairwise``; this module only presents it, and an absent or empty table gives a
 short note, never an error.
 """
 
@@ -21,7 +23,7 @@ import pandas as pd
 from sparse_vae import catalogue
 from sparse_vae.report.figures import FigureInfo, slug
 from sparse_vae.report.pairwise import PAIRWISE_COLUMNS
-from sparse_vae.report.tables import fmt
+from sparse_vae.report.tables import fmt, fmt_p, fmt_sd
 
 __all__ = ["answers_section"]
 
@@ -83,15 +85,32 @@ def _seeds(row: pd.Series) -> str:
 
 
 def _verdict(row: pd.Series) -> tuple[str, str]:
-    """(css class, short words) of a pairwise outcome."""
+    """(css class, short words) of a pairwise outcome (``pairwise.OUTCOMES``)."""
     a, b = row["prior_a"], row["prior_b"]
     return {
         "a better": ("a-better", f"{a} better"),
         "b better": ("b-better", f"{b} better"),
-        "overlap": ("overlap", "Δ interval spans 0"),
-        "no interval": ("none", "one seed: no interval"),
+        "a higher": ("overlap", f"{a} higher"),
+        "b higher": ("overlap", f"{b} higher"),
+        "no difference": ("same", "no difference"),
+        "inconclusive": ("overlap", "inconclusive"),
+        "not tested": ("none", "not tested: fewer than 2 paired seeds"),
         "control failed": ("failed", "control failed"),
+        "unstable": ("unstable", "unstable in the rerun"),
     }.get(str(row["outcome"]), ("none", str(row["outcome"])))
+
+
+def _test(row: pd.Series) -> str:
+    """"p(Holm) 0.008, MDE 0.012 (margin 0.01)": the adjusted p-value and the detectable effect."""
+    if "p_adjusted" not in row or math.isnan(_num(row["p_adjusted"])):
+        return ""
+    margin = _num(row.get("margin"))
+    mde = _num(row.get("mde"))
+    text = f"p(Holm) {fmt_p(_num(row['p_adjusted']))}"
+    if not math.isnan(mde):
+        text += f", MDE {fmt_sd(mde, _num(row['difference']))}"
+        text += "" if math.isnan(margin) else f" (margin {fmt(margin)})"
+    return text
 
 
 def _cell(rows: pd.DataFrame, href: str | None, named: bool) -> str:
@@ -104,7 +123,7 @@ def _cell(rows: pd.DataFrame, href: str | None, named: bool) -> str:
         name = f"{_e(catalogue.label(row['metric']))}: " if named else ""
         blocks.append(f'{name}<span class="o {cls}">{_e(words)}</span><br>{_e(fmt(_num(row["mean_a"]), 3))} vs '
                       f'{_e(fmt(_num(row["mean_b"]), 3))}, {_e(_effect(row))}'
-                      f'<br><span class="muted">{_e(_seeds(row))}</span>')
+                      f'<br><span class="muted">{_e(_seeds(row))}; {_e(_test(row))}</span>')
     link = f' <a class="panel" href="#{_e(href)}" title="figure panel">panel&nbsp;→</a>' if href else ""
     return f'<td class="ans">{"<br>".join(blocks)}{link}</td>'
 
@@ -164,7 +183,9 @@ def _headline(pw: pd.DataFrame, groups: list[tuple[str, int]]) -> str:
             said = [str(o) for o in hits["outcome"]]
             answer = ("yes" if all(o == "a better" for o in said) else
                       "no, normal is" if all(o == "b better" for o in said) else
-                      "partly" if "a better" in said else "not shown")
+                      "partly" if "a better" in said else
+                      "no difference" if all(o == "no difference" for o in said) else
+                      "unstable" if "unstable" in said else "inconclusive")
             numbers = "; ".join(f"{catalogue.label(r['metric'])} {fmt(_num(r['mean_a']), 3)} vs "
                                 f"{fmt(_num(r['mean_b']), 3)}, {_effect(r)}, {_seeds(r)}"
                                 for _, r in hits.iterrows())
@@ -185,9 +206,11 @@ def answers_section(pairwise: pd.DataFrame | None, figures: Sequence[FigureInfo]
     groups = list(dict.fromkeys(zip(pw["dataset"], pw["latent"])))
     ids = _panel_ids(figures)
     parts.append(_headline(pw, groups))
-    parts.append(f'<p class="muted">Each cell: which prior is better by the verdict rules, both means '
-                 f"(first prior vs second), their difference Δ = first − second with its {pct} interval, and "
-                 "the seeds in which the first prior did better; → links to the figure panel. "
+    parts.append(f'<p class="muted">Each cell: the answer in the verdict vocabulary, both means (first prior '
+                 f"vs second), the mean per-seed difference Δ = first − second with its {pct} paired t interval, "
+                 "the seeds in which the first prior did better, the test's p-value after Holm's correction over "
+                 "the pairs of that metric, and the minimal detectable effect (80% power) beside the metric's "
+                 "equivalence margin; → links to the figure panel. "
                  'Rules and words: <a href="#vocabulary">verdict vocabulary</a>; metrics: '
                  '<a href="#glossary">glossary</a>.</p>')
     questions = _ordered(pw)

@@ -3,7 +3,7 @@ first; ``compute_verdicts`` (the verdict table) and ``control_status`` (the cont
 
 Each conclusion is one function registered in ``CONCLUSIONS``; a metric whose control did not pass
 gives "control failed" instead of a finding. Not here: the rules (``verdicts``), the statistics
-(``evidence``), the controls (``controls``), the pairwise table (``pairwise``), figures, HTML.
+(``statistics``, ``evidence``), the controls (``controls``), the pairwise table (``pairwise``), figures, HTML.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 import pandas as pd
 
 from sparse_vae import catalogue
-from sparse_vae.report.controls import NATURAL_SOURCES, controls
+from sparse_vae.report.controls import controls
 from sparse_vae.report.evidence import Evidence
 from sparse_vae.report.runs import Run
 from sparse_vae.report.tables import fmt
-from sparse_vae.report.verdicts import VERDICT_COLUMNS, Stat, classify, mean_sd, note
+from sparse_vae.report.verdicts import NATURAL_SOURCES, VERDICT_COLUMNS, Stat, classify, mean_sd, note
 
 __all__ = ["CONCLUSIONS", "compute_verdicts", "control_status"]
 
@@ -34,7 +34,7 @@ def _judged(ev: Evidence, number: int, dataset: str, latent: int, metrics: Seque
     if failed:
         evidence += f" Control failed ({', '.join(failed)}): no finding from these metrics."
     ev.add(number, dataset, latent, ", ".join(metrics), verdict, seeds,
-           evidence + extra + ("" if failed else note(ev.pct, verdict, outcomes)))
+           evidence + extra + ("" if failed else note(ev.pct, verdict, outcomes)), results=results)
 
 
 def _present(ev: Evidence, dataset: str, latent: int, ordering: Sequence[str]) -> tuple[list[str], str]:
@@ -64,7 +64,7 @@ def reconstruction(ev: Evidence) -> None:
             evidence += (f" Likelihood: {iwae['text']}; IWAE ordering {' > '.join(present)} "
                          f"holds in {iwae['k']}/{iwae['n']} seeds.")
         ev.add(1, dataset, latent, "mse", verdict, f"{mse['k']}/{mse['n']}",
-               evidence + absent + note(ev.pct, verdict, mse["outcomes"]))
+               evidence + absent + note(ev.pct, verdict, mse["outcomes"]), results=[mse])
 
 
 def informativeness(ev: Evidence) -> None:
@@ -84,7 +84,7 @@ def informativeness(ev: Evidence) -> None:
                    f"Not tested: no labels or ground truth ({why}).")
             continue
         pairs = [(a, b) for i, a in enumerate(present) for b in present[i + 1:]]
-        results = [ev.compare(dataset, latent, m, pairs) for m in metrics]
+        results = ev.compare_all(dataset, latent, metrics, pairs)
         _judged(ev, 2, dataset, latent, metrics, results, f"Full ordering {' < '.join(present)}", absent)
 
 
@@ -120,7 +120,7 @@ def field_shapes(ev: Evidence, dataset: str, latent: int) -> None:
     dog = [ev.stat(dataset, latent, p, "rf_dog_fraction") for p in ("normal", "laplace")]
     if all(s.n for s in dog) and any((s.values > 0).any() for s in dog):
         metrics.append("rf_dog_fraction")
-    results = [ev.compare(dataset, latent, m, [("normal", "laplace")]) for m in metrics]
+    results = ev.compare_all(dataset, latent, metrics, [("normal", "laplace")])
     failed = ev.field_controls.get(dataset) is False
     outcomes = [o for r in results for o in r["outcomes"]]
     verdict = classify(outcomes, control_failed=failed)
@@ -139,7 +139,7 @@ def field_shapes(ev: Evidence, dataset: str, latent: int) -> None:
         evidence += " Control failed (the baseline's fields are not Gabor-like): no finding."
     ev.add(3, dataset, latent, ", ".join(metrics), verdict, ", ".join(f"{m} {r['k']}/{r['n']}"
                                                                       for m, r in zip(metrics, results)),
-           evidence + ("" if failed else note(ev.pct, verdict, outcomes)))
+           evidence + ("" if failed else note(ev.pct, verdict, outcomes)), results=results)
 
 
 def localization(ev: Evidence, dataset: str, latent: int) -> None:
@@ -161,7 +161,7 @@ def localization(ev: Evidence, dataset: str, latent: int) -> None:
     if failed:
         evidence += f" Control failed ({', '.join(failed)})."
     ev.add(3, dataset, latent, "rf_localization", verdict, f"{r['k']}/{r['n']}",
-           evidence + ("" if failed else note(ev.pct, verdict, r["outcomes"])))
+           evidence + ("" if failed else note(ev.pct, verdict, r["outcomes"])), results=[r])
 
 
 def _near_one(lap: Stat) -> str:
@@ -172,7 +172,7 @@ def _near_one(lap: Stat) -> str:
         return "holds"
     if lap.lo >= 1.5 or lap.hi <= 0.5:
         return "reversed"
-    return "overlap"
+    return "inconclusive"
 
 
 def one_dimension(ev: Evidence) -> None:
@@ -204,7 +204,7 @@ def one_dimension(ev: Evidence) -> None:
                 evidence += f" {other}: one dimension in {int((o.values == 1).sum())}/{o.n} seeds."
         verdict = classify(outcomes)
         ev.add(4, dataset, latent, "dims_used_2d", verdict, f"{r['k']}/{r['n']}",
-               evidence + note(ev.pct, verdict, outcomes))
+               evidence + note(ev.pct, verdict, outcomes), results=[r])
 
 
 def sparsity(ev: Evidence) -> None:
@@ -220,7 +220,7 @@ def sparsity(ev: Evidence) -> None:
             why = "; ".join(ev.missing(dataset, latent, ["normal", "laplace"], [m]) or "" for m in metrics)
             ev.add(5, dataset, latent, ", ".join(metrics), "not tested", "", f"Not tested: {why}.")
             continue
-        results = [ev.compare(dataset, latent, m, [("normal", "laplace")]) for m in usable]
+        results = ev.compare_all(dataset, latent, usable, [("normal", "laplace")])
         _judged(ev, 5, dataset, latent, usable, results, "laplace > normal")
 
 

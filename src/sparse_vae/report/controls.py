@@ -1,36 +1,22 @@
 """The positive controls: they run first, and a failed one turns every verdict resting on its
-metrics into "control failed" (``METRIC_CONTROLS``).
+metrics into "control failed" (``verdicts.METRIC_CONTROLS``).
 
 Each control is one function registered in ``CONTROLS``: it judges its datasets, adds its own verdict
 row (conclusion 0) and records its result with ``control_result``. Here: the sparse_linear dictionary
-recovery and the sparse-coding baseline's receptive fields. Not here: ``Evidence`` (``evidence``),
-the conclusions and ``control_status`` (``conclusions``, which build the evidence).
+recovery and the sparse-coding baseline's receptive fields. Not here: ``Evidence`` (``evidence``,
+which this module uses and which does not import it back), which metrics each control guards
+(``verdicts``), the conclusions and ``control_status`` (``conclusions``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from sparse_vae.report.verdicts import mean_sd
+from sparse_vae.report.evidence import Evidence
+from sparse_vae.report.verdicts import NATURAL_SOURCES, mean_sd
 
-if TYPE_CHECKING:
-    from sparse_vae.report.evidence import Evidence
+__all__ = ["CONTROLS", "FIELD_CONTROL_CLAIM", "control_result", "controls"]
 
-__all__ = ["CONTROLS", "CONTROL_SOURCES", "FIELD_CONTROL_CLAIM", "METRIC_CONTROLS", "NATURAL_SOURCES", "control_result", "controls"]
-
-#: sources of positive-control datasets (not part of the talk's conclusions).
-CONTROL_SOURCES = {"sparse_linear"}
-#: sources of natural-image datasets (the receptive-field control and conclusion 3).
-NATURAL_SOURCES = {"natural", "cifar"}
-#: metric -> the control that must pass before a verdict may rest on it. "dictionary_recovery" is the
-#: sparse_linear control; "receptive_fields" the sparse-coding (dictionary-learning) baseline's fields.
-METRIC_CONTROLS = {
-    "template_matched_cos": "dictionary_recovery", "template_weight_corr": "dictionary_recovery",
-    "probe_accuracy": "dictionary_recovery", "probe_accuracy_best_dim": "dictionary_recovery",
-    "mi_label_max": "dictionary_recovery", "rf_localization": "receptive_fields",
-    "rf_gabor_fraction": "receptive_fields", "rf_dog_fraction": "receptive_fields",
-}
 #: the dictionary-recovery control's pass mark (laplace's matched |cos| in every seed).
 CONTROL_MIN_COS = 0.75
 #: the receptive-field control's pass mark: the sparse-coding baseline's Gabor-like atom fraction
@@ -43,7 +29,7 @@ def control_result(ev: Evidence, name: str, passed: bool | None) -> None:
     """Record a control's result (True passed, False failed, None not run) for the verdicts after it.
 
     The hook for every control: a control function judges its datasets, adds its own verdict row
-    and calls this; ``METRIC_CONTROLS`` says which metrics depend on which control."""
+    and calls this; ``verdicts.METRIC_CONTROLS`` says which metrics depend on which control."""
     previous = ev.controls.get(name)
     ev.controls[name] = passed if previous is None else (previous and bool(passed))
 
@@ -78,7 +64,7 @@ def dictionary_recovery(ev: Evidence) -> None:
         if verdict == "control failed":
             evidence += (" The control failed: verdicts on informativeness and template recovery say "
                          "'control failed'.")
-        ev.add(0, dataset, latent, "template_matched_cos", verdict, f"{k}/{lap.n}", evidence)
+        ev.add(0, dataset, latent, "template_matched_cos", verdict, f"{k}/{lap.n}", evidence, results=[r])
         control_result(ev, "dictionary_recovery", passed)
 
 

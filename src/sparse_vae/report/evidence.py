@@ -1,9 +1,11 @@
 """The evidence the verdicts read: the per-run table seen by prior, dataset and latent size.
 
-``Evidence`` gives each prior's statistics of a metric over seeds (``stat``), pairwise comparisons
-with their text (``compare``), why a comparison cannot be made (``missing``), the controls' results
-so far, and gathers the verdict rows. Not here: the rules (``verdicts``), the control and conclusion
-judges (``controls``, ``conclusions``).
+``Evidence`` gives each prior's statistics of a metric over seeds (``stat``), the paired comparisons
+of one verdict row as one Holm family with their text (``compare_all``, ``compare``), why a
+comparison cannot be made (``missing``), the controls' results so far, and gathers the verdict rows
+with the test, adjusted p-values and minimal detectable effects of their comparisons (``add``).
+Not here: the numbers (``statistics``), the rules (``verdicts``), the control and conclusion judges
+(``controls``, ``conclusions``).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from typing import Any
 import pandas as pd
 
 from sparse_vae import catalogue
-from sparse_vae.report.controls import CONTROL_SOURCES, METRIC_CONTROLS
 from sparse_vae.report.runs import Run
-from sparse_vae.report.tables import order, t_interval
-from sparse_vae.report.verdicts import VERDICTS, Stat, mean_sd, pair_outcome
+from sparse_vae.report.statistics import Paired, compare_family, t_interval
+from sparse_vae.report.tables import fmt, fmt_p, fmt_sd, order
+from sparse_vae.report.verdicts import (CONTROL_SOURCES, METRIC_CONTROLS, OUTCOME_TEXT, VERDICTS, Stat,
+                                        claim_outcome, mean_sd)
 
-__all__ = ["PRIORS", "Evidence"]
+__all__ = ["PRIORS", "Evidence", "describe_test", "p_text", "mde_text"]
 
 #: the priors in report order (the evidence text lists them so).
 PRIORS = ["normal", "laplace", "cauchy"]
@@ -75,11 +78,15 @@ class Evidence:
         return f"{metric} is null ({why})" if why else f"{metric} was not reported by any run"
 
     def add(self, conclusion: int, dataset: str, latent: Any, metric: str, verdict: str, seeds: str,
-            evidence: str, claim: str | None = None) -> None:
+            evidence: str, claim: str | None = None, results: Sequence[dict[str, Any]] = ()) -> None:
+        """One verdict row; `results` (from ``compare_all``) give its test, p-value and MDE columns."""
         assert verdict in VERDICTS, verdict
+        comparisons = [c for r in results for c in r["comparisons"]]
         self.rows.append({
             "conclusion": conclusion, "claim": claim or self.claims[conclusion], "dataset": dataset,
-            "latent": latent, "metric": metric, "verdict": verdict, "seeds": seeds, "evidence": evidence,
+            "latent": latent, "metric": metric, "verdict": verdict, "seeds": seeds,
+            "test": describe_test(comparisons), "p_adjusted": p_text(results), "mde": mde_text(results),
+            "evidence": evidence,
         })
 
     def missing(self, dataset: str, latent: int, priors: Sequence[str], metrics: Sequence[str]) -> str | None:
@@ -98,32 +105,36 @@ class Evidence:
 
     def compare(self, dataset: str, latent: int, metric: str, pairs: Sequence[tuple[str, str]],
                 lower_better: bool = False) -> dict[str, Any]:
-        """Pairs (low, high) claim metric(high) > metric(low). Returns outcomes, seed counts, text."""
+        """One metric's comparisons as a family of their own (``compare_all``)."""
+        return self.compare_all(dataset, latent, [metric], pairs, lower_better)[0]
+
+    def compare_all(self, dataset: str, latent: int, metrics: Sequence[str], pairs: Sequence[tuple[str, str]],
+                    lower_better: bool = False) -> list[dict[str, Any]]:
+        """Pairs (low, high) claim metric(high) > metric(low), for every metric: one Holm family (the
+        comparisons of one verdict row). Per metric: outcomes, seed counts, comparisons, text."""
         priors = list(dict.fromkeys(p for pair in pairs for p in pair))
-        st = {p: self.stat(dataset, latent, p, metric) for p in priors}
-        outcomes, phrases, disagree = [], [], []
-        for low, high in pairs:
-            a, b = st[low], st[high]
-            outcome = pair_outcome(a, b, self.confidence, metric)
+        stats = {(m, p): self.stat(dataset, latent, p, m) for m in metrics for p in priors}
+        items = [(m, high, low, stats[m, high].values, stats[m, low].values) for m in metrics for low, high in pairs]
+        family = iter(compare_family(items, self.confidence))
+        return [self._result(m, [next(family) for _ in pairs], {p: stats[m, p] for p in priors}, lower_better)
+                for m in metrics]
+
+    def _result(self, metric: str, comparisons: list[Paired], st: dict[str, Stat], lower_better: bool) -> dict:
+        outcomes, claims, phrases, disagree = [], [], [], []
+        for c in comparisons:  # c.a is the prior claimed higher, c.b the lower
+            outcome = claim_outcome(c, self.confidence)
             outcomes.append(outcome)
-            common = a.values.index.intersection(b.values.index)
-            k = int((b.values[common] > a.values[common]).sum())
-            n = int(len(common))
-            claim = f"{low} < {high}" if lower_better else f"{high} > {low}"
-            text = {
-                "holds": f"{self.pct} interval of the difference excludes 0",
-                "reversed": f"reversed, {self.pct} interval of the difference excludes 0",
-                "overlap": f"{self.pct} interval of the difference contains 0",
-                "no interval": "single seed, no interval",
-            }[outcome]
-            phrases.append(f"{claim}: {text}, holds in {k}/{n} seeds")
-            if 0 < k < n:
-                disagree.append(f"{claim} in {k} of {n} seeds")
+            claim = f"{c.b} < {c.a}" if lower_better else f"{c.a} > {c.b}"
+            claims.append(claim)
+            phrases.append(f"{claim}: {_comparison_text(c, outcome, self.pct)}")
+            if 0 < c.wins < c.n:
+                disagree.append(f"{claim} in {c.wins} of {c.n} seeds")
+        priors = list(st)
         common = None  # seeds in which the whole ordering holds
         for p in priors:
             idx = st[p].values.index
             common = idx if common is None else common.intersection(idx)
-        k_all = sum(all(st[h].values[s] > st[lw].values[s] for lw, h in pairs) for s in common)
+        k_all = sum(all(st[c.a].values[s] > st[c.b].values[s] for c in comparisons) for s in common)
         values = ", ".join(f"{p} {mean_sd(st[p])}" for p in order(priors, PRIORS))
         if any(st[p].n >= 2 and st[p].sd == 0 for p in priors):
             values += " (seeds that agree exactly get their rounding interval)"
@@ -131,4 +142,57 @@ class Evidence:
         text = f"{label}: {values} [mean ± sd]; " + "; ".join(phrases)
         if disagree:
             text += "; seeds disagree: " + ", ".join(disagree)
-        return {"outcomes": outcomes, "k": k_all, "n": len(common), "text": text}
+        return {"metric": metric, "outcomes": outcomes, "k": k_all, "n": len(common), "text": text,
+                "comparisons": comparisons, "claims": claims}
+
+
+def _comparison_text(c: Paired, outcome: str, pct: str) -> str:
+    """One comparison in words: the mean paired difference, its interval, the test, the verdict word."""
+    if c.n < 2:
+        return OUTCOME_TEXT["no interval"] + (f" ({c.unpaired})" if c.unpaired else "")
+    text = (f"Δ {fmt(c.mean, 3)} [{fmt(c.lo, 3)}, {fmt(c.hi, 3)}] ({pct} paired t interval, {c.n} paired seeds"
+            + (f"; {c.unpaired} left out" if c.unpaired else "") + f"), {c.test} p {fmt_p(c.p)}, "
+            f"Holm {fmt_p(c.p_adj)}: {OUTCOME_TEXT[outcome]}, holds in {c.wins}/{c.n} seeds")
+    if outcome == "inconclusive" and c.margin is not None and c.mde > c.margin:
+        text += f" (minimal detectable effect {fmt_sd(c.mde, c.mean)} > margin {fmt(c.margin)})"
+    return text
+
+
+def describe_test(comparisons: Sequence[Paired]) -> str:
+    """The test of a verdict row's comparisons, the pairs it used and the family Holm corrects over."""
+    tested = [c for c in comparisons if c.n >= 2]
+    if not tested:
+        return ""
+    names = []
+    for kind in dict.fromkeys(c.test for c in tested):
+        ns = sorted({c.n for c in tested if c.test == kind})
+        pairs = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
+        if kind == "sign-flip":
+            what = "exact sign-flip permutation test" if ns[-1] <= 16 else "sign-flip test (2^16 random flips)"
+        else:
+            what = (f"paired t-test (the sign-flip test's smallest p, 2/2^{ns[0]}, cannot reach "
+                    f"{tested[0].level:.3g})")
+        names.append(f"{what} on {pairs} paired seeds")
+    m = tested[0].family
+    family = "no correction (one comparison)" if m == 1 else f"Holm over the {m} comparisons of this row"
+    return f"{'; '.join(names)}; {family}; paired t interval"
+
+
+def p_text(results: Sequence[dict[str, Any]]) -> str:
+    """"claim: p" per comparison (Holm-adjusted), named by metric when the row has several."""
+    named = len(results) > 1
+    return "; ".join(f"{r['metric'] + ' ' if named else ''}{claim}: {fmt_p(c.p_adj)}"
+                     for r in results for claim, c in zip(r["claims"], r["comparisons"]) if c.n >= 2)
+
+
+def mde_text(results: Sequence[dict[str, Any]]) -> str:
+    """The minimal detectable effect (80% power) per comparison, with the metric's margin."""
+    parts = []
+    for r in results:
+        cs = [(claim, c) for claim, c in zip(r["claims"], r["comparisons"]) if c.n >= 2]
+        if not cs:
+            continue
+        margin = cs[0][1].margin
+        each = ", ".join(f"{claim} {fmt_sd(c.mde, c.mean)}" for claim, c in cs)  # float noise shows as 0
+        parts.append(f"{r['metric']}: {each} (margin {fmt(margin) if margin is not None else 'none'})")
+    return "; ".join(parts)

@@ -19,7 +19,8 @@ import pandas as pd
 
 from sparse_vae import catalogue
 from sparse_vae.report.runs import Run, Study, number
-from sparse_vae.report.tables import order, t_interval
+from sparse_vae.report.statistics import t_interval
+from sparse_vae.report.tables import order
 
 __all__ = ["FigureInfo", "make_figures", "panel_metrics", "slug"]
 

@@ -20,7 +20,8 @@ import pandas as pd
 from sparse_vae import catalogue
 from sparse_vae.report.answers import answers_section
 from sparse_vae.report.figures import FigureInfo, slug
-from sparse_vae.report.runs import Study
+from sparse_vae.report.runs import Run, Study, environments
+from sparse_vae.report.stability import Stability
 from sparse_vae.report.tables import ID_COLUMNS, TRAIN_COLUMNS, fmt, fmt_sd, order
 from sparse_vae.report.conclusions import CONCLUSIONS
 from sparse_vae.report.verdicts import VERDICT_RULES
@@ -37,7 +38,7 @@ th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums
 .scroll{overflow-x:auto;max-width:100%}
 .v-supported{background:#d8f3d8} .v-partly-supported{background:#fff2c4}
 .v-contradicted{background:#f8d3d3} .v-inconclusive{background:#e6e6f5} .v-not-tested{background:#eee;color:#666}
-.v-control-failed{background:#f3d9f3}
+.v-control-failed{background:#f3d9f3} .v-no-difference{background:#dcecf7} .v-unstable{background:#ffe0b8}
 figure{margin:16px 0 28px} figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:13px;color:#444;max-width:1000px}
 blockquote{color:#555;border-left:4px solid #ccc;margin:6px 0;padding-left:10px;font-style:italic}
@@ -47,6 +48,7 @@ table.answers{font-size:12.5px;margin:2px 0 6px} table.answers td,table.answers 
 table.answers th.q{font-weight:normal;min-width:170px;background:#fafafa}
 .o{font-weight:600;padding:0 3px;border-radius:3px} .o.a-better{background:#cdeccd} .o.b-better{background:#f6d0d0}
 .o.overlap{background:#ececec} .o.none{background:#eee;color:#666} .o.failed{background:#f8d3d3;color:#900}
+.o.same{background:#dcecf7} .o.unstable{background:#ffe0b8}
 a.panel{font-size:11.5px;text-decoration:none;white-space:nowrap}
 ul.headline{margin:4px 0 8px;padding-left:20px;font-size:14px} ul.headline li{margin:2px 0}
 """
@@ -138,27 +140,35 @@ def _config_section(study: Study, df: pd.DataFrame, priors: Sequence[str]) -> st
             f"{p}: {', '.join(sorted(set(map(str, df.loc[df['prior'] == p, 'kl_estimator'].dropna()))) or '—')}"
             for p in priors)),
         ("runs", str(len(df))),
-        ("confidence of intervals", f"{pct} (Student t over seeds)"),
+        ("confidence of intervals", f"{pct} (Student t over seeds; paired t for differences)"),
+        ("tests", "exact sign-flip permutation test of the per-seed paired differences (paired t where it "
+                  "cannot reach the level); Holm within each verdict row and within each pairwise metric"),
         ("representative seed", str(study.representative_seed)),
     ]
     return ('<h2 id="config">Study configuration</h2>' +
             _table(pd.DataFrame(rows, columns=["setting", "value"]), "config-table"))
 
 
-def _verdicts_section(verdicts: pd.DataFrame, pct: str) -> str:
+def _verdicts_section(verdicts: pd.DataFrame, pct: str, stability: Stability | None) -> str:
     rules = pd.DataFrame(list(VERDICT_RULES.items()), columns=["verdict", "rule"])
+    checked = (f"Stability check: {_e(stability.summary())}; a verdict that flipped reads "
+               "\"unstable\"." if stability else "No stability rerun was compared (report.stability is not set).")
     parts = [
         '<h2 id="verdicts">Verdicts on the talk\'s conclusions</h2>',
-        f'<p class="muted">Computed from the runs, not written by hand. A comparison between two priors '
-        f"holds when the {pct} Welch interval of the difference of their means over seeds excludes 0 in the "
-        f"claimed direction (the same test as the answers above). "
-        f"Controls come first: a verdict that relies on a metric whose control failed says so. "
-        f"Per-seed counts are given with each verdict.</p>",
+        f'<p class="muted">Computed from the runs, not written by hand. Runs are paired by seed; a comparison '
+        f"between two priors tests the per-seed differences (exact sign-flip permutation test, or a paired t "
+        f"where that cannot reach the level), with Holm's correction over the comparisons of one verdict row "
+        f"(the family), and gives the {pct} paired t interval of the mean difference. It holds when the "
+        f"adjusted test rejects in the claimed direction; it reads no difference when the interval lies within "
+        f"the metric's equivalence margin (glossary); else inconclusive. Each row states its test, adjusted "
+        f"p-values and the minimal detectable effect at 80% power. Controls come first: a verdict that relies "
+        f"on a metric whose control failed says so. {checked}</p>",
         _table(rules, "vocabulary", row_class=["v-" + slug(v).replace(".", "") for v in rules["verdict"]]),
     ]
     for number, (claim, quote, _) in CONCLUSIONS.items():
         parts.append(f"<h3>{number}. {_e(claim)}</h3><blockquote>{_e(quote)}</blockquote>")
-    table = verdicts[["conclusion", "dataset", "latent", "metric", "verdict", "seeds", "evidence"]]
+    table = verdicts[["conclusion", "dataset", "latent", "metric", "verdict", "seeds", "test", "p_adjusted", "mde",
+                      "evidence"]]
     classes = ["v-" + slug(v).replace(".", "") for v in verdicts["verdict"]]
     parts.append(_table(table, "verdicts-table", row_class=classes))
     return "".join(parts)
@@ -196,9 +206,11 @@ def _range_text(metric: catalogue.Metric) -> str:
 def _glossary_section() -> str:
     """The catalogue as a glossary: what every metric means, how to read it, which way is better."""
     better = {"higher": "higher", "lower": "lower", "": "—"}
-    rows = [(m.label, m.name, m.unit, better[m.better], _range_text(m), m.definition, m.note)
+    rows = [(m.label, m.name, m.unit, better[m.better], _range_text(m),
+             "—" if m.margin is None else f"±{fmt(m.margin)}: {m.margin_reason}", m.definition, m.note)
             for m in catalogue.METRICS]
-    table = pd.DataFrame(rows, columns=["metric", "name", "unit", "better", "range", "definition", "how to read it"])
+    table = pd.DataFrame(rows, columns=["metric", "name", "unit", "better", "range", "equivalence margin",
+                                        "definition", "how to read it"])
     terms = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>"
                     for k, v in {**catalogue.TERMS, **catalogue.PER_DIMENSION}.items())
     return ('<h2 id="glossary">Glossary of metrics</h2><p class="muted">Generated from the metric catalogue '
@@ -220,22 +232,46 @@ def _figures_section(figures: Sequence[FigureInfo], figure_dir: Path, toc: list[
     return "".join(parts)
 
 
+def _environment_section(runs: Sequence[Run]) -> str:
+    """The environment once (what most runs recorded in train.json), then every run that differs."""
+    common, differ = environments(runs)
+    parts = ['<h2 id="environment">Environment</h2><p class="muted">Package versions, git commit, CPU, BLAS '
+             "and CUDA recorded by training (train.json \"versions\"); the values most runs share.</p>"]
+    if not common:
+        return parts[0] + '<p class="muted">No run recorded its environment.</p>'
+    parts.append(_table(pd.DataFrame([(k, "—" if v is None else str(v)) for k, v in common.items()],
+                                      columns=["item", "value"]), "environment-table"))
+    if differ:
+        rows = [(f"{r.info['dataset']}/{r.info['prior']}/z{r.info['latent']}/seed{r.info['seed']}", key,
+                 str(mine), str(shared)) for r, diff in differ for key, (mine, shared) in diff.items()]
+        parts.append(f'<p><b>{len(differ)} of {len(runs)} runs ran in a different environment:</b></p>'
+                     + _table(pd.DataFrame(rows, columns=["run", "item", "this run", "most runs"]),
+                              "environment-differs"))
+    else:
+        parts.append(f'<p class="muted">All {len(runs)} runs recorded the same environment.</p>')
+    return "".join(parts)
+
+
 def render_html(study: Study, df: pd.DataFrame, summary: pd.DataFrame, verdicts: pd.DataFrame,
-                figures: Sequence[FigureInfo], figure_dir: Path, pairwise: pd.DataFrame | None = None) -> str:
+                figures: Sequence[FigureInfo], figure_dir: Path, pairwise: pd.DataFrame | None = None,
+                runs: Sequence[Run] = (), stability: Stability | None = None) -> str:
     """The whole page, answers first; figures are read from `figure_dir` and embedded.
 
     ``pairwise`` (report.pairwise's table) feeds the opening answers; None gives a note instead.
+    ``runs`` give the environment section; ``stability`` the result of the stability check.
     """
     priors = order(df["prior"], study.priors)
     pct = f"{study.confidence * 100:g}%"
     toc = [("answers", "Answers"), ("verdicts", "Verdicts"), ("verdicts-table", "Verdict table"),
            ("summary", "Summary over seeds")]
-    parts = [_verdicts_section(verdicts, pct), _summary_section(summary, priors, pct, toc),
+    parts = [_verdicts_section(verdicts, pct, stability), _summary_section(summary, priors, pct, toc),
              _glossary_section()]
     toc.append(("glossary", "Glossary of metrics"))
     parts.append(_figures_section(figures, figure_dir, toc))
     parts.append(_config_section(study, df, priors))
     toc.append(("config", "Study configuration"))
+    parts.append(_environment_section(runs))
+    toc.append(("environment", "Environment"))
     run_cols = [c for c in df.columns if c != "run_dir" and (c in ID_COLUMNS or df[c].notna().any())]
     parts.append('<h2 id="runs">Per-run metrics</h2><p class="muted">One row per run, as in metrics.csv '
                  "(columns null for every run are omitted here).</p>" + _table(df[run_cols], "runs-table"))

@@ -1,12 +1,16 @@
 """The pairwise answers (pairwise.csv): for each question a reader brings (reconstruction,
 likelihood, sparsity, informativeness, latent use), each dataset x latent and each pair of prior
-entries, which one is better, by how much, with the Welch t-interval of the difference (``tables.welch_interval``,
-the same test the verdicts use) and the
-per-seed count.
+entries, which one is better, by how much, with the same paired statistics the verdicts use
+(``statistics.compare_family``): the mean of the per-seed differences a - b with its paired t
+interval, the test (exact sign-flip, or paired t where that cannot reach the level), its p-value
+Holm-adjusted over the family (the pairs of one metric on one dataset x latent), the minimal
+detectable effect and the metric's equivalence margin, and the per-seed count.
 
-Pairs come from the entries present: every two entries, the sparser family first (laplace, then
-cauchy, then normal; entries of one family in study order), so laplace vs normal, cauchy vs normal,
-laplace vs cauchy, and e.g. cauchy_gauss vs normal. Not here: the verdicts (``verdicts``).
+Outcome words (``OUTCOMES``): "a better" / "b better" (or "a higher" / "b higher" for a metric with
+no better direction) when the adjusted test rejects, "no difference", "inconclusive", "not tested",
+"control failed", and "unstable" once a stability rerun disagrees (``stability``). Pairs come from
+the entries present: every two entries, the sparser family first (laplace, then cauchy, then normal;
+entries of one family in study order). Not here: the verdicts (``verdicts``).
 """
 
 from __future__ import annotations
@@ -15,14 +19,14 @@ import math
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 
-import numpy as np
 import pandas as pd
 
 from sparse_vae import catalogue
-from sparse_vae.report.tables import order, separation, welch_interval
-from sparse_vae.report.controls import CONTROL_SOURCES, METRIC_CONTROLS
+from sparse_vae.report.statistics import Paired, compare_family, decide
+from sparse_vae.report.tables import order
+from sparse_vae.report.verdicts import CONTROL_SOURCES, METRIC_CONTROLS
 
-__all__ = ["PAIRWISE_COLUMNS", "QUESTIONS", "pairwise_table"]
+__all__ = ["OUTCOMES", "PAIRWISE_COLUMNS", "QUESTIONS", "pairwise_table"]
 
 #: (question, metric), in report order; the better direction comes from the catalogue.
 QUESTIONS = (
@@ -32,7 +36,11 @@ QUESTIONS = (
     ("dims used in 2-D", "dims_used_2d"),
 )
 PAIRWISE_COLUMNS = ["question", "dataset", "latent", "metric", "better", "prior_a", "prior_b", "n_a", "n_b",
-                    "mean_a", "mean_b", "difference", "ci_low", "ci_high", "outcome", "seeds_a_better"]
+                    "n_pairs", "mean_a", "mean_b", "difference", "ci_low", "ci_high", "margin", "test", "p_value",
+                    "p_adjusted", "family", "mde", "outcome", "seeds_a_better"]
+#: every outcome a pairwise row can have.
+OUTCOMES = ("a better", "b better", "a higher", "b higher", "no difference", "inconclusive", "not tested",
+            "control failed", "unstable")
 _FAMILY_RANK = {"laplace": 0, "cauchy": 1, "normal": 2}
 
 
@@ -42,31 +50,30 @@ def _pairs(priors: Sequence[str], families: Mapping[str, str], study_priors: Seq
     return list(combinations(ranked, 2))
 
 
-def _outcome(lo: float, hi: float, better: str) -> str:
-    side = separation(lo, hi)
-    if side in ("overlap", "no interval") or not better:
+def _outcome(c: Paired, better: str, confidence: float) -> str:
+    """The pairwise word: a direction in the metric's terms when the adjusted test rejects."""
+    side = decide(c, confidence)
+    if side == "no interval":
+        return "not tested"
+    if side not in ("a higher", "b higher") or not better:
         return side
     return "a better" if (side == "a higher") == (better == "higher") else "b better"
 
 
-def _row(df: pd.DataFrame, question: str, metric: str, a: str, b: str, confidence: float,
-         control_failed: bool) -> dict:
-    values = {p: df[df["prior"] == p].set_index("seed")[metric].dropna().astype(float) for p in (a, b)}
-    va, vb = values[a], values[b]
-    better = catalogue.metric(metric).better
-    row = {"question": question, "metric": metric, "better": better or "(no direction)", "prior_a": a,
-           "prior_b": b, "n_a": len(va), "n_b": len(vb), "mean_a": va.mean() if len(va) else math.nan,
-           "mean_b": vb.mean() if len(vb) else math.nan}
-    row["difference"] = row["mean_a"] - row["mean_b"]
-    lo = hi = math.nan
-    if len(va) >= 2 and len(vb) >= 2:
-        lo, hi = welch_interval(va.to_numpy(), vb.to_numpy(), confidence, metric)
-    row.update(ci_low=lo, ci_high=hi, outcome="control failed" if control_failed else _outcome(lo, hi, better))
-    common = va.index.intersection(vb.index)
+def _row(values: dict[str, pd.Series], question: str, c: Paired, confidence: float, failed: bool) -> dict:
+    """One pair's row: means over each prior's own seeds, the paired difference over the seeds both have."""
+    va, vb = values[c.a], values[c.b]
+    better = catalogue.metric(c.metric).better
     sign = -1.0 if better == "lower" else 1.0
+    common = va.index.intersection(vb.index)
     wins = int((sign * (va[common] - vb[common]) > 0).sum())
-    row["seeds_a_better"] = f"{wins}/{len(common)}"
-    return row
+    return {"question": question, "metric": c.metric, "better": better or "(no direction)", "prior_a": c.a,
+            "prior_b": c.b, "n_a": len(va), "n_b": len(vb), "n_pairs": c.n,
+            "mean_a": va.mean() if len(va) else math.nan, "mean_b": vb.mean() if len(vb) else math.nan,
+            "difference": c.mean, "ci_low": c.lo, "ci_high": c.hi, "margin": c.margin, "test": c.test,
+            "p_value": c.p, "p_adjusted": c.p_adj, "family": c.family, "mde": c.mde,
+            "outcome": "control failed" if failed else _outcome(c, better, confidence),
+            "seeds_a_better": f"{wins}/{len(common)}"}
 
 
 def pairwise_table(df: pd.DataFrame, confidence: float, families: Mapping[str, str], sources: Mapping[str, str],
@@ -85,7 +92,9 @@ def pairwise_table(df: pd.DataFrame, confidence: float, families: Mapping[str, s
             if metric not in group.columns or group[metric].notna().sum() == 0:
                 continue
             failed = controls.get(METRIC_CONTROLS.get(metric, ""), None) is False
-            for a, b in pairs:
-                rows.append(dict(_row(group, question, metric, a, b, confidence, failed),
-                                 dataset=dataset, latent=int(latent)))
+            values = {p: group[group["prior"] == p].set_index("seed")[metric].dropna().astype(float)
+                      for p in group["prior"].unique()}
+            family = compare_family([(metric, a, b, values[a], values[b]) for a, b in pairs], confidence)
+            for c in family:
+                rows.append(dict(_row(values, question, c, confidence, failed), dataset=dataset, latent=int(latent)))
     return pd.DataFrame(rows, columns=PAIRWISE_COLUMNS)

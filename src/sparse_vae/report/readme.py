@@ -15,6 +15,7 @@ import pandas as pd
 
 from sparse_vae import catalogue
 from sparse_vae.errors import SparseVAEError
+from sparse_vae.report.tables import fmt_p
 from sparse_vae.report.verdicts import VERDICTS
 
 __all__ = ["markers", "results_markdown", "update_readme"]
@@ -64,9 +65,15 @@ def _numbers(summary: pd.DataFrame, dataset: str, latent, metric: str) -> str:
     return ", ".join(cells) or "–"
 
 
+def _text(value) -> str:
+    """A text cell of a CSV read back ('' for an empty one), safe in a markdown table."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else _cell(value)
+
+
 def _verdict_table(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
-    lines = ["| conclusion | dataset | latent | verdict | seeds | metric: mean ± sd over seeds (or the evidence) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| conclusion | dataset | latent | verdict | seeds | p (Holm) | minimal detectable effect | "
+             "metric: mean ± sd over seeds (or the evidence) |",
+             "|---|---|---|---|---|---|---|---|"]
     for v in verdicts.itertuples():
         latent = _latent(v.latent)
         metrics = v.metric.split(", ") if isinstance(v.metric, str) else []
@@ -77,7 +84,8 @@ def _verdict_table(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
             numbers = _cell(v.evidence) if isinstance(v.evidence, str) else "–"
         dataset = "–" if pd.isna(v.dataset) else v.dataset
         lines.append(f"| {v.conclusion}. {_cell(v.claim)} | {dataset} | {latent} | **{v.verdict}** | "
-                     f"{'' if pd.isna(v.seeds) else v.seeds} | {numbers} |")
+                     f"{'' if pd.isna(v.seeds) else v.seeds} | {_text(getattr(v, 'p_adjusted', ''))} | "
+                     f"{_text(getattr(v, 'mde', ''))} | {numbers} |")
     return lines
 
 
@@ -100,13 +108,14 @@ def _headline(verdicts: pd.DataFrame) -> list[str]:
 
 def _pairwise_table(pairwise: pd.DataFrame) -> list[str]:
     rows = pairwise[(pairwise["prior_a"] == "laplace") & (pairwise["prior_b"] == "normal")]
-    lines = ["| question | dataset | latent | metric | laplace | normal | difference [interval] | answer | seeds laplace better |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| question | dataset | latent | metric | laplace | normal | difference [interval] | p (Holm) | "
+             "MDE (margin) | answer | seeds laplace better |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows.itertuples():
         lines.append(
-            f"| {r.question} | {r.dataset} | {_latent(r.latent)} | {r.metric} ({catalogue.direction(r.better)}) | {_num(r.mean_a)} | "
-            f"{_num(r.mean_b)} | {_num(r.difference)} [{_num(r.ci_low)}, {_num(r.ci_high)}] | "
-            f"{r.outcome} | {r.seeds_a_better} |")
+            f"| {r.question} | {r.dataset} | {_latent(r.latent)} | {r.metric} ({catalogue.direction(r.better)}) | "
+            f"{_num(r.mean_a)} | {_num(r.mean_b)} | {_num(r.difference)} [{_num(r.ci_low)}, {_num(r.ci_high)}] | "
+            f"{fmt_p(r.p_adjusted)} | {_num(r.mde)} ({_num(r.margin)}) | {r.outcome} | {r.seeds_a_better} |")
     return lines
 
 
@@ -115,13 +124,20 @@ def results_markdown(report_dir: Path) -> str:
     verdicts = _read(report_dir, "verdicts.csv")
     summary = _read(report_dir, "summary.csv")
     pairwise = _read(report_dir, "pairwise.csv", required=False)
+    tests = sorted({t for t in verdicts.get("test", pd.Series(dtype=str)).dropna() if t})
     lines = ["In short, each claim's verdict by dataset and latent size:", "", *_headline(verdicts), "",
              "Verdicts on the controls, the talk's conclusions and sparsity (the study's premise), from "
-             f"`{report_dir / 'verdicts.csv'}`; numbers are mean ± sd over seeds from `summary.csv`:", "",
+             f"`{report_dir / 'verdicts.csv'}`; numbers are mean ± sd over seeds from `summary.csv`. Runs are "
+             "paired by seed; each row's comparisons form one family: p-values are Holm-adjusted within the "
+             "row, the minimal detectable effect is at 80% power, and a row reads \"no difference\" when every "
+             "interval of the mean paired difference lies within the metric's equivalence margin. Tests used: "
+             + ("; ".join(f"`{_cell(t)}`" for t in tests) or "none") + ".", "",
              *_verdict_table(verdicts, summary)]
     if pairwise is not None and len(pairwise):
-        lines += ["", "Laplace against normal, question by question (`pairwise.csv`; difference = laplace − "
-                  "normal with its Welch interval):", "", *_pairwise_table(pairwise)]
+        lines += ["", "Laplace against normal, question by question (`pairwise.csv`; difference = mean over seeds of "
+                  "laplace − normal, with its paired t interval; p-values Holm-adjusted over the pairs of one "
+                  "metric; MDE = minimal detectable effect at 80% power, beside the metric's margin):", "",
+                  *_pairwise_table(pairwise)]
     return "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from sparse_vae import catalogue
 from sparse_vae.errors import MissingRunError, SparseVAEError
 
-__all__ = ["Run", "Study", "check_complete", "load_baselines", "load_run", "load_runs"]
+__all__ = ["Run", "Study", "check_complete", "environments", "load_baselines", "load_run", "load_runs"]
 
 #: keys of train.json the report reads: (section or None, key).
 TRAIN_KEYS = (
@@ -35,7 +35,8 @@ RUN_KEYS = ("dataset", "prior", "latent", "seed", "kl_estimator")
 @dataclass(frozen=True)
 class Study:
     """The report rule's ``--study`` argument: ``{"study", "report", "datasets": {name: {"source",
-    "priors"}}}`` (``priors``: the study's priors this dataset runs, ``config.dataset_priors``)."""
+    "priors"}}}`` (``priors``: the study's priors this dataset runs, ``config.dataset_priors``;
+    ``report.stability``, optional: the other study's verdicts.csv)."""
 
     datasets: tuple[str, ...]
     priors: tuple[str, ...]
@@ -44,6 +45,9 @@ class Study:
     confidence: float  # of the t-intervals over seeds
     representative_seed: int  # the seed whose run figures are shown side by side
     dataset_priors: dict[str, tuple[str, ...]]  # dataset -> the priors it runs (all when not restricted)
+    #: another run of the same study (its verdicts.csv) whose verdict words this report must match
+    #: row by row; a row that flips reads "unstable" (``report.stability``). None: no check.
+    stability: str | None = None
 
     @classmethod
     def parse(cls, study: Any) -> Study:
@@ -68,8 +72,12 @@ class Study:
         for d in datasets:
             listed = configured[d].get("priors")
             per_dataset[d] = priors if listed is None else tuple(p for p in priors if p in {str(x) for x in listed})
+        stability = report.get("stability")
+        if stability is not None and not (isinstance(stability, str) and stability):
+            raise SparseVAEError(f"report.stability must be the path of a verdicts.csv or null, got {stability!r}")
         return cls(datasets=datasets, priors=priors, seeds=seeds, sources=sources, confidence=confidence,
-                   representative_seed=int(rep) if rep is not None else seeds[0], dataset_priors=per_dataset)
+                   representative_seed=int(rep) if rep is not None else seeds[0], dataset_priors=per_dataset,
+                   stability=stability)
 
 
 @dataclass
@@ -227,6 +235,27 @@ def check_complete(runs: Sequence[Run], study: Study) -> None:
                             f"run {dataset}/{prior}/z{latent}/seed{seed}: part of the study but its "
                             f"metrics.json was not given to the report"
                         )
+
+
+def environments(runs: Sequence[Run]) -> tuple[dict[str, Any], list[tuple[Run, dict[str, tuple[Any, Any]]]]]:
+    """(the environment most runs share, [(run, {key: (its value, the shared value)}) for runs that
+    differ]) from train.json's "versions" (``sparse_vae.provenance.versions``).
+
+    Older runs recorded four keys (python, torch, numpy, sparse_vae) or none: a key a run did not
+    record is not a difference, so such runs are flagged only where what they did record differs;
+    the report lists the keys no run recorded as unknown."""
+    recorded = [run.train.get("versions") if isinstance(run.train.get("versions"), dict) else {} for run in runs]
+    keys = list(dict.fromkeys(k for v in recorded for k in v))
+    common: dict[str, Any] = {}
+    for key in keys:
+        values = [json.dumps(v[key], sort_keys=True) for v in recorded if key in v]
+        common[key] = json.loads(max(dict.fromkeys(values), key=values.count))  # the most common value
+    differ = []
+    for run, v in zip(runs, recorded):
+        diff = {k: (v[k], common[k]) for k in v if v[k] != common[k]}
+        if diff:
+            differ.append((run, diff))
+    return common, differ
 
 
 def number(value: Any) -> float:

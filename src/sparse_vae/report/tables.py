@@ -1,27 +1,26 @@
 """The report's tables: one row per run (metrics.csv), the summary over seeds with Student-t
 intervals (summary.csv), and how numbers are shown in text.
 
-Metric columns, their order and units come from ``sparse_vae.catalogue``. Not here: verdicts,
-figures, HTML.
+Metric columns, their order and units come from ``sparse_vae.catalogue``; the intervals from
+``statistics`` (the one home of the report's statistics). Not here: verdicts, figures, HTML.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sparse_vae import catalogue
 from sparse_vae.report.runs import Run, Study, number
+from sparse_vae.report.statistics import t_interval
 
 __all__ = [
-    "ID_COLUMNS", "SUMMARY_COLUMNS", "TIMING_COLUMNS", "TRAIN_COLUMNS", "fmt", "fmt_sd", "metric_columns",
-    "metrics_table", "order", "resolution", "separation", "summarize", "t_interval", "welch_interval",
+    "ID_COLUMNS", "SUMMARY_COLUMNS", "TIMING_COLUMNS", "TRAIN_COLUMNS", "fmt", "fmt_p", "fmt_sd", "metric_columns",
+    "metrics_table", "order", "summarize",
 ]
 
 ID_COLUMNS = ["dataset", "prior", "latent", "seed", "kl_estimator"]
@@ -102,69 +101,6 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
 
 
-def t_interval(values: Iterable[float], confidence: float,
-               metric: str | None = None) -> tuple[int, float, float, float, float]:
-    """(n, mean, sd, ci_low, ci_high) of the non-null values: Student-t interval for the mean.
-
-    sd uses ddof = 1; with fewer than two values sd and the interval are NaN (unknown, not zero).
-    Never zero-width: when every value is identical (seeds agree exactly, sd 0) the interval is the
-    value's rounding interval, value +- resolution / 2 (``resolution``: 1 for a count metric, else one
-    unit in the 4th significant digit, how numbers are shown).
-    Touching rounding intervals (counts 1 and 2: [0.5, 1.5] and [1.5, 2.5]) count as separated.
-    """
-    x = np.asarray([v for v in values if v is not None and not pd.isna(v)], dtype=float)
-    n = int(x.size)
-    if n == 0:
-        return 0, math.nan, math.nan, math.nan, math.nan
-    mean = float(x.mean())
-    if n < 2:
-        return n, mean, math.nan, math.nan, math.nan
-    sd = float(x.std(ddof=1))
-    if np.all(x == x[0]):
-        half = resolution(float(x[0]), metric) / 2.0
-        return n, mean, 0.0, mean - half, mean + half
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1)) * sd / math.sqrt(n)
-    return n, mean, sd, mean - half, mean + half
-
-
-def welch_interval(a: np.ndarray, b: np.ndarray, confidence: float, metric: str | None = None) -> tuple[float, float]:
-    """CI of mean(a) - mean(b) by Welch's t: the one test of "separated" in the report (verdicts and
-    pairwise answers alike). Seeds that agree exactly within each prior get the sum of the two
-    rounding half-widths (``resolution``) instead of a zero-width interval."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    diff = float(a.mean() - b.mean())
-    if a.std() == 0 and b.std() == 0:
-        half = (resolution(float(a[0]), metric) + resolution(float(b[0]), metric)) / 2
-        return diff - half, diff + half
-    with warnings.catch_warnings():  # nearly identical seeds: scipy warns, the interval is still right
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
-    return float(ci.low), float(ci.high)
-
-
-def separation(lo: float, hi: float) -> str:
-    """Which side of 0 an interval of mean(a) - mean(b) lies: "a higher", "b higher", "overlap", or
-    "no interval" (NaN).
-
-    An interval that only touches 0 counts as separated: counts that agree exactly in every seed
-    (1 vs 2) give [0, 2], which is a real difference; an interval of exactly [0, 0] cannot occur."""
-    if math.isnan(lo) or math.isnan(hi):
-        return "no interval"
-    if lo < 0 < hi:
-        return "overlap"
-    return "a higher" if lo >= 0 else "b higher"
-
-
-def resolution(value: float, metric: str | None = None) -> float:
-    """The resolution a value is known to: 1 for a count metric (catalogue unit "... (count)"),
-    else one unit in the 4th significant digit (``fmt``'s precision; 1e-12 for an exact 0)."""
-    if metric is not None and catalogue.unit(metric).endswith("(count)"):
-        return 1.0
-    if value == 0:
-        return 1e-12
-    return 10.0 ** (math.floor(math.log10(abs(value))) - 3)
-
-
 def summarize(df: pd.DataFrame, confidence: float) -> pd.DataFrame:
     """Long table over seeds: one row per dataset x prior x latent x metric with at least one value."""
     rows = []
@@ -194,6 +130,14 @@ def fmt(x: Any, digits: int = 4) -> str:
     if abs(x) >= 1e4:
         return f"{x:,.0f}"
     return f"{x:.{digits}g}"
+
+
+def fmt_p(p: Any) -> str:
+    """A p-value for text: two significant figures, "< 0.0001" below that (a p of 1e-30 from seeds
+    that differ by a constant says no more than 1e-4 does)."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "—"
+    return "< 0.0001" if float(p) < 1e-4 else f"{float(p):.2g}"
 
 
 def fmt_sd(sd: float, mean: float) -> str:

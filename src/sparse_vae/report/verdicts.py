@@ -1,12 +1,14 @@
-"""The verdict vocabulary and its rules, written once (the HTML shows ``VERDICT_RULES``).
+"""The verdict vocabulary and its rules, written once (the HTML, README and answers show these words).
 
-A claim "metric of prior A beats prior B" *holds* when the Welch t-interval of the difference of
-their means over seeds excludes 0 in the claimed direction, is *reversed* when it excludes 0 the
-other way, *overlaps* otherwise (``pair_outcome``; the same test as the pairwise answers);
-``classify`` turns a conclusion's comparisons into one verdict; ``note`` says why a verdict is not
-plain. Per-seed counts are always reported.
-Not here: the per-prior statistics (``evidence``), the controls (``controls``), the conclusions and
-``compute_verdicts`` (``conclusions``), tables, pairwise table, figures, HTML.
+A claim "metric of prior A beats prior B" is one paired comparison (``statistics``): it *holds* when
+the Holm-adjusted test of the per-seed differences rejects at alpha = 1 - confidence in the claimed
+direction, is *reversed* when it rejects the other way, reads *no difference* when it does not
+reject and the interval of the mean difference lies within the metric's equivalence margin, and is
+*inconclusive* otherwise (``claim_outcome``). ``classify`` turns a conclusion's comparisons into one
+verdict; ``note`` says why a verdict is not plain; the control constants say which metrics a
+failed control takes down (here, not in ``controls``, so that ``evidence`` and ``controls`` need
+not import each other). Not here: the numbers (``statistics``), the per-prior view (``evidence``),
+the controls and conclusions, tables, figures, HTML.
 """
 
 from __future__ import annotations
@@ -16,25 +18,52 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from sparse_vae.report.tables import fmt, fmt_sd, separation, welch_interval
+from sparse_vae.report.statistics import Paired, decide
+from sparse_vae.report.tables import fmt, fmt_sd
 
-__all__ = ["Stat", "VERDICTS", "VERDICT_COLUMNS", "VERDICT_RULES", "classify", "mean_sd", "note", "pair_outcome"]
+__all__ = ["CONTROL_SOURCES", "METRIC_CONTROLS", "NATURAL_SOURCES", "OUTCOME_TEXT", "Stat", "VERDICTS",
+           "VERDICT_COLUMNS", "VERDICT_RULES", "claim_outcome", "classify", "mean_sd", "note"]
 
-#: the verdict vocabulary and its rules, in one place (shown in the report).
+#: the verdict vocabulary and its rules, in one place (shown in the report and the README).
 VERDICT_RULES: dict[str, str] = {
-    "supported": "every comparison holds: the Welch interval of the difference over seeds excludes 0 "
-                 "in the claimed direction",
-    "partly supported": "some comparisons hold, the others' intervals of the difference contain 0; none is "
-                        "reversed",
-    "contradicted": "at least one comparison is reversed: its interval of the difference excludes 0 the other "
-                    "way (whatever the others do)",
-    "inconclusive": "every comparison's interval of the difference contains 0",
-    "not tested": "runs or values are missing, or a prior has a single seed (no interval over seeds)",
+    "supported": "every comparison holds: its Holm-adjusted paired test (sign-flip permutation, or paired t "
+                 "where that cannot reach the level) rejects in the claimed direction",
+    "partly supported": "some comparisons hold, none is reversed; the others show no difference or are "
+                        "inconclusive",
+    "contradicted": "at least one comparison is reversed: its adjusted test rejects the other way (whatever "
+                    "the others do)",
+    "no difference": "no test rejects and every comparison's interval of the mean paired difference lies "
+                     "within the metric's equivalence margin (the smallest effect of interest)",
+    "inconclusive": "no test rejects and some interval reaches beyond the margin: too few seeds or too much "
+                    "spread to tell (compare the minimal detectable effect with the margin)",
+    "unstable": "the verdict differs from the one the stability rerun (another reduction order or batch "
+                "of seeds) gives for the same row: not a finding",
+    "not tested": "runs or values are missing, or fewer than two seeds pair up",
     "control failed": "the positive control of a metric the conclusion relies on did not pass, so the "
                       "metric's verdict would not be evidence",
 }
 VERDICTS = tuple(VERDICT_RULES)
-VERDICT_COLUMNS = ["conclusion", "claim", "dataset", "latent", "metric", "verdict", "seeds", "evidence"]
+VERDICT_COLUMNS = ["conclusion", "claim", "dataset", "latent", "metric", "verdict", "seeds", "test", "p_adjusted",
+                   "mde", "evidence"]
+
+#: sources of positive-control datasets (not part of the talk's conclusions).
+CONTROL_SOURCES = {"sparse_linear"}
+#: sources of natural-image datasets (the receptive-field control and conclusion 3).
+NATURAL_SOURCES = {"natural", "cifar"}
+#: metric -> the control that must pass before a verdict may rest on it. "dictionary_recovery" is the
+#: sparse_linear control; "receptive_fields" the sparse-coding (dictionary-learning) baseline's fields.
+METRIC_CONTROLS = {
+    "template_matched_cos": "dictionary_recovery", "template_weight_corr": "dictionary_recovery",
+    "probe_accuracy": "dictionary_recovery", "probe_accuracy_best_dim": "dictionary_recovery",
+    "mi_label_max": "dictionary_recovery", "rf_localization": "receptive_fields",
+    "rf_gabor_fraction": "receptive_fields", "rf_dog_fraction": "receptive_fields",
+}
+
+#: a claim's outcome -> how the evidence text says it.
+OUTCOME_TEXT = {
+    "holds": "holds", "reversed": "reversed", "no difference": "no difference (interval within ±margin)",
+    "inconclusive": "inconclusive", "no interval": "fewer than 2 paired seeds, no test",
+}
 
 
 @dataclass
@@ -49,13 +78,9 @@ class Stat:
     values: pd.Series = field(repr=False)  # indexed by seed
 
 
-def pair_outcome(low: Stat, high: Stat, confidence: float, metric: str | None = None) -> str:
-    """Whether "high > low" holds, is reversed, overlaps, or has no interval (a single seed), by the
-    Welch interval of mean(high) - mean(low) (``tables.welch_interval``, ``tables.separation``)."""
-    if low.n < 2 or high.n < 2:
-        return "no interval"
-    side = separation(*welch_interval(high.values.to_numpy(), low.values.to_numpy(), confidence, metric))
-    return {"a higher": "holds", "b higher": "reversed"}.get(side, side)
+def claim_outcome(c: Paired, confidence: float) -> str:
+    """The outcome of the claim "a > b" for a comparison of a - b (``statistics.decide``)."""
+    return {"a higher": "holds", "b higher": "reversed"}.get(decide(c, confidence), decide(c, confidence))
 
 
 def classify(outcomes: Sequence[str], control_failed: bool = False) -> str:
@@ -70,19 +95,24 @@ def classify(outcomes: Sequence[str], control_failed: bool = False) -> str:
         return "supported"
     if "holds" in outcomes:
         return "partly supported"
+    if all(o == "no difference" for o in outcomes):
+        return "no difference"
     return "inconclusive"
 
 
 def note(pct: str, verdict: str, outcomes: Sequence[str]) -> str:
     """Why a verdict is not plain: appended to the evidence."""
     if verdict == "not tested" and "no interval" in outcomes:
-        return " Not tested: a prior has a single seed, so there is no interval over seeds."
+        return " Not tested: fewer than two seeds pair up, so there is no test."
+    if verdict == "no difference":
+        return f" No difference: every {pct} interval of the difference lies within the metric's margin."
     if verdict == "inconclusive":
-        return f" Inconclusive: every {pct} interval of the difference contains 0."
+        return (f" Inconclusive: no adjusted test rejects and a {pct} interval reaches beyond the margin "
+                "(more seeds, or a smaller spread, would be needed).")
     if verdict == "partly supported":
-        return f" Partly: only some comparisons' {pct} intervals of the difference exclude 0, none is reversed."
+        return " Partly: only some comparisons hold, none is reversed."
     if verdict == "contradicted":
-        return f" Contradicted: a comparison is reversed, its {pct} interval of the difference excluding 0."
+        return " Contradicted: a comparison is reversed (its adjusted test rejects the other way)."
     return ""
 
 
