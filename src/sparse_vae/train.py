@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sparse_vae import provenance
 from sparse_vae.atomic import atomic_open, write_text
 from sparse_vae.config import canonical_json
 from sparse_vae.data.io import array_checksum, load_dataset
@@ -379,13 +379,6 @@ def fingerprint_of(spec: dict[str, Any], x_train: np.ndarray, x_test: np.ndarray
     return digest.hexdigest()
 
 
-def versions() -> dict[str, str]:
-    import sparse_vae
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "sparse_vae": sparse_vae.__version__}
-
-
 def train_run(data_path: Path, spec: dict[str, Any], run_dir: Path, threads: int = 1,
               device: str = "auto") -> dict[str, Any]:
     """Train the run described by `spec` and write model.pt, history.csv and train.json to `run_dir`.
@@ -447,7 +440,7 @@ def run_summary(trainer: Trainer, winner: int, test: torch.Tensor, dataset: Any,
         "source": dataset.metadata.get("source"),
         "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
         "threads": threads,
-        "versions": versions(),
+        "versions": provenance.versions(),   # every package behind the numbers, commit, CPU/BLAS/CUDA
         "epochs": state.epoch,            # epochs trained (the cap, or fewer when every candidate stopped)
         "duration_s": state.elapsed,
         "samples_per_s": n_train * state.epoch / state.elapsed if state.elapsed else None,
