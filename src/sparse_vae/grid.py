@@ -30,14 +30,16 @@ class CandidateAdam:
     whose first axis indexes K candidates, each with its own learning rate.
 
     torch's Adam takes one learning rate per parameter tensor; a stacked tensor holds K candidates,
-    so the step is written with `torch._foreach_*` kernels and a (K, 1, ..., 1) rate per tensor.
-    Setting a candidate's rate to 0 freezes it (`freeze`).
+    so the step is written with `torch._foreach_*` kernels: the moments are updated on the whole
+    stacked tensors, and the final step on per-candidate views, each with its own step size (the
+    bias corrections folded in as torch's Adam does). A frozen candidate (`freeze`) is left out.
     """
 
     def __init__(self, params: list[Tensor], lrs: list[float], betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8) -> None:
         self.params = list(params)
-        self.lr = torch.tensor(lrs, dtype=self.params[0].dtype, device=self.params[0].device)
+        self.lrs = [float(lr) for lr in lrs]
+        self.frozen: set[int] = set()
         self.betas, self.eps, self.step_count = betas, eps, 0
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
@@ -47,7 +49,7 @@ class CandidateAdam:
             p.grad = None
 
     def freeze(self, k: int) -> None:
-        self.lr[k] = 0.0
+        self.frozen.add(k)
 
     @torch.no_grad()
     def step(self) -> None:
@@ -57,21 +59,22 @@ class CandidateAdam:
         torch._foreach_lerp_(self.exp_avg, grads, 1 - beta1)
         torch._foreach_mul_(self.exp_avg_sq, beta2)
         torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, 1 - beta2)
-        bias1 = 1 - beta1 ** self.step_count
         bias2_sqrt = math.sqrt(1 - beta2 ** self.step_count)
         denom = torch._foreach_sqrt(self.exp_avg_sq)
-        torch._foreach_div_(denom, bias2_sqrt)
-        torch._foreach_add_(denom, self.eps)
-        rates = [(self.lr / bias1).reshape(-1, *([1] * (p.dim() - 1))) for p in self.params]
-        torch._foreach_addcdiv_(self.params, torch._foreach_mul(self.exp_avg, rates), denom, -1.0)
+        torch._foreach_add_(denom, self.eps * bias2_sqrt)  # = bias2_sqrt * (sqrt(v_hat) + eps)
+        size = bias2_sqrt / (1 - beta1 ** self.step_count)
+        live = [k for k in range(len(self.lrs)) if k not in self.frozen]
+        torch._foreach_addcdiv_([p[k] for k in live for p in self.params],
+                                [m[k] for k in live for m in self.exp_avg],
+                                [d[k] for k in live for d in denom],
+                                [-self.lrs[k] * size for k in live for _ in self.params])
 
     def state_dict(self) -> dict:
-        return {"lr": self.lr.clone(), "step": self.step_count, "exp_avg": [t.clone() for t in self.exp_avg],
-                "exp_avg_sq": [t.clone() for t in self.exp_avg_sq]}
+        return {"lrs": list(self.lrs), "frozen": sorted(self.frozen), "step": self.step_count,
+                "exp_avg": [t.clone() for t in self.exp_avg], "exp_avg_sq": [t.clone() for t in self.exp_avg_sq]}
 
     def load_state_dict(self, state: dict) -> None:
-        self.lr.copy_(state["lr"])
-        self.step_count = state["step"]
+        self.lrs, self.frozen, self.step_count = list(state["lrs"]), set(state["frozen"]), state["step"]
         for own, saved in zip(self.exp_avg + self.exp_avg_sq, state["exp_avg"] + state["exp_avg_sq"]):
             own.copy_(saved)
 

@@ -42,6 +42,7 @@ from sparse_vae.distributions import (
     kl_divergence,
     make_posterior,
     make_prior,
+    softplus,
 )
 
 __all__ = ["OBS_SD_MIN", "LossTerms", "VAE", "build_model", "export_candidate", "load_model",
@@ -218,7 +219,7 @@ class VAE(nn.Module):
         """log p(x|z) summed over pixels; x (B, D), z (..., B, L) -> (..., B)."""
         out = self.decoder(z)
         if self.likelihood == "bernoulli":
-            return -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none").sum(-1)
+            return (x * out - softplus(out)).sum(-1)        # = -BCE_with_logits(out, x), see softplus
         log_sd = self._obs_log_sd()
         residual = (x - self._mean(out)) * torch.exp(-log_sd)
         return -(0.5 * residual.square() + log_sd + _HALF_LOG_2PI).sum(-1)
