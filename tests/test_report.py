@@ -64,19 +64,21 @@ def write_run(root: Path, dataset: str, prior: str, latent: int, seed: int, metr
     offset = {"normal": 0.0, "laplace": 1.0, "cauchy": 2.0}.get(prior, 0.0)
     loss = [100.0 / (e + 1) + offset + seed * 0.1 for e in range(epochs)]
     pd.DataFrame({
-        "epoch": range(1, epochs + 1), "train_loss": loss, "train_recon": loss, "train_kl": [1.0] * epochs,
-        "test_loss": [v + 0.5 for v in loss], "test_recon": loss, "test_kl": [1.0] * epochs,
-        "seconds": [0.5] * epochs, "samples_per_s": [1000.0] * epochs,
+        "epoch": range(1, epochs + 1), "candidate": [0] * epochs, "lr": [1e-3] * epochs, "train_loss": loss,
+        "train_recon": loss, "train_kl": [1.0] * epochs, "val_loss": [v + 0.5 for v in loss], "val_recon": loss,
+        "val_kl": [1.0] * epochs, "val_iwae": [-v for v in loss], "seconds": [0.5] * epochs,
+        "samples_per_s": [1000.0] * epochs,
     }).to_csv(folder / "history.csv", index=False)
     spec = {"dataset": dataset, "prior": {"name": prior, "scale": 1.0, "kl": kl_estimator, "kl_samples": 1},
             "latent": latent, "seed": seed}
     (folder / "train.json").write_text(json.dumps({
         "spec": spec, "source": source, "device": "cpu", "versions": {}, "duration_s": 2.5 + seed, "epochs": epochs,
-        "first_epoch": {"train_loss": loss[0], "test_loss": loss[0] + 0.5},
+        "first_epoch": {"train_loss": loss[0], "val_loss": loss[0] + 0.5, "val_iwae": -loss[0]},
         # the kept (best-validation) epoch is the one before last; `final` differs so a test can tell
-        "selected_epoch": epochs - 1,
-        "selected": {"train_loss": loss[-2], "test_loss": loss[-2] + 0.5, "test_recon": loss[-2], "test_kl": 1.0},
-        "final": {"train_loss": loss[-1], "test_loss": loss[-1] + 0.5, "test_recon": loss[-1], "test_kl": 1.0},
+        "selected_epoch": epochs - 1, "converged": True, "lr": 1e-3, "candidate": 0,
+        "selected": {"train_loss": loss[-2], "val_loss": loss[-2] + 0.5, "val_iwae": -loss[-2],
+                     "test_loss": loss[-2] + 0.5, "test_recon": loss[-2], "test_kl": 1.0, "test_iwae": -loss[-2]},
+        "final": {"train_loss": loss[-1], "val_loss": loss[-1] + 0.5, "val_iwae": -loss[-1]},
         "samples_per_s": 1234.0,
     }))
     if figures:

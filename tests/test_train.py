@@ -21,7 +21,7 @@ from sparse_vae.model import load_model
 from sparse_vae.train import train_run
 
 torch.set_num_threads(1)
-LOSS_COLUMNS = ["train_loss", "train_recon", "train_kl", "test_loss", "test_recon", "test_kl"]
+LOSS_COLUMNS = ["train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl", "val_iwae"]
 
 
 def template_images(n: int, seed: int = 0) -> np.ndarray:
@@ -52,9 +52,11 @@ def make_spec(prior: str = "laplace", epochs: int = 4, kl: str = "closed_form", 
     return {
         "dataset": "toy", "latent": 2, "seed": 7,
         "prior": {"name": prior, "family": family, "posterior": posterior, "scale": 1.0, "kl": kl,
-                  "kl_samples": 1},
+                  "kl_samples": 1, "objective": "iwae" if posterior == "cauchy" else "elbo",
+                  "objective_samples": 4 if posterior == "cauchy" else 1},
         "model": {"hidden": [16], "decoder": "mlp", "likelihood": "gaussian", "obs_scale": "learned"},
-        "train": {"epochs": epochs, "batch_size": 32, "lr": 3e-3, "checkpoint_every": 1, **train},
+        "train": {"epochs": epochs, "batch_size": 32, "lr": 3e-3, "checkpoint_every": 1, "patience": 1000,
+                  "min_delta": 0.0, "val_iwae_samples": 8, **train},
     }
 
 
@@ -68,14 +70,14 @@ def test_training_lowers_the_loss(data_file: Path, tmp_path: Path, prior: str) -
     summary = train_run(data_file, make_spec(prior, epochs=6, kl=kl), tmp_path)
     history = losses(tmp_path)
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0] - 1.0
-    assert history["test_loss"].iloc[-1] < history["test_loss"].iloc[0]
+    assert history["val_iwae"].iloc[-1] > history["val_iwae"].iloc[0]
     assert summary["epochs"] == 6 and summary["spec"]["prior"]["name"] == summary["prior"] == prior
     assert (summary["family"], summary["posterior"]) == ENTRIES[prior]
     checkpoint = load_model(tmp_path / "model.pt")[1]
     assert (checkpoint["family"], checkpoint["posterior"]) == ENTRIES[prior]
     assert not (tmp_path / "checkpoint.pt").exists()
-    assert json.loads((tmp_path / "train.json").read_text())["final"]["test_loss"] == pytest.approx(
-        history["test_loss"].iloc[-1])
+    assert json.loads((tmp_path / "train.json").read_text())["final"]["val_iwae"] == pytest.approx(
+        history["val_iwae"].iloc[-1])
 
 
 def test_same_seed_same_numbers(data_file: Path, tmp_path: Path) -> None:
@@ -225,12 +227,12 @@ def test_weights_of_the_best_validation_epoch_are_kept(data_file: Path, tmp_path
     summary = train_run(data_file, make_spec(epochs=epochs), tmp_path / "knocked")
     monkeypatch.undo()
     history = pd.read_csv(tmp_path / "knocked" / "history.csv")
-    best = int(history.loc[history["val_loss"].idxmin(), "epoch"])
-    assert summary["selection"] == "best_validation_loss" and summary["selected_epoch"] == best < epochs
+    best = int(history.loc[history["val_iwae"].idxmax(), "epoch"])
+    assert summary["selection"] == "best_validation_iwae" and summary["selected_epoch"] == best < epochs
     assert summary["validation"]["split"] == "train"
     assert summary["validation"]["n_validation"] + summary["validation"]["n_train_used"] == 1024
-    assert summary["selected"]["test_loss"] == history.loc[best - 1, "test_loss"]
-    assert summary["final"]["test_loss"] > summary["selected"]["test_loss"] + 10   # the knock hurt
+    assert summary["selected"]["val_iwae"] == history.loc[best - 1, "val_iwae"]
+    assert summary["final"]["val_iwae"] < summary["selected"]["val_iwae"] - 10   # the knock hurt
     saved, checkpoint = load_model(tmp_path / "knocked" / "model.pt")
     assert checkpoint["selected_epoch"] == best
     train_run(data_file, make_spec(epochs=best), tmp_path / "stopped")
@@ -248,5 +250,5 @@ def test_progress_log_is_short_with_units_and_eta(data_file: Path, tmp_path: Pat
     epochs_shown = [int(line.split(" epoch ")[1].split("/")[0]) for line in progress]
     assert epochs_shown == [1, 3, 6, 9, 12, 15, 18, 21, 23]
     assert "ETA 0:00" in progress[-1]
-    assert lines[-1].startswith("[toy/laplace/z2/seed7] kept the weights of epoch ")
+    assert lines[-1].startswith("[toy/laplace/z2/seed7] kept candidate 0 (lr 0.003) at epoch ")
     assert len(pd.read_csv(tmp_path / "history.csv")) == 23

@@ -44,17 +44,18 @@ from sparse_vae.distributions import (
     make_prior,
 )
 
-__all__ = ["OBS_SD_MIN", "LossTerms", "VAE", "build_model", "load_model", "prior_family_and_posterior",
-           "save_model"]
+__all__ = ["OBS_SD_MIN", "LossTerms", "VAE", "build_model", "export_candidate", "load_model",
+           "prior_family_and_posterior", "save_model"]
 
 OBS_SD_MIN = 1e-3            # floor of the Gaussian pixel sd (learned or fixed)
-OBS_SD_INIT = 0.1            # initial learned pixel sd: a typical noise level for data in [0, 1]
+OBS_SD_INIT = 0.1            # initial learned pixel sd when no data sd is given (build_model passes the data's)
 _LOG_OBS_SD_MIN = math.log(OBS_SD_MIN)
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 DECODERS = ("mlp", "linear")
 LIKELIHOODS = ("gaussian", "bernoulli")
 KL_METHODS = ("closed_form", "monte_carlo")
+OBJECTIVES = ("elbo", "iwae")
 _CHECKPOINT_KEYS = ("spec", "input_dim", "state_dict")
 
 
@@ -67,13 +68,44 @@ class LossTerms(NamedTuple):
     kl_per_dim: Tensor  # (L,) mean over the batch, per latent dimension
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
-    """Linear layers between consecutive sizes with ReLU between them (none after the last)."""
+class CandidateLinear(nn.Module):
+    """K independent linear layers applied at once: weight (K, out, in), bias (K, out).
+
+    Input (..., K, B, in) -> (..., K, B, out): the candidate axis is always third from the end, so a
+    batch of posteriors (K, B, L) and their draws (S, K, B, L) pass through the same layers; a
+    (B, in) input (the data, shared by all candidates) gives (K, B, out). One
+    batched matmul (`baddbmm`) serves all K, which is why a grid of K settings costs about one run
+    on the small models (their steps are bound by per-kernel overhead, not arithmetic: bench/).
+    Parameter names match `nn.Linear`, so candidate k's slice is a plain layer's state.
+    """
+
+    def __init__(self, candidates: int, n_in: int, n_out: int) -> None:
+        super().__init__()
+        # Every candidate starts from the same nn.Linear initialisation, drawn once: candidates differ
+        # only in their settings, and the draw (hence every later layer's) does not depend on K.
+        plain = nn.Linear(n_in, n_out)
+        self.weight = nn.Parameter(plain.weight.detach().expand(candidates, -1, -1).clone())
+        self.bias = nn.Parameter(plain.bias.detach().expand(candidates, -1).clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        k, n_in = self.weight.shape[0], self.weight.shape[-1]
+        if x.dim() == 2:  # one input (B, in) shared by all candidates (the data): a single matmul
+            out = torch.addmm(self.bias.reshape(-1), x, self.weight.reshape(-1, n_in).t())
+            return out.reshape(x.shape[0], k, -1).transpose(0, 1)
+        lead = x.shape[:-3]
+        flat = x.movedim(-3, 0).reshape(k, -1, n_in)
+        out = torch.baddbmm(self.bias.unsqueeze(1), flat, self.weight.transpose(1, 2))
+        return out.reshape(k, *lead, x.shape[-2], -1).movedim(0, -3)
+
+
+def _mlp(sizes: list[int], candidates: int | None = None) -> nn.Sequential:
+    """Linear layers between consecutive sizes with ReLU between them (none after the last);
+    `candidates` K stacks K independent copies (`CandidateLinear`)."""
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         if i > 0:
             layers.append(nn.ReLU())
-        layers.append(nn.Linear(n_in, n_out))
+        layers.append(nn.Linear(n_in, n_out) if candidates is None else CandidateLinear(candidates, n_in, n_out))
     return nn.Sequential(*layers)
 
 
@@ -91,8 +123,18 @@ class VAE(nn.Module):
         obs_scale: str | float = "learned",
         kl: str = "closed_form",
         kl_samples: int = 1,
+        objective: str = "elbo",
+        objective_samples: int = 1,
+        obs_sd_init: float = OBS_SD_INIT,
+        candidates: int | None = None,
     ) -> None:
-        """`prior` is the prior family; `posterior` defaults to the talk's choice for it."""
+        """`prior` is the prior family; `posterior` defaults to the talk's choice for it.
+
+        `objective`: "elbo" (one reparameterised draw per example, the talk's estimator) or "iwae"
+        (the `objective_samples`-draw importance-weighted bound, `iwae_bound`). `candidates` K builds
+        K independent copies trained at once (a settings grid): every tensor then carries a candidate
+        axis third from the end and the loss terms are per candidate, (K,).
+        """
         super().__init__()
         posterior = DEFAULT_POSTERIOR.get(prior, "gaussian") if posterior is None else posterior
         check_pairing(prior, posterior, kl)
@@ -104,19 +146,26 @@ class VAE(nn.Module):
             raise ValueError(f"unknown KL estimator {kl!r}; expected one of {', '.join(KL_METHODS)}")
         if int(kl_samples) < 1:
             raise ValueError(f"kl_samples must be >= 1, got {kl_samples}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")
+        if objective == "iwae" and int(objective_samples) < 2:
+            raise ValueError(f"objective iwae needs objective_samples >= 2, got {objective_samples}")
         self.input_dim, self.latent, self.hidden = int(input_dim), int(latent), [int(h) for h in hidden]
         self.prior_family, self.posterior_family = prior, posterior
         self.decoder_kind, self.likelihood = decoder, likelihood
         self.kl_method, self.kl_samples = kl, int(kl_samples)
+        self.objective, self.objective_samples = objective, int(objective_samples)
+        self.candidates = candidates
         self.identity_mean = decoder == "linear" and likelihood == "gaussian"
 
         # Encoder: x -> hidden (ReLU) -> (loc, raw_scale), one pair per latent dimension.
-        self.encoder = _mlp([self.input_dim, *self.hidden, 2 * self.latent])
+        self.encoder = _mlp([self.input_dim, *self.hidden, 2 * self.latent], candidates)
         # Decoder: z -> reversed hidden (ReLU) -> output (logits, or pre-sigmoid Gaussian mean).
         if decoder == "linear":
-            self.decoder: nn.Module = nn.Linear(self.latent, self.input_dim)
+            self.decoder: nn.Module = (nn.Linear(self.latent, self.input_dim) if candidates is None
+                                       else CandidateLinear(candidates, self.latent, self.input_dim))
         else:
-            self.decoder = _mlp([self.latent, *reversed(self.hidden), self.input_dim])
+            self.decoder = _mlp([self.latent, *reversed(self.hidden), self.input_dim], candidates)
 
         # The prior's parameters are buffers, so that .to(device) moves them with the model.
         p = make_prior(prior, prior_scale, self.latent)
@@ -128,7 +177,8 @@ class VAE(nn.Module):
         if likelihood == "gaussian":
             if obs_scale == "learned":
                 self.obs_learned = True
-                self.obs_log_sd = nn.Parameter(torch.full((self.input_dim,), math.log(OBS_SD_INIT)))
+                shape = (self.input_dim,) if candidates is None else (candidates, 1, self.input_dim)
+                self.obs_log_sd = nn.Parameter(torch.full(shape, math.log(max(float(obs_sd_init), OBS_SD_MIN))))
             else:
                 sd = float(obs_scale)
                 if not sd >= OBS_SD_MIN:
@@ -137,7 +187,7 @@ class VAE(nn.Module):
 
     # -- the three distributions -------------------------------------------------------------------
     def posterior(self, x: Tensor) -> Distribution:
-        """q(z|x): Normal (posterior `gaussian`) or Cauchy, batch shape (B, L)."""
+        """q(z|x): Normal (posterior `gaussian`) or Cauchy, batch shape (B, L) ((K, B, L) for K candidates)."""
         loc, raw_scale = self.encoder(x).chunk(2, dim=-1)
         return make_posterior(self.posterior_family, loc, raw_scale)
 
@@ -181,9 +231,15 @@ class VAE(nn.Module):
 
     # -- the loss ----------------------------------------------------------------------------------
     def forward(self, x: Tensor) -> LossTerms:
-        """-ELBO of a batch x (B, D) with one reparameterised sample per example."""
+        """The training objective of a batch x (B, D): -ELBO (one draw) or -IWAE (`objective_samples`).
+
+        Terms are means over the batch ((K,) per candidate). Under "iwae", recon and kl are the
+        Monte Carlo means of -log p(x|z) and log q(z|x) - log p(z) over the draws: diagnostics only.
+        """
         q = self.posterior(x)
-        z = q.rsample()
+        if self.objective == "iwae":
+            return self._iwae_terms(x, q)
+        z = self.draw(q)
         recon = -self.log_likelihood(x, z)                                # (B,)
         if self.kl_method == "monte_carlo":
             # One KL sample reuses the reconstruction's z (the talk's estimator); more draw afresh.
@@ -192,7 +248,48 @@ class VAE(nn.Module):
         else:
             kl_dims = kl_divergence(q, self.prior(), "closed_form")      # (B, L)
         kl = kl_dims.sum(-1)
-        return LossTerms((recon + kl).mean(), recon.mean(), kl.mean(), kl_dims.mean(0))
+        return LossTerms((recon + kl).mean(-1), recon.mean(-1), kl.mean(-1), kl_dims.mean(-2))
+
+    def draw(self, q: Distribution, sample_shape: tuple[int, ...] = ()) -> Tensor:
+        """Reparameterised draws z = loc + scale * eps of q (a location-scale family).
+
+        With K candidates one standard draw eps is shared by all of them, as the data batch is:
+        candidates then differ only in their settings (common random numbers), and candidate k sees
+        exactly the noise a plain model at the same RNG state would (same draws, same order).
+        """
+        if self.candidates is None:
+            return q.rsample(sample_shape)
+        standard = type(q)(torch.zeros((), device=q.loc.device), torch.ones((), device=q.loc.device),
+                           validate_args=False)
+        eps = standard.rsample((*sample_shape, *q.loc.shape[1:]))
+        return q.loc + q.scale * eps.unsqueeze(-3)
+
+    def log_weights(self, x: Tensor, q: Distribution, n_samples: int) -> tuple[Tensor, Tensor]:
+        """(log p(x|z), per-dim log q(z|x) - log p(z)) for `n_samples` draws: (S, ..., B), (S, ..., B, L)."""
+        z = self.draw(q, (n_samples,))
+        return self.log_likelihood(x, z), q.log_prob(z) - self.prior().log_prob(z)
+
+    def _iwae_terms(self, x: Tensor, q: Distribution) -> LossTerms:
+        log_lik, log_ratio = self.log_weights(x, q, self.objective_samples)
+        log_w = log_lik - log_ratio.sum(-1)
+        bound = torch.logsumexp(log_w, 0) - math.log(self.objective_samples)
+        return LossTerms(-bound.mean(-1), -log_lik.mean((0, -1)), log_ratio.sum(-1).mean((0, -1)),
+                         log_ratio.mean((0, -2)))
+
+    def iwae_bound(self, x: Tensor, n_samples: int) -> Tensor:
+        """The `n_samples`-draw importance-weighted bound on log p(x), per example: (B,) or (K, B).
+
+        Why it is finite where the one-draw ELBO is not. Under a Cauchy posterior E|z| is infinite,
+        and log w(z) = log p(x|z) + log p(z) - log q(z|x) falls like -|z|^p for large |z| (p = 1 for
+        MLP logits, whose pre-activations grow linearly; p = 2 for a linear-Gaussian decoder), so
+        E log w = -inf. With K draws, log mean_k w_k >= max_k log w_k - log K: the bound is carried by
+        the draw nearest the mode, and P(min_k |z_k| > r) ~ r^-K, so its expectation is finite once
+        K > p (and <= log p(x) by Jensen). tests/test_model.py shows the one-draw estimate drifting
+        down without end and the 4-draw one settling. So every family is trained (objective "iwae"),
+        selected and tuned on a well-defined quantity.
+        """
+        log_lik, log_ratio = self.log_weights(x, self.posterior(x), n_samples)
+        return torch.logsumexp(log_lik - log_ratio.sum(-1), 0) - math.log(n_samples)
 
 
 def prior_family_and_posterior(prior: dict) -> tuple[str, str]:
@@ -202,8 +299,13 @@ def prior_family_and_posterior(prior: dict) -> tuple[str, str]:
     return family, prior.get("posterior", DEFAULT_POSTERIOR.get(family, "gaussian"))
 
 
-def build_model(spec: dict, input_dim: int) -> VAE:
-    """The VAE of a run spec: uses spec["prior"], spec["latent"] and spec["model"]."""
+def build_model(spec: dict, input_dim: int, candidates: int | None = None,
+                obs_sd_init: float = OBS_SD_INIT) -> VAE:
+    """The VAE of a run spec: uses spec["prior"], spec["latent"] and spec["model"].
+
+    `candidates` K stacks K copies for a settings grid (see `VAE`); `obs_sd_init` is the learned
+    pixel sd's starting value (the trainer passes the data's own sd, see `train.data_obs_sd`).
+    """
     prior, model = spec["prior"], spec["model"]
     family, posterior = prior_family_and_posterior(prior)
     return VAE(
@@ -218,7 +320,22 @@ def build_model(spec: dict, input_dim: int) -> VAE:
         obs_scale=model.get("obs_scale", "learned"),
         kl=prior.get("kl", "closed_form"),
         kl_samples=prior.get("kl_samples", 1),
+        objective=prior.get("objective", "elbo"),
+        objective_samples=prior.get("objective_samples", 1),
+        obs_sd_init=obs_sd_init,
+        candidates=candidates,
     )
+
+
+def export_candidate(model: VAE, k: int, spec: dict) -> VAE:
+    """Candidate k of a K-candidate model as a plain VAE of `spec` (what model.pt holds)."""
+    plain = build_model(spec, model.input_dim)
+    shapes = {name: value.shape for name, value in plain.state_dict().items()}
+    plain.load_state_dict({
+        name: value[k].reshape(shapes[name]) if value.dim() > len(shapes[name]) else value
+        for name, value in model.state_dict().items()
+    })
+    return plain
 
 
 def save_model(path: str | os.PathLike, model: VAE, spec: dict, extra: dict[str, Any] | None = None) -> None:

@@ -6,21 +6,28 @@ handling: a job killed by the cluster and rerun must finish with exactly the wei
 uninterrupted run would have, so checkpoints carry model, optimiser and every RNG state, and every
 file is written under a temporary name and renamed into place.
 
-Three guards on what a run returns:
+A run trains every learning rate of `train.lr` (a number, or a list: a grid) at once as one batched
+model (`grid`), each candidate under the stopping rule there, and keeps the candidate with the best
+validation IWAE at its own kept epoch. Nothing else chooses: the test split is scored once, on the
+kept weights, and never decides anything.
+
+Guards on what a run returns:
 * validation: a fixed 10% of the train split (the same examples for every prior and seed: a seed-0
-  permutation) is held out of training; the weights saved are those of the epoch with the lowest
-  validation loss, so one far-tail batch late in training (a Cauchy sample) cannot decide the model.
-  The test split is only reported, never used to choose.
+  permutation) is held out of training and scored every epoch by the `val_iwae_samples`-draw IWAE
+  bound, which is finite for every posterior family (the single-draw ELBO under a Cauchy posterior is
+  not: see `model.VAE.iwae_bound`); so every family is selected and stopped on the same quantity.
+* common random numbers: the seed alone fixes the batch order, the validation split and the initial
+  weights (built in the same order whatever the prior, so every layer whose shape does not depend on
+  the prior starts equal): seed s of two priors is a paired comparison.
 * divergence: a loss that is NaN/inf, or an epoch whose median batch loss exceeds
   `DIVERGENCE_FACTOR` x (|loss at initialisation| + input dimension) in absolute value, stops the
-  run with one line naming run, epoch, step and term; no model.pt is written. The median, not the
-  mean: with a Cauchy posterior a single far-tail sample makes one batch's loss enormous (its
-  expectation is infinite), which is not divergence; a run that explodes has most batches beyond. One nat per pixel in the margin keeps the rule
-  meaningful when the initial loss is near 0; a Gaussian likelihood with its sd floor cannot go
-  below about -6 nats per pixel, so no converging run comes near the limit.
-* evaluation noise: the validation and test losses are single-sample estimates drawn from their own
-  RNG stream (reseeded each epoch), so every epoch is scored on the same noise and evaluating does
-  not change the training randomness.
+  candidate with one line naming run, epoch, step and term; a grid drops that candidate and goes on,
+  and the run fails (no model.pt) only when every candidate has. The median, not the mean: with a
+  Cauchy posterior a single far-tail sample makes one batch's loss enormous, which is not divergence;
+  a run that explodes has most batches beyond. One nat per pixel in the margin keeps the rule
+  meaningful when the initial loss is near 0.
+* evaluation noise: validation and test scores draw from their own RNG stream (reseeded each
+  epoch), so every epoch is scored on the same noise and evaluating does not change training.
 """
 
 from __future__ import annotations
@@ -28,40 +35,53 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import platform
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from sparse_vae import provenance
 from sparse_vae.atomic import atomic_open, write_text
 from sparse_vae.config import canonical_json
 from sparse_vae.data.io import array_checksum, load_dataset
 from sparse_vae.errors import TrainingDiverged
-from sparse_vae.model import LossTerms, build_model, prior_family_and_posterior, save_model
+from sparse_vae.grid import CandidateAdam, CandidateBook
+from sparse_vae.model import VAE, build_model, export_candidate, prior_family_and_posterior, save_model
 
 HISTORY_COLUMNS = [
-    "epoch", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl",
-    "test_loss", "test_recon", "test_kl", "seconds", "samples_per_s",
+    "epoch", "candidate", "lr", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl",
+    "val_iwae", "seconds", "samples_per_s",
 ]
 LOSS_TERMS = ("loss", "recon", "kl")
-EVAL_BATCH = 4096
+EVAL_TERMS = ("loss", "recon", "kl", "iwae")
+EVAL_BATCH = 1024
 CHECKPOINT_NAME = "checkpoint.pt"
-CHECKPOINT_FORMAT = 2          # part of the fingerprint: checkpoints of an older layout are not resumed
-VALIDATION_FRACTION = 0.1      # share of the train split held out to choose the epoch whose weights are kept
+CHECKPOINT_FORMAT = 3          # part of the fingerprint: checkpoints of an older layout are not resumed
+VALIDATION_FRACTION = 0.1      # share of the train split held out to choose and stop
 VALIDATION_SEED = 0            # fixed, so every prior and training seed holds out the same examples
-EVAL_SEED = 12345              # RNG stream of the validation/test loss estimates (common to all epochs)
+EVAL_SEED = 12345              # RNG stream of the validation/test scores (common to all epochs)
 DIVERGENCE_FACTOR = 10.0       # see the module docstring
 LOG_LINES = 10                 # progress lines per run (plus the first and last epoch)
-SELECTION = "best_validation_loss"
+SELECTION = "best_validation_iwae"
 
 
-def stack_terms(terms: LossTerms) -> torch.Tensor:
-    """The scalar loss terms as one tensor, in LOSS_TERMS order."""
-    return torch.stack([getattr(terms, name) for name in LOSS_TERMS])
+def learning_rates(train: dict[str, Any]) -> list[float]:
+    """`train.lr` as the list of grid candidates (a number is a one-candidate grid)."""
+    lr = train["lr"]
+    return [float(v) for v in lr] if isinstance(lr, (list, tuple)) else [float(lr)]
+
+
+def data_obs_sd(x: torch.Tensor) -> float:
+    """The data's own pixel sd (root mean per-pixel variance): where a learned pixel sd starts.
+
+    A fixed start (0.1) is 20x the synthetic data's sd; the likelihood's gradient then barely
+    reaches the decoder until the sd has shrunk, and the priors that need a sharper start lost
+    (issue 20). The data's sd is what a decoder that predicts the mean image would learn first.
+    """
+    return float(x.var(dim=0).mean().sqrt())
 
 
 def resolve_device(device: str) -> torch.device:
@@ -108,17 +128,15 @@ class TrainState:
     epoch: int
     history: list[dict[str, float]]
     elapsed: float
-    initial_loss: float | None = None   # loss of the first batch at initialisation (divergence rule)
-    best_epoch: int = 0                 # epoch with the lowest validation loss so far
-    best_val_loss: float = math.inf
+    book: dict[str, Any]
 
 
 class Trainer:
-    """Trains one model on one dataset; `fit` resumes from a matching checkpoint when one exists."""
+    """Trains one run's grid of candidates; `fit` resumes from a matching checkpoint when one exists."""
 
     def __init__(self, spec: dict[str, Any], x_train: torch.Tensor, x_test: torch.Tensor,
                  device: torch.device, fingerprint: str, checkpoint_path: Path | None) -> None:
-        self.spec = spec
+        self.spec, self.train = spec, spec["train"]
         self.device = device
         self.fingerprint = fingerprint
         self.checkpoint_path = checkpoint_path
@@ -126,18 +144,26 @@ class Trainer:
         self.x_train = x_train[torch.from_numpy(train_idx)].to(device)
         self.x_val = x_train[torch.from_numpy(val_idx)].to(device)
         self.x_test = x_test.to(device)
+        self.lrs = learning_rates(self.train)
+        self.batched = len(self.lrs) > 1
         torch.manual_seed(spec["seed"])
-        self.model = build_model(spec, input_dim=x_train.shape[1]).to(device)
-        # fused: one kernel over all parameters instead of several passes each (~30% faster steps
-        # for the 784-400-20 model on a CPU core, see bench/).
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=spec["train"]["lr"], fused=True)
+        self.model = build_model(spec, input_dim=x_train.shape[1],
+                                 candidates=len(self.lrs) if self.batched else None,
+                                 obs_sd_init=data_obs_sd(self.x_train)).to(device)
+        if self.batched:
+            self.optimizer: Any = CandidateAdam(list(self.model.parameters()), self.lrs)
+        else:  # fused: one kernel over all parameters (~30% faster steps on a CPU core, see bench/)
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lrs[0], fused=True)
+        self.candidate_params = {name for name, _ in self.model.named_parameters()}  # (K, ...) when batched
         self.batch_order = torch.Generator().manual_seed(spec["seed"])
-        self.state = TrainState(epoch=0, history=[], elapsed=0.0)
+        self.book = CandidateBook(self.lrs, self.train.get("patience"), float(self.train.get("min_delta", 0.0)))
+        self.state = TrainState(epoch=0, history=[], elapsed=0.0, book={})
         self.best_weights = self._weights()
 
     # -- checkpoints -------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
         assert self.checkpoint_path is not None
+        self.state.book = asdict(self.book)
         state = {
             "fingerprint": self.fingerprint,
             "state": self.state.__dict__,
@@ -173,136 +199,176 @@ class Trainer:
             torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
         self.batch_order.set_state(ckpt["batch_order"])
         self.state = TrainState(**ckpt["state"])
+        self.book = CandidateBook(**self.state.book)
         print(f"[{run_name(self.spec)}] resumed from {path} after epoch {self.state.epoch}", flush=True)
         return True
 
     def _weights(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
+    def _keep(self, candidates: list[int]) -> None:
+        """Copy these candidates' current weights into the kept (best) weights."""
+        if not candidates:
+            return
+        current = self.model.state_dict()
+        for name, value in current.items():
+            if not self.batched:
+                self.best_weights[name] = value.detach().clone()
+            elif name in self.candidate_params:
+                self.best_weights[name][candidates] = value.detach()[candidates]
+
+    def _restore(self, k: int) -> None:
+        """Put a dropped candidate back on its kept (finite) weights; it is frozen from now on."""
+        with torch.no_grad():
+            for name, value in self.model.state_dict().items():
+                if name in self.candidate_params:
+                    value[k] = self.best_weights[name][k]
+        self.optimizer.freeze(k)
+
     # -- the loop ---------------------------------------------------------------------------
-    def train_epoch(self, epoch: int) -> dict[str, float]:
-        """One pass over a fresh permutation; loss terms stay on the device until the epoch ends."""
+    def train_epoch(self, epoch: int) -> torch.Tensor:
+        """One pass over a fresh permutation: the epoch's mean loss terms, (K, 3), on the host."""
         n = self.x_train.shape[0]
-        batch_size = self.spec["train"]["batch_size"]
+        batch_size = self.train["batch_size"]
         order = torch.randperm(n, generator=self.batch_order).to(self.device)
         n_steps = (n + batch_size - 1) // batch_size
-        step_terms = torch.empty(n_steps, len(LOSS_TERMS), device=self.device)
+        k = len(self.lrs)
+        step_terms = torch.empty(n_steps, k, len(LOSS_TERMS), device=self.device)
         self.model.train()
         for step in range(n_steps):
             batch = self.x_train.index_select(0, order[step * batch_size:(step + 1) * batch_size])
             terms = self.model(batch)
-            self.optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
+            self.optimizer.zero_grad()
+            terms.loss.sum().backward()
             self.optimizer.step()
-            step_terms[step] = stack_terms(terms).detach()
-        self.check_finite(step_terms, epoch)
-        if self.state.initial_loss is None:
-            self.state.initial_loss = float(step_terms[0, 0])   # the first batch, before any update
-        sizes = torch.full((n_steps,), float(batch_size), device=self.device)
+            step_terms[step] = torch.stack(terms[:3], -1).detach().reshape(k, len(LOSS_TERMS))
+        step_terms = step_terms.cpu()
+        if self.book.initial_loss is None:
+            self.book.initial_loss = step_terms[0, :, 0].tolist()   # the first batch, before any update
+        self.check_divergence(step_terms, epoch)
+        sizes = torch.full((n_steps,), float(batch_size))
         sizes[-1] = n - batch_size * (n_steps - 1)
-        means = (step_terms * sizes[:, None]).sum(0) / n
-        self.check_bounded(step_terms, epoch)
-        return dict(zip(LOSS_TERMS, means.tolist()))
+        return (step_terms * sizes[:, None, None]).sum(0) / n
 
-    def _diverged(self, epoch: int, step: int, values: dict[str, float], what: str) -> TrainingDiverged:
-        shown = ", ".join(f"{name}={v:.4g}" for name, v in values.items())
-        return TrainingDiverged(f"run {run_name(self.spec)}: {what} at epoch {epoch}, step {step} ({shown})")
-
-    def check_finite(self, step_terms: torch.Tensor, epoch: int) -> None:
-        """Stop with the run, epoch, step and term named; checked once an epoch to avoid per-step syncs."""
-        bad = ~torch.isfinite(step_terms)
-        if bool(bad.any()):
-            step = int(bad.any(dim=1).nonzero()[0])
-            values = dict(zip(LOSS_TERMS, step_terms[step].tolist()))
-            culprits = [t for t in LOSS_TERMS[1:] if not np.isfinite(values[t])] or ["loss"]
-            raise self._diverged(epoch, step, values, f"non-finite {' and '.join(culprits)}")
-
-    def divergence_limit(self) -> float:
+    def divergence_limit(self, k: int = 0) -> float:
         """|epoch median batch loss| above this (nats/example) is divergence: see the module docstring."""
-        assert self.state.initial_loss is not None
-        return DIVERGENCE_FACTOR * (abs(self.state.initial_loss) + self.x_train.shape[1])
+        assert self.book.initial_loss is not None
+        return DIVERGENCE_FACTOR * (abs(self.book.initial_loss[k]) + self.x_train.shape[1])
 
-    def check_bounded(self, step_terms: torch.Tensor, epoch: int) -> None:
-        """Stop a finite explosion: names the first step (and term) beyond the limit."""
-        limit = self.divergence_limit()
-        median_loss = float(step_terms[:, 0].median())
-        if abs(median_loss) <= limit:
-            return
-        beyond = step_terms.abs() > limit                      # the median exceeds it, so some step does
-        step = int(beyond.any(dim=1).nonzero()[0])
-        values = dict(zip(LOSS_TERMS, step_terms[step].tolist()))
-        culprits = [t for t in LOSS_TERMS[1:] if abs(values[t]) > limit] or ["loss"]
-        raise self._diverged(
-            epoch, step, values,
-            f"{' and '.join(culprits)} diverged (epoch median batch loss {median_loss:.4g} nats/example, limit "
-            f"{DIVERGENCE_FACTOR:g} x (|initial loss {self.state.initial_loss:.4g}| + {self.x_train.shape[1]} "
-            f"pixels) = {limit:.4g})",
-        )
+    def check_divergence(self, step_terms: torch.Tensor, epoch: int) -> None:
+        """Drop each active candidate whose epoch has a non-finite term or exploded; checked once an
+        epoch to avoid per-step syncs. Raises when no candidate is left."""
+        for k in self.book.active():
+            problem = divergence(step_terms[:, k], self.divergence_limit(k), self.book.initial_loss[k],
+                                 self.x_train.shape[1])
+            if problem is not None:
+                self._drop(k, f"{problem[0]} at epoch {epoch}, step {problem[1]} ({problem[2]})")
+
+    def _drop(self, k: int, what: str) -> None:
+        who = f"run {run_name(self.spec)}" + (f" (candidate {k}, lr {self.lrs[k]:g})" if self.batched else "")
+        message = f"{who}: {what}"
+        self.book.drop(k, message)
+        if not self.book.active() and not any(s in ("converged", "cap") for s in self.book.status):
+            raise TrainingDiverged("; ".join(self.book.reason))
+        print(f"[{run_name(self.spec)}] dropped grid candidate: {message}", flush=True)
+        self._restore(k)
 
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, split: str) -> dict[str, float]:
-        """Mean loss terms over `x`, from the evaluation RNG stream (the training stream is untouched)."""
-        self.model.eval()
-        totals = torch.zeros(len(LOSS_TERMS), device=self.device)
+    def evaluate(self, x: torch.Tensor, model: VAE | None = None) -> torch.Tensor:
+        """(K, 4) mean -ELBO, recon, kl and IWAE bound over `x` with `val_iwae_samples` draws each
+        (K = 1 for a plain model), from the evaluation RNG stream (the training stream is untouched)."""
+        model = self.model if model is None else model
+        model.eval()
+        n_samples = self.train.get("val_iwae_samples", 16)
+        totals = torch.zeros(model.candidates or 1, len(EVAL_TERMS), device=self.device, dtype=torch.float64)
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(EVAL_SEED)
             for start in range(0, x.shape[0], EVAL_BATCH):
                 batch = x[start:start + EVAL_BATCH]
-                totals += stack_terms(self.model(batch)) * batch.shape[0]
-        means = (totals / x.shape[0]).tolist()
-        if not all(np.isfinite(means)):
-            raise TrainingDiverged(f"run {run_name(self.spec)}: non-finite {split} loss after epoch "
-                                   f"{self.state.epoch + 1} ({dict(zip(LOSS_TERMS, means))})")
-        return dict(zip(LOSS_TERMS, means))
+                log_lik, log_ratio = model.log_weights(batch, model.posterior(batch), n_samples)
+                log_lik, log_ratio = log_lik.double(), log_ratio.double().sum(-1)
+                iwae = torch.logsumexp(log_lik - log_ratio, 0) - math.log(n_samples)
+                terms = torch.stack([(log_ratio - log_lik).mean(0), -log_lik.mean(0), log_ratio.mean(0), iwae], -1)
+                totals += terms.reshape(totals.shape[0], -1, len(EVAL_TERMS)).sum(1)
+        return (totals / x.shape[0]).cpu()
 
     def fit(self) -> None:
-        epochs = self.spec["train"]["epochs"]
-        every = self.spec["train"]["checkpoint_every"]
+        epochs = self.train["epochs"]
+        every = self.train["checkpoint_every"]
         log_every = max(1, math.ceil(epochs / LOG_LINES))
         self.try_resume()
         n = self.x_train.shape[0]
         started, first = time.perf_counter(), self.state.epoch + 1
         for epoch in range(first, epochs + 1):
+            active = self.book.active()
             start = time.perf_counter()
             train = self.train_epoch(epoch)
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - start
-            val = self.evaluate(self.x_val, "validation")
-            test = self.evaluate(self.x_test, "test")
-            row = {
-                "epoch": epoch,
-                **{f"train_{k}": v for k, v in train.items()},
-                **{f"val_{k}": v for k, v in val.items()},
-                **{f"test_{k}": v for k, v in test.items()},
-                "seconds": seconds,
-                "samples_per_s": n / seconds,
-            }
-            self.state.history.append(row)
-            self.state.epoch = epoch
-            self.state.elapsed += seconds
-            if val["loss"] < self.state.best_val_loss:
-                self.state.best_epoch, self.state.best_val_loss = epoch, val["loss"]
-                self.best_weights = self._weights()
-            if epoch == 1 or epoch % log_every == 0 or epoch == epochs:
-                eta = (time.perf_counter() - started) / (epoch - first + 1) * (epochs - epoch)
-                self.log(row, epochs, eta)
+            val = self.evaluate(self.x_val)
+            for k in self.book.active():
+                if not math.isfinite(float(val[k, 3])):
+                    self._drop(k, f"non-finite validation IWAE after epoch {epoch}")
+            self.state.history += [self.row(epoch, k, train[k], val[k], seconds, n) for k in active]
+            improved, converged = self.book.update(epoch, val[:, 3].tolist())
+            self._keep(improved)
+            for k in converged:
+                if self.batched:
+                    self.optimizer.freeze(k)
+            self.state.epoch, self.state.elapsed = epoch, self.state.elapsed + seconds
+            done = not self.book.active()
+            if epoch == 1 or epoch % log_every == 0 or epoch == epochs or done:
+                self.log(epoch, epochs, val, (time.perf_counter() - started) / (epoch - first + 1) * (epochs - epoch))
+            if done:
+                break
             if self.checkpoint_path is not None and epoch % every == 0 and epoch < epochs:
                 self.save_checkpoint()
-        self.model.load_state_dict(self.best_weights)
-        print(f"[{run_name(self.spec)}] kept the weights of epoch {self.state.best_epoch}/{epochs} "
-              f"(lowest validation loss, {self.state.best_val_loss:.3f} nats/example); "
-              f"full history in history.csv", flush=True)
+        self.book.close(epochs)
 
-    def log(self, row: dict[str, float], epochs: int, eta: float) -> None:
-        print(
-            f"[{run_name(self.spec)}] epoch {row['epoch']}/{epochs}  -ELBO in nats/example: "
-            f"train {row['train_loss']:.3f} (recon {row['train_recon']:.3f} + kl {row['train_kl']:.3f}), "
-            f"val {row['val_loss']:.3f}, test {row['test_loss']:.3f}  "
-            f"{row['samples_per_s']:,.0f} samples/s  ETA {format_duration(eta)}",
-            flush=True,
-        )
+    def row(self, epoch: int, k: int, train: torch.Tensor, val: torch.Tensor, seconds: float,
+            n: int) -> dict[str, float]:
+        return {"epoch": epoch, "candidate": k, "lr": self.lrs[k],
+                **{f"train_{t}": float(v) for t, v in zip(LOSS_TERMS, train)},
+                **{f"val_{t}": float(v) for t, v in zip(EVAL_TERMS, val)},
+                "seconds": seconds, "samples_per_s": n / seconds}
+
+    def kept_model(self) -> tuple[int, VAE]:
+        """(winning candidate, its kept weights as a plain VAE of the spec)."""
+        winner = self.book.winner()
+        self.model.load_state_dict(self.best_weights)
+        return winner, export_candidate(self.model, winner, self.spec) if self.batched else self.model
+
+    def log(self, epoch: int, epochs: int, val: torch.Tensor, eta: float) -> None:
+        shown = "  ".join(f"lr {self.lrs[k]:g}: {float(val[k, 3]):.3f}" + ("" if s == "training" else f" ({s})")
+                          for k, s in enumerate(self.book.status))
+        print(f"[{run_name(self.spec)}] epoch {epoch}/{epochs}  validation IWAE in nats/example: {shown}  "
+              f"ETA {format_duration(eta)} at most", flush=True)
+
+
+def divergence(terms: torch.Tensor, limit: float, initial: float, pixels: int) -> tuple[str, int, str] | None:
+    """(what, first step, values) when one candidate's epoch of step terms (steps, 3) has a non-finite
+    term or a median batch loss beyond `limit`, else None."""
+    bad = ~torch.isfinite(terms)
+    if bool(bad.any()):
+        step = int(bad.any(dim=1).nonzero()[0])
+        values = dict(zip(LOSS_TERMS, terms[step].tolist()))
+        culprits = [t for t in LOSS_TERMS[1:] if not np.isfinite(values[t])] or ["loss"]
+        return f"non-finite {' and '.join(culprits)}", step, _shown(values)
+    median_loss = float(terms[:, 0].median())
+    if abs(median_loss) <= limit:
+        return None
+    step = int((terms.abs() > limit).any(dim=1).nonzero()[0])     # the median exceeds it, so some step does
+    values = dict(zip(LOSS_TERMS, terms[step].tolist()))
+    culprits = [t for t in LOSS_TERMS[1:] if abs(values[t]) > limit] or ["loss"]
+    return (f"{' and '.join(culprits)} diverged (epoch median batch loss {median_loss:.4g} nats/example, limit "
+            f"{DIVERGENCE_FACTOR:g} x (|initial loss {initial:.4g}| + {pixels} pixels) = {limit:.4g})",
+            step, _shown(values))
+
+
+def _shown(values: dict[str, float]) -> str:
+    return ", ".join(f"{name}={v:.4g}" for name, v in values.items())
 
 
 def fingerprint_of(spec: dict[str, Any], x_train: np.ndarray, x_test: np.ndarray) -> str:
@@ -311,13 +377,6 @@ def fingerprint_of(spec: dict[str, Any], x_train: np.ndarray, x_test: np.ndarray
     digest.update(canonical_json(spec).encode())
     digest.update(array_checksum(x_train, x_test).encode())
     return digest.hexdigest()
-
-
-def versions() -> dict[str, str]:
-    import sparse_vae
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "sparse_vae": sparse_vae.__version__}
 
 
 def train_run(data_path: Path, spec: dict[str, Any], run_dir: Path, threads: int = 1,
@@ -334,53 +393,76 @@ def train_run(data_path: Path, spec: dict[str, Any], run_dir: Path, threads: int
     dataset = load_dataset(data_path)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / CHECKPOINT_NAME
-    trainer = Trainer(
-        spec,
-        torch.from_numpy(dataset.x_train),
-        torch.from_numpy(dataset.x_test),
-        dev,
-        fingerprint_of(spec, dataset.x_train, dataset.x_test),
-        checkpoint,
-    )
+    trainer = Trainer(spec, torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.x_test), dev,
+                      fingerprint_of(spec, dataset.x_train, dataset.x_test), checkpoint)
     trainer.fit()
-    history, state = trainer.state.history, trainer.state
-    selected = history[state.best_epoch - 1]
+    winner, model = trainer.kept_model()
+    book = trainer.book
+    print(f"[{run_name(spec)}] kept candidate {winner} (lr {trainer.lrs[winner]:g}) at epoch "
+          f"{book.best_epoch[winner]}/{spec['train']['epochs']}: {book.status[winner]}, validation IWAE "
+          f"{book.best_val_iwae[winner]:.3f} nats/example; full history in history.csv", flush=True)
+    test = trainer.evaluate(trainer.x_test, model)[0]   # the kept weights, scored once
 
     family, posterior = prior_family_and_posterior(spec["prior"])
-    save_model(run_dir / "model.pt", trainer.model.cpu(), spec,
-               {"image_shape": list(dataset.image_shape), "selected_epoch": state.best_epoch,
-                "selection": SELECTION, "family": family, "posterior": posterior})
+    save_model(run_dir / "model.pt", model.cpu(), spec,
+               {"image_shape": list(dataset.image_shape), "selected_epoch": book.best_epoch[winner],
+                "selection": SELECTION, "candidate": winner, "lr": trainer.lrs[winner],
+                "family": family, "posterior": posterior})
+    write_history(run_dir / "history.csv", trainer.state.history)
+    summary = run_summary(trainer, winner, test, dataset, dev, threads, family, posterior)
+    write_text(run_dir / "train.json", json.dumps(summary, indent=2) + "\n")
+    checkpoint.unlink(missing_ok=True)
+    return summary
+
+
+def write_history(path: Path, history: list[dict[str, float]]) -> None:
     lines = [",".join(HISTORY_COLUMNS)]
     for row in history:
-        lines.append(",".join(repr(float(row[c])) if c != "epoch" else str(row[c]) for c in HISTORY_COLUMNS))
-    write_text(run_dir / "history.csv", "\n".join(lines) + "\n")
+        lines.append(",".join(str(row[c]) if c in ("epoch", "candidate") else repr(float(row[c]))
+                              for c in HISTORY_COLUMNS))
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def run_summary(trainer: Trainer, winner: int, test: torch.Tensor, dataset: Any, dev: torch.device,
+                threads: int, family: str, posterior: str) -> dict[str, Any]:
+    """train.json: the spec, the kept candidate and epoch, the stopping rule's verdict, every candidate."""
+    spec, book, state = trainer.spec, trainer.book, trainer.state
+    rows = [r for r in state.history if r["candidate"] == winner]
+    kept = next(r for r in rows if r["epoch"] == book.best_epoch[winner])
     n_train = trainer.x_train.shape[0]
-    summary = {
+    scores = ("train_loss", "val_loss", "val_iwae")
+    return {
         "spec": spec,
         "prior": spec["prior"]["name"],   # the prior entry's name: the run's identity
         "family": family,                 # the prior's distribution family
         "posterior": posterior,           # the posterior family (gaussian | cauchy)
+        "objective": spec["prior"].get("objective", "elbo"),
         "source": dataset.metadata.get("source"),
         "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
         "threads": threads,
-        "versions": versions(),
-        "epochs": len(history),
+        "versions": provenance.versions(),   # every package behind the numbers, commit, CPU/BLAS/CUDA
+        "epochs": state.epoch,            # epochs trained (the cap, or fewer when every candidate stopped)
         "duration_s": state.elapsed,
-        "samples_per_s": n_train * len(history) / state.elapsed if state.elapsed else None,
-        # model.pt holds the weights of `selected_epoch`; `final` is the last epoch's, for reference
+        "samples_per_s": n_train * state.epoch / state.elapsed if state.elapsed else None,
+        # model.pt holds the winning candidate's weights of `selected_epoch`
         "selection": SELECTION,
-        "selected_epoch": state.best_epoch,
+        "selected_epoch": book.best_epoch[winner],
+        "candidate": winner,
+        "lr": trainer.lrs[winner],
+        "converged": book.status[winner] == "converged",
+        "stopping": {"status": book.status[winner], "reason": book.reason[winner],
+                     "rule": f"stop a candidate after {book.patience} epochs without a validation IWAE gain of "
+                             f"more than {book.min_delta:g} nats/example; cap {spec['train']['epochs']} epochs",
+                     "val_iwae_samples": spec["train"].get("val_iwae_samples", 16)},
+        "candidates": book.records(),
         "validation": {
             "split": "train", "n_validation": int(trainer.x_val.shape[0]), "n_train_used": int(n_train),
             "rule": f"a fixed random {VALIDATION_FRACTION:.0%} of the train split (permutation with seed "
                     f"{VALIDATION_SEED}), held out of training; the test split is never used to choose",
         },
-        "divergence_limit": trainer.divergence_limit(),
-        "first_epoch": {k: history[0][k] for k in ("train_loss", "val_loss", "test_loss")},
-        "selected": {k: selected[k] for k in ("train_loss", "val_loss", "test_loss", "test_recon", "test_kl")},
-        "final": {k: history[-1][k] for k in ("train_loss", "val_loss", "test_loss", "test_recon", "test_kl")},
+        "divergence_limit": trainer.divergence_limit(winner),
+        "first_epoch": {k: rows[0][k] for k in scores},
+        "selected": {**{k: kept[k] for k in scores},
+                     **{f"test_{t}": float(v) for t, v in zip(EVAL_TERMS, test)}},
+        "final": {k: rows[-1][k] for k in scores},
     }
-    write_text(run_dir / "train.json", json.dumps(summary, indent=2) + "\n")
-    checkpoint.unlink(missing_ok=True)
-    return summary
-

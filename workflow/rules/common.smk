@@ -71,7 +71,7 @@ def data_code(wildcards):
     """Fingerprint of the code that prepares this dataset (the prepare rule's params)."""
     return code_fingerprint(*data_modules(config["datasets"][wildcards.dataset]["source"]))
 
-TRAIN_CODE = code_fingerprint("distributions.py", "model.py", "train.py")
+TRAIN_CODE = code_fingerprint("distributions.py", "grid.py", "model.py", "train.py")
 # catalogue.py: the metric vocabulary both analysis (definitions) and report (columns) read.
 ANALYZE_CODE = code_fingerprint("catalogue.py", *package_files("analysis"))
 REPORT_CODE = code_fingerprint("catalogue.py", *package_files("report"))

@@ -292,11 +292,11 @@ class _Figures:
                 run = self.by_key.get((dataset, prior, latent, int(seed)))
                 if run is None:
                     continue
-                h = run.history.sort_values("epoch")
-                h = h.assign(test_loss=pd.to_numeric(h["test_loss"], errors="coerce"))
-                ax.plot(h["epoch"], h["test_loss"], lw=0.8, alpha=0.45, color=self.colors[prior])
-                hists.append(h.set_index("epoch")["test_loss"])
-                tails.append(h["test_loss"].iloc[1:] if len(h) > 1 else h["test_loss"])
+                h = run.history.loc[run.history["candidate"] == run.train["candidate"]].sort_values("epoch")
+                h = h.assign(val_iwae=pd.to_numeric(h["val_iwae"], errors="coerce"))
+                ax.plot(h["epoch"], h["val_iwae"], lw=0.8, alpha=0.45, color=self.colors[prior])
+                hists.append(h.set_index("epoch")["val_iwae"])
+                tails.append(h["val_iwae"].iloc[1:] if len(h) > 1 else h["val_iwae"])
             if hists:
                 mean = pd.concat(hists, axis=1).mean(axis=1)
                 ax.plot(mean.index, mean.values, lw=2.4, color=self.colors[prior],
@@ -308,15 +308,16 @@ class _Figures:
             ax.set_ylim(lo - pad, hi + pad)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(self.MaxNLocator(integer=True))
-        ax.set_ylabel("test loss, −ELBO (nats/example)")
-        ax.set_title(f"{dataset}, latent {latent}: test loss during training")
+        ax.set_ylabel("validation IWAE of the kept candidate (nats/example)")
+        ax.set_title(f"{dataset}, latent {latent}: validation IWAE during training")
         ax.legend(title="prior (thin: seeds)")
         fig.tight_layout()
         fname = f"training_{slug(dataset)}_z{latent}.png"
         self.add(fig, fname, f"Training curves: {dataset}, latent {latent}",
-                 "Test loss (negative ELBO) after each epoch; thin lines are seeds, thick lines their "
-                 "mean. The y range is fitted to epochs after the first, so a higher first epoch may "
-                 "be cut off.", "training", dataset, latent)
+                 "Validation IWAE (the stopping and selection quantity) of each run's kept grid "
+                 "candidate after each epoch; thin lines are seeds, thick lines their mean (over the "
+                 "seeds still training: runs stop at different epochs). The y range is fitted to epochs "
+                 "after the first, so a lower first epoch may be cut off.", "training", dataset, latent)
 
 
 def make_figures(df: pd.DataFrame, runs: Sequence[Run], study: Study, folder: Path,

@@ -25,8 +25,8 @@ __all__ = ["Run", "Study", "check_complete", "environments", "load_baselines", "
 #: keys of train.json the report reads: (section or None, key).
 TRAIN_KEYS = (
     ("selected", "train_loss"), ("selected", "test_loss"), ("selected", "test_recon"), ("selected", "test_kl"),
-    (None, "selected_epoch"),
-    ("first_epoch", "train_loss"), ("first_epoch", "test_loss"), (None, "epochs"), (None, "duration_s"),
+    ("selected", "val_iwae"), (None, "selected_epoch"), (None, "converged"), (None, "lr"), (None, "candidate"),
+    ("first_epoch", "train_loss"), ("first_epoch", "val_iwae"), (None, "epochs"), (None, "duration_s"),
     (None, "samples_per_s"), (None, "device"),
 )
 RUN_KEYS = ("dataset", "prior", "latent", "seed", "kl_estimator")
@@ -145,8 +145,8 @@ def _read_history(path: Path, fail: Callable[[str], NoReturn]) -> pd.DataFrame:
         history = pd.read_csv(path)
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         fail(f"history.csv is unreadable ({error})")
-    if not {"epoch", "test_loss"} <= set(history.columns) or history.empty:
-        fail("history.csv has no rows or lacks the epoch / test_loss columns")
+    if not {"epoch", "candidate", "val_iwae"} <= set(history.columns) or history.empty:
+        fail("history.csv has no rows or lacks the epoch / candidate / val_iwae columns")
     return history
 
 

@@ -26,9 +26,9 @@ __all__ = [
 ID_COLUMNS = ["dataset", "prior", "latent", "seed", "kl_estimator"]
 #: training figures taken from train.json.
 TRAIN_COLUMNS = [
-    "train_loss_selected", "test_loss_selected", "test_recon_selected", "test_kl_selected", "selected_epoch",
-    "train_loss_first_epoch", "test_loss_first_epoch", "epochs", "duration_s", "samples_per_s",
-    "device",
+    "train_loss_selected", "test_loss_selected", "test_recon_selected", "test_kl_selected", "val_iwae_selected",
+    "selected_epoch", "converged", "lr", "train_loss_first_epoch", "val_iwae_first_epoch", "epochs", "duration_s",
+    "samples_per_s", "device",
 ]
 #: training figures that differ between otherwise identical runs (written to timings.csv).
 TIMING_COLUMNS = ["duration_s", "samples_per_s", "device"]
@@ -52,9 +52,12 @@ def _train_row(train: dict[str, Any]) -> dict[str, Any]:
         "test_loss_selected": number(selected["test_loss"]),
         "test_recon_selected": number(selected["test_recon"]),
         "test_kl_selected": number(selected["test_kl"]),
+        "val_iwae_selected": number(selected["val_iwae"]),
         "selected_epoch": number(train["selected_epoch"]),
+        "converged": bool(train["converged"]),
+        "lr": number(train["lr"]),
         "train_loss_first_epoch": number(first["train_loss"]),
-        "test_loss_first_epoch": number(first["test_loss"]),
+        "val_iwae_first_epoch": number(first["val_iwae"]),
         "epochs": number(train["epochs"]),
         "duration_s": number(train["duration_s"]),
         "samples_per_s": number(train["samples_per_s"]),

@@ -1,0 +1,165 @@
+"""The learning-rate grid, the stopping rule and common random numbers (issues 20, 21, 24)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from sparse_vae.errors import TrainingDiverged
+from sparse_vae.grid import CandidateAdam, CandidateBook
+from sparse_vae.model import build_model, export_candidate, load_model
+from sparse_vae.train import Trainer, train_run
+from test_train import data_file, make_spec, template_images  # noqa: F401  (data_file is a fixture)
+
+torch.set_num_threads(1)
+
+
+def test_candidate_adam_is_torch_adam_per_candidate() -> None:
+    """Each candidate of a stacked parameter follows torch's Adam with its own learning rate."""
+    torch.manual_seed(0)
+    lrs = [1e-3, 1e-2, 0.1]
+    start = torch.randn(3, 4, 5)
+    stacked = start.clone().requires_grad_()
+    singles = [start[k].clone().requires_grad_() for k in range(3)]
+    ours = CandidateAdam([stacked], lrs)
+    theirs = [torch.optim.Adam([p], lr=lr) for p, lr in zip(singles, lrs)]
+    for step in range(20):
+        target = torch.randn(4, 5)
+        ours.zero_grad()
+        ((stacked - target) ** 3).sum().backward()
+        ours.step()
+        for p, opt in zip(singles, theirs):
+            opt.zero_grad()
+            ((p - target) ** 3).sum().backward()
+            opt.step()
+    for k in range(3):
+        torch.testing.assert_close(stacked[k].detach(), singles[k].detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_frozen_candidate_no_longer_moves() -> None:
+    p = torch.ones(2, 3, requires_grad=True)
+    opt = CandidateAdam([p], [0.1, 0.1])
+    opt.freeze(1)
+    p.sum().backward()
+    opt.step()
+    assert torch.equal(p[1].detach(), torch.ones(3)) and bool((p[0] < 1).all())
+
+
+def test_stopping_rule_stops_a_flat_curve_and_continues_an_improving_one() -> None:
+    book = CandidateBook([1e-3, 2e-3], patience=3, min_delta=0.01)
+    for epoch in range(1, 11):
+        flat = 5.0 + 0.001 * epoch              # gains below min_delta: no improvement
+        improving = 5.0 + 0.5 * epoch
+        book.update(epoch, [flat, improving])
+    book.close(10)
+    assert book.status == ["converged", "cap"]
+    assert book.best_epoch == [1, 10] and book.since_best[0] == 3
+    assert book.winner() == 1
+
+
+def test_one_element_grid_reproduces_the_single_value_history(data_file: Path, tmp_path: Path) -> None:
+    train_run(data_file, make_spec(epochs=3, lr=3e-3), tmp_path / "number")
+    train_run(data_file, make_spec(epochs=3, lr=[3e-3]), tmp_path / "list")
+    timing = ["seconds", "samples_per_s"]
+    a, b = (pd.read_csv(tmp_path / run / "history.csv").drop(columns=timing) for run in ("number", "list"))
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    for name, value in load_model(tmp_path / "number" / "model.pt")[0].state_dict().items():
+        assert torch.equal(value, load_model(tmp_path / "list" / "model.pt")[0].state_dict()[name]), name
+
+
+def test_a_grid_keeps_the_candidate_with_the_best_validation_iwae(data_file: Path, tmp_path: Path) -> None:
+    lrs = [1e-4, 3e-3, 3e-2]
+    summary = train_run(data_file, make_spec(epochs=5, lr=lrs), tmp_path)
+    history = pd.read_csv(tmp_path / "history.csv")
+    best = history.groupby("candidate")["val_iwae"].max()
+    assert summary["candidate"] == int(best.idxmax()) and summary["lr"] == lrs[int(best.idxmax())]
+    assert [c["val_iwae"] for c in summary["candidates"]] == pytest.approx(best.tolist())
+    assert sorted(set(history["lr"])) == lrs
+    # model.pt is that candidate's kept weights: scoring it again gives the recorded validation IWAE.
+    model, checkpoint = load_model(tmp_path / "model.pt")
+    assert checkpoint["candidate"] == summary["candidate"]
+    spec = make_spec(epochs=5, lr=lrs)
+    trainer = Trainer(spec, torch.from_numpy(template_images(1024)), torch.from_numpy(template_images(256, 1)),
+                      torch.device("cpu"), "x", None)
+    rescored = float(trainer.evaluate(trainer.x_val, model)[0, 3])   # same evaluation noise, shared by candidates
+    assert rescored == pytest.approx(summary["selected"]["val_iwae"], rel=1e-5)
+
+
+def test_a_grid_candidate_matches_its_own_single_run_at_the_first_step() -> None:
+    """Stacked candidates start from the seed's one initialisation and see the same data: the
+    batched model's candidate k computes exactly what a plain model computes."""
+    spec = make_spec()
+    torch.manual_seed(7)
+    plain = build_model(spec, 25)
+    torch.manual_seed(7)
+    stacked = build_model(spec, 25, candidates=3)
+    for k in range(3):
+        exported = export_candidate(stacked, k, spec)
+        for name, value in plain.state_dict().items():
+            assert torch.equal(exported.state_dict()[name], value), name
+    x = torch.from_numpy(template_images(16))
+    torch.manual_seed(1)
+    single = plain(x)
+    torch.manual_seed(1)
+    batched = stacked(x)
+    assert batched.loss.shape == (3,)
+    torch.testing.assert_close(batched.loss[0], single.loss)
+
+
+def test_a_diverging_candidate_is_dropped_and_named(data_file: Path, tmp_path: Path) -> None:
+    summary = train_run(data_file, make_spec("normal", epochs=3, lr=[3e-3, 1e6]), tmp_path)
+    dropped = summary["candidates"][1]
+    assert summary["candidate"] == 0 and dropped["status"] == "diverged"
+    assert "run toy/normal/z2/seed7 (candidate 1, lr 1e+06)" in dropped["reason"] and "epoch 1, step" in dropped["reason"]
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert set(history.loc[history["epoch"] > 1, "candidate"]) == {0}
+
+
+def test_the_run_fails_only_when_every_candidate_diverges(data_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(TrainingDiverged) as error:
+        train_run(data_file, make_spec("normal", epochs=3, lr=[1e6, 3e6]), tmp_path)
+    message = str(error.value)
+    assert "\n" not in message and "candidate 0, lr 1e+06" in message and "candidate 1, lr 3e+06" in message
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_stopping_rule_ends_a_run_that_stopped_improving(data_file: Path, tmp_path: Path) -> None:
+    """lr 1e-7 leaves the validation IWAE flat (gains far below min_delta): stopped after `patience`."""
+    summary = train_run(data_file, make_spec(epochs=50, lr=1e-7, patience=3, min_delta=0.01), tmp_path)
+    assert summary["converged"] and summary["epochs"] == 4 and summary["selected_epoch"] == 1
+    assert summary["stopping"]["status"] == "converged"
+    improving = train_run(data_file, make_spec(epochs=6, lr=3e-3, patience=3, min_delta=0.01), tmp_path / "b")
+    assert not improving["converged"] and improving["stopping"]["status"] == "cap" and improving["epochs"] == 6
+    assert json.loads((tmp_path / "b" / "train.json").read_text())["stopping"]["reason"].startswith("still improving")
+
+
+def test_common_random_numbers_pair_the_priors_of_a_seed() -> None:
+    """Seed s gives every prior the same validation split, batch order and initial weights of every
+    layer whose shape does not depend on the prior."""
+    x, x_test = torch.from_numpy(template_images(256)), torch.from_numpy(template_images(64, 1))
+    trainers = [Trainer(make_spec(prior, kl=kl), x, x_test, torch.device("cpu"), "x", None)
+                for prior, kl in (("normal", "closed_form"), ("laplace", "closed_form"), ("cauchy", "closed_form"),
+                                  ("cauchy_gauss", "monte_carlo"))]
+    first = trainers[0]
+    orders = [torch.randperm(first.x_train.shape[0], generator=t.batch_order) for t in trainers]
+    for trainer, order in zip(trainers[1:], orders[1:]):
+        assert torch.equal(trainer.x_val, first.x_val)
+        assert torch.equal(order, orders[0])
+        for name, value in first.model.state_dict().items():
+            assert torch.equal(trainer.model.state_dict()[name], value), name
+    other_seed = Trainer({**make_spec(), "seed": 8}, x, x_test, torch.device("cpu"), "x", None)
+    assert not torch.equal(other_seed.model.state_dict()["encoder.0.weight"],
+                           first.model.state_dict()["encoder.0.weight"])
+
+
+def test_learned_pixel_sd_starts_at_the_data_sd() -> None:
+    x = torch.from_numpy(template_images(512))
+    trainer = Trainer(make_spec(), x, x[:64], torch.device("cpu"), "x", None)
+    expected = float(trainer.x_train.var(0).mean().sqrt())
+    assert float(trainer.model.obs_sd()[0].detach()) == pytest.approx(expected, rel=1e-5)
+    assert math.isclose(expected, 0.07, rel_tol=0.5)   # the toy data's scale, far from the old fixed 0.1
