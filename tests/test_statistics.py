@@ -190,6 +190,7 @@ def test_a_flipped_verdict_is_reported_as_unstable(two_reports):
     study = json.loads(json.dumps(study))
     study["report"]["stability"] = str(second / "verdicts.csv")
     result = report.build_report(paths, study, root / "checked")
+    assert result["stability"].verdicts == {"same": len(result["verdicts"]) - 1, "flipped": 1}
     v = result["verdicts"]
     flipped = v[(v.conclusion == 1) & (v.dataset == "synthetic")].iloc[0]
     assert flipped["verdict"] == "unstable"

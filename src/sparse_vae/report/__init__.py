@@ -85,4 +85,5 @@ def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path
         _write_csv(pairwise, out_dir / "pairwise.csv")
     write_text(out_dir / "report.html", page)
     print(f"report: {len(df)} runs -> {out_dir} ({len(figures)} figures, {len(verdicts)} verdicts)")
-    return {"metrics": df, "summary": summary, "verdicts": verdicts, "pairwise": pairwise, "figures": figures}
+    return {"metrics": df, "summary": summary, "verdicts": verdicts, "pairwise": pairwise, "figures": figures,
+            "stability": stability}

@@ -106,6 +106,13 @@ def _headline(verdicts: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _mde(mde: float, difference: float) -> str:
+    """The minimal detectable effect; float noise of seeds that differ by a constant shows as 0."""
+    if not pd.isna(mde) and not pd.isna(difference) and abs(mde) <= 1e-9 * max(1.0, abs(difference)):
+        return "0"
+    return _num(mde)
+
+
 def _pairwise_table(pairwise: pd.DataFrame) -> list[str]:
     rows = pairwise[(pairwise["prior_a"] == "laplace") & (pairwise["prior_b"] == "normal")]
     lines = ["| question | dataset | latent | metric | laplace | normal | difference [interval] | p (Holm) | "
@@ -115,7 +122,8 @@ def _pairwise_table(pairwise: pd.DataFrame) -> list[str]:
         lines.append(
             f"| {r.question} | {r.dataset} | {_latent(r.latent)} | {r.metric} ({catalogue.direction(r.better)}) | "
             f"{_num(r.mean_a)} | {_num(r.mean_b)} | {_num(r.difference)} [{_num(r.ci_low)}, {_num(r.ci_high)}] | "
-            f"{fmt_p(r.p_adjusted)} | {_num(r.mde)} ({_num(r.margin)}) | {r.outcome} | {r.seeds_a_better} |")
+            f"{fmt_p(r.p_adjusted)} | {_mde(r.mde, r.difference)} ({_num(r.margin)}) | {r.outcome} | "
+            f"{r.seeds_a_better} |")
     return lines
 
 
