@@ -75,7 +75,13 @@ def write_run(root: Path, dataset: str, prior: str, latent: int, seed: int, metr
         "spec": spec, "source": source, "device": "cpu", "versions": {}, "duration_s": 2.5 + seed, "epochs": epochs,
         "first_epoch": {"train_loss": loss[0], "val_loss": loss[0] + 0.5, "val_iwae": -loss[0]},
         # the kept (best-validation) epoch is the one before last; `final` differs so a test can tell
-        "selected_epoch": epochs - 1, "converged": True, "lr": 1e-3, "candidate": 0,
+        "selected_epoch": epochs - 1, "converged": seed != 2, "lr": 1e-3, "candidate": 0,
+        "stopping": {"status": "converged" if seed != 2 else "cap",
+                     "reason": "" if seed != 2 else f"still improving at the epoch cap ({epochs})"},
+        "candidates": [{"candidate": 0, "lr": 1e-3, "status": "converged" if seed != 2 else "cap", "reason": "",
+                        "kept_epoch": epochs - 1, "val_iwae": -loss[-2]},
+                       {"candidate": 1, "lr": 1e6, "status": "diverged", "reason": "x", "kept_epoch": 0,
+                        "val_iwae": None}],
         "selected": {"train_loss": loss[-2], "val_loss": loss[-2] + 0.5, "val_iwae": -loss[-2],
                      "test_loss": loss[-2] + 0.5, "test_recon": loss[-2], "test_kl": 1.0, "test_iwae": -loss[-2]},
         "final": {"train_loss": loss[-1], "val_loss": loss[-1] + 0.5, "val_iwae": -loss[-1]},
@@ -573,8 +579,12 @@ def test_html_is_self_contained_and_complete(built):
     missing = [h for h in tags.hrefs if h not in tags.ids]
     assert not missing, f"links to absent sections: {missing}"
     for table in ("config-table", "verdicts-table", "runs-table", "summary-synthetic-z4", "summary-digits-z2",
-                  "summary-natural-z4"):
+                  "summary-natural-z4", "training-table"):
         assert table in tags.tables
+    # one line per run for the grid: seed 2 of every group hit the cap, and says so; diverged candidates named
+    training = text[text.index('id="training-table"'):]
+    assert "did not converge by the stopping rule</b>" in text and "NO: still improving at the epoch cap" in training
+    assert "lr 1e+06: — (diverged)" in training
     assert text.index('id="verdicts-table"') < text.index('id="summary-synthetic-z4"') < text.index("<img")
     assert "src=\"http" not in text and "href=\"http" not in text
     # text escaped: the kl_estimator "mc<1>" of the cauchy runs
@@ -774,3 +784,40 @@ def test_baselines_are_loaded_drawn_and_bad_files_named(tmp_path):
     baseline.write_text(json.dumps({"fields": {"gabor_fraction": 0.8}}))
     with pytest.raises(MissingRunError, match="baselines/natural/dictionary/metrics.json.*dog_fraction"):
         report.build_report(paths, study, tmp_path / "report", [baseline])
+
+
+def test_training_control_the_generating_prior_must_not_lose_in_likelihood():
+    """Issue 20: on data drawn with Laplace causes, laplace's held-out likelihood must not be below
+    normal's (paired test); when it is, every verdict on that dataset reads 'control failed'."""
+    mse = {"normal": [0.10, 0.11, 0.12, 0.10, 0.11, 0.12, 0.10, 0.11],
+           "laplace": [0.20, 0.21, 0.22, 0.20, 0.21, 0.22, 0.20, 0.21]}
+    def frame(laplace_iwae):
+        df = _frame(mse, "mse", dataset="synthetic", latent=4)
+        df["iwae_log_lik"] = [89.0 + 0.01 * i for i in range(8)] + laplace_iwae
+        return df
+    sources, generators = {"synthetic": "synthetic"}, {"synthetic": "laplace"}
+    ok = conclusions.compute_verdicts(frame([89.1 + 0.01 * i for i in range(8)]), (), 0.95, sources,
+                                      generators=generators)
+    control = ok[ok.claim == controls.TRAINING_CONTROL_CLAIM].iloc[0]
+    assert control["verdict"] == "supported" and control["metric"] == "iwae_log_lik"
+    assert ok[ok.conclusion == 1].iloc[0]["verdict"] != "control failed"
+    bad = conclusions.compute_verdicts(frame([74.0 + 0.01 * i for i in range(8)]), (), 0.95, sources,
+                                       generators=generators)
+    control = bad[bad.claim == controls.TRAINING_CONTROL_CLAIM].iloc[0]
+    assert control["verdict"] == "control failed" and "laplace latent causes" in control["evidence"]
+    row = bad[bad.conclusion == 1].iloc[0]
+    assert row["verdict"] == "control failed" and row["evidence"].startswith("Training control failed")
+    # no generator known (real images): no training control row
+    none = conclusions.compute_verdicts(frame([74.0] * 8), (), 0.95, sources)
+    assert controls.TRAINING_CONTROL_CLAIM not in set(none.claim)
+
+
+def test_a_verdict_names_the_unconverged_runs_it_rests_on():
+    df = _frame({"normal": [0.10, 0.11, 0.12], "laplace": [0.20, 0.21, 0.22], "cauchy": [0.30, 0.31, 0.32]}, "mse")
+    df["converged"] = True
+    df.loc[(df.prior == "laplace") & (df.seed == 2), "converged"] = False
+    row = _verdict(df, 1).iloc[0]
+    assert "Rests on 1 run(s) that did not converge by the stopping rule" in row["evidence"]
+    assert "laplace (seeds 2)" in row["evidence"]
+    df["converged"] = True
+    assert "did not converge" not in _verdict(df, 1).iloc[0]["evidence"]

@@ -86,6 +86,17 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(messages))
 
 
+def generating_family(dataset: Mapping[str, Any]) -> str | None:
+    """The prior family that generated a dataset's latent causes, where the data are drawn from a
+    known model: sparse_linear (Laplace sources) and synthetic with laplace or normal weights; None
+    otherwise (real images, spike-and-slab weights). The training control reads it."""
+    if dataset["source"] == "sparse_linear":
+        return "laplace"
+    if dataset["source"] == "synthetic" and dataset["prepare"].get("weights") in ("laplace", "normal"):
+        return dataset["prepare"]["weights"]
+    return None
+
+
 def dataset_priors(config: Mapping[str, Any], dataset: str) -> list[str]:
     """The study's priors that `dataset` is trained with: all, unless its entry lists `priors`."""
     allowed = config["datasets"][dataset].get("priors")

@@ -6,7 +6,7 @@ import glob
 import hashlib
 import re
 
-from sparse_vae.config import canonical_json, dataset_priors
+from sparse_vae.config import canonical_json, dataset_priors, generating_family
 from sparse_vae.data import DOWNLOADABLE
 
 

@@ -67,6 +67,7 @@ rule report:
                     d: {
                         "source": config["datasets"][d]["source"],
                         "priors": dataset_priors(config, d),
+                        "generator": generating_family(config["datasets"][d]),
                     }
                     for d in DATASETS
                 },

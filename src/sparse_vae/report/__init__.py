@@ -68,10 +68,12 @@ def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path
     with atomic_dir(out_dir / "figures") as staging:
         figures = make_figures(df, runs, parsed, staging, baselines)
         fig_names = {(f.kind, f.dataset, f.latent): f.file for f in figures}
-        verdicts = compute_verdicts(df, runs, parsed.confidence, parsed.sources, fig_names, baselines)
+        verdicts = compute_verdicts(df, runs, parsed.confidence, parsed.sources, fig_names, baselines,
+                                    parsed.generators)
         families = {run.info["prior"]: str(run.info.get("prior_family", run.info["prior"])) for run in runs}
         pairwise = pairwise_table(deterministic, parsed.confidence, families, parsed.sources, parsed.priors,
-                                  control_status(df, runs, parsed.confidence, parsed.sources, baselines))
+                                  control_status(df, runs, parsed.confidence, parsed.sources, baselines,
+                                                 parsed.generators))
         stability = None
         if parsed.stability:
             verdicts, pairwise, stability = apply_stability(verdicts, pairwise, parsed.stability)

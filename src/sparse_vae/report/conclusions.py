@@ -248,23 +248,25 @@ CLAIMS = {number: claim for number, (claim, _, _) in CONCLUSIONS.items()}
 
 def compute_verdicts(df: pd.DataFrame, runs: Sequence[Run], confidence: float, sources: dict[str, str],
                      figure_names: dict[tuple, str] | None = None,
-                     baselines: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
+                     baselines: dict[str, dict[str, float]] | None = None,
+                     generators: dict[str, str | None] | None = None) -> pd.DataFrame:
     """The verdict table (columns VERDICT_COLUMNS): controls first, then the conclusions.
 
     ``sources`` maps dataset -> source (natural-image and control datasets); ``figure_names`` maps
     (kind, dataset, latent) -> figure file name cited as evidence; ``baselines`` maps dataset -> its
-    sparse-coding baseline's field fractions (``runs.load_baselines``).
+    sparse-coding baseline's field fractions (``runs.load_baselines``); ``generators`` maps dataset ->
+    the prior family that generated it (the training control; ``config.generating_family``).
     """
-    ev = Evidence(df, runs, confidence, sources, figure_names or {}, baselines, CLAIMS)
+    ev = Evidence(df, runs, confidence, sources, figure_names or {}, baselines, CLAIMS, generators)
     for _, _, judge in CONCLUSIONS.values():
         judge(ev)
     return pd.DataFrame(ev.rows, columns=VERDICT_COLUMNS)
 
 
 def control_status(df: pd.DataFrame, runs: Sequence[Run], confidence: float,
-                   sources: dict[str, str], baselines: dict[str, dict[str, float]] | None = None
-                   ) -> dict[str, bool | None]:
+                   sources: dict[str, str], baselines: dict[str, dict[str, float]] | None = None,
+                   generators: dict[str, str | None] | None = None) -> dict[str, bool | None]:
     """Each control's result (True passed, False failed, None not run), as the verdicts see them."""
-    ev = Evidence(df, runs, confidence, sources, {}, baselines, CLAIMS)
+    ev = Evidence(df, runs, confidence, sources, {}, baselines, CLAIMS, generators)
     controls(ev)
     return dict(ev.controls)

@@ -33,8 +33,11 @@ class Evidence:
 
     def __init__(self, df: pd.DataFrame, runs: Sequence[Run], confidence: float,
                  sources: dict[str, str], figure_names: dict[tuple, str],
-                 baselines: dict[str, dict[str, float]] | None = None, claims: Mapping[int, str] | None = None):
+                 baselines: dict[str, dict[str, float]] | None = None, claims: Mapping[int, str] | None = None,
+                 generators: Mapping[str, str | None] | None = None):
         self.claims = dict(claims or {})  # conclusion number -> its claim (``conclusions.CONCLUSIONS``)
+        self.generators = dict(generators or {})  # dataset -> prior family that generated it (or None)
+        self.training_failed: set[str] = set()  # datasets whose training control failed
         self.df, self.confidence, self.sources, self.figures = df, confidence, sources, figure_names
         self.baselines = baselines or {}  # dataset -> sparse-coding baseline's field fractions
         self.field_controls: dict[str, bool] = {}  # dataset -> its baseline passed
@@ -81,6 +84,12 @@ class Evidence:
             evidence: str, claim: str | None = None, results: Sequence[dict[str, Any]] = ()) -> None:
         """One verdict row; `results` (from ``compare_all``) give its test, p-value and MDE columns."""
         assert verdict in VERDICTS, verdict
+        if conclusion > 0 and dataset in self.training_failed:
+            verdict = "control failed"
+            evidence = ("Training control failed on this dataset (the prior that generated it is worse in "
+                        "held-out likelihood than the normal prior): no finding. " + evidence)
+        if conclusion > 0 and dataset:
+            evidence += self.unconverged_note(dataset, latent)
         comparisons = [c for r in results for c in r["comparisons"]]
         self.rows.append({
             "conclusion": conclusion, "claim": claim or self.claims[conclusion], "dataset": dataset,
@@ -88,6 +97,21 @@ class Evidence:
             "test": describe_test(comparisons), "p_adjusted": p_text(results), "mde": mde_text(results),
             "evidence": evidence,
         })
+
+    def unconverged_note(self, dataset: str, latent: Any) -> str:
+        """Names the runs of this group that did not converge by the stopping rule (hit the epoch
+        cap), so no verdict rests on one silently; empty when all converged."""
+        if "converged" not in self.df.columns:
+            return ""
+        sub = self.df[(self.df["dataset"] == dataset) & (self.df["converged"] == False)]  # noqa: E712
+        if latent != "":
+            sub = sub[sub["latent"] == latent]
+        if sub.empty:
+            return ""
+        runs = "; ".join(f"{prior} (seeds {', '.join(str(int(s)) for s in g['seed'])})"
+                         for prior, g in sub.groupby("prior"))
+        return (f" Rests on {len(sub)} run(s) that did not converge by the stopping rule (epoch cap reached): "
+                f"{runs}.")
 
     def missing(self, dataset: str, latent: int, priors: Sequence[str], metrics: Sequence[str]) -> str | None:
         """Why the comparison cannot be made, or None."""

@@ -252,6 +252,29 @@ def _environment_section(runs: Sequence[Run]) -> str:
     return "".join(parts)
 
 
+def _training_section(runs: Sequence[Run]) -> str:
+    """One line per run: its grid's candidates (validation IWAE at each one's kept epoch, or its
+    fate), the winner and whether it converged by the stopping rule."""
+    rows = []
+    for r in sorted(runs, key=lambda r: r.key):
+        t = r.train
+        grid = "; ".join(f"lr {c['lr']:g}: " + (f"{c['val_iwae']:.3f}" if c.get("val_iwae") is not None else "—")
+                         + ("" if c["status"] == "converged" else f" ({c['status']})") for c in t.get("candidates", []))
+        rows.append(("/".join(str(k) for k in r.key), f"{t.get('lr', float('nan')):g}", t.get("selected_epoch"),
+                     t.get("epochs"), "yes" if t.get("converged") else "NO: " + t.get("stopping", {}).get("reason", ""),
+                     grid))
+    unconverged = sum(1 for r in runs if not r.train.get("converged"))
+    note = (f"<p><b>{unconverged} of {len(runs)} runs did not converge by the stopping rule</b>; the verdicts "
+            "resting on them name them.</p>" if unconverged else
+            f'<p class="muted">All {len(runs)} runs converged by the stopping rule.</p>')
+    return ('<h2 id="training">Training: grid, winner, convergence</h2><p class="muted">Each run trains every '
+            "learning rate of its dataset's grid at once and keeps the candidate with the best validation IWAE "
+            "(nats/example, at that candidate's own kept epoch); nothing else chooses. From train.json.</p>"
+            + note + _table(pd.DataFrame(rows, columns=["run", "winning lr", "kept epoch", "epochs trained",
+                                                        "converged", "candidates: validation IWAE"]),
+                            "training-table"))
+
+
 def render_html(study: Study, df: pd.DataFrame, summary: pd.DataFrame, verdicts: pd.DataFrame,
                 figures: Sequence[FigureInfo], figure_dir: Path, pairwise: pd.DataFrame | None = None,
                 runs: Sequence[Run] = (), stability: Stability | None = None) -> str:
@@ -270,6 +293,8 @@ def render_html(study: Study, df: pd.DataFrame, summary: pd.DataFrame, verdicts:
     parts.append(_figures_section(figures, figure_dir, toc))
     parts.append(_config_section(study, df, priors))
     toc.append(("config", "Study configuration"))
+    parts.append(_training_section(runs))
+    toc.append(("training", "Training"))
     parts.append(_environment_section(runs))
     toc.append(("environment", "Environment"))
     run_cols = [c for c in df.columns if c != "run_dir" and (c in ID_COLUMNS or df[c].notna().any())]

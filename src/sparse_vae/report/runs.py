@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -45,6 +45,8 @@ class Study:
     confidence: float  # of the t-intervals over seeds
     representative_seed: int  # the seed whose run figures are shown side by side
     dataset_priors: dict[str, tuple[str, ...]]  # dataset -> the priors it runs (all when not restricted)
+    #: dataset -> the prior family that generated it (``config.generating_family``), for the training control
+    generators: dict[str, str | None] = field(default_factory=dict)
     #: another run of the same study (its verdicts.csv) whose verdict words this report must match
     #: row by row; a row that flips reads "unstable" (``report.stability``). None: no check.
     stability: str | None = None
@@ -75,9 +77,10 @@ class Study:
         stability = report.get("stability")
         if stability is not None and not (isinstance(stability, str) and stability):
             raise SparseVAEError(f"report.stability must be the path of a verdicts.csv or null, got {stability!r}")
+        generators = {d: configured[d].get("generator") for d in datasets}
         return cls(datasets=datasets, priors=priors, seeds=seeds, sources=sources, confidence=confidence,
                    representative_seed=int(rep) if rep is not None else seeds[0], dataset_priors=per_dataset,
-                   stability=stability)
+                   stability=stability, generators=generators)
 
 
 @dataclass
