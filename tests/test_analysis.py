@@ -34,6 +34,13 @@ PARAMS = {
     "kl_threshold": 0.01,
     "sparsity_threshold": 0.1,
     "probe_folds": 3,
+    "info_examples": 120,
+    "info_draws": 4,
+    "at_once_threshold": 0.1,
+    "ais_examples": 4,
+    "ais_steps": 30,
+    "ais_chains": 4,
+    "ais_leapfrog": 3,
 }
 
 
@@ -406,7 +413,8 @@ def check_layout(report: dict, latent: int) -> None:
         assert (value is None) == (name in report["not_applicable"]), name
         assert value is None or isinstance(value, (int, float)), name
     assert all(isinstance(reason, str) and reason for reason in report["not_applicable"].values())
-    assert set(report["per_dimension"]) == {"kl", "location_variance", "used_ratio", "kurtosis", "mi_label"}
+    assert set(report["per_dimension"]) == {"kl", "location_variance", "used_ratio", "kurtosis", "mi_label", "rate",
+                                            "label_info"}
     for name in ("kl", "location_variance", "used_ratio", "kurtosis"):
         assert len(report["per_dimension"][name]) == latent
     assert set(compute.PARAM_KEYS) <= set(report["settings"])
@@ -443,7 +451,8 @@ def test_analyze_run_end_to_end_on_synthetic_data_and_is_deterministic(tmp_path:
     assert "labels" not in latents.files
     figures = sorted(p.name for p in (run_dir / "figures").iterdir())
     assert figures == sorted(["reconstructions.png", "prior_samples.png", "latent_scatter.png", "traversals.png",
-                              "receptive_fields.png", "kl_per_dim.png", "templates.png", "weights_vs_latents.png"])
+                              "receptive_fields.png", "kl_per_dim.png", "information_per_dim.png", "templates.png",
+                              "weights_vs_latents.png"])
     assert all((run_dir / "figures" / f).stat().st_size > 1000 for f in figures)
     assert sorted(p.name for p in run_dir.iterdir()) == ["figures", "latents.npz", "metrics.json"]
 
@@ -629,7 +638,7 @@ def test_analyze_run_on_a_real_saved_model(tmp_path: Path, prior: str, kl: str) 
         assert 0 <= m["template_matched_cos"] <= 1
     else:
         assert m["template_matched_cos"] is None and "no used" in report["not_applicable"]["template_matched_cos"]
-    assert len(list((run_dir / "figures").glob("*.png"))) == 8
+    assert len(list((run_dir / "figures").glob("*.png"))) == 9
     assert np.load(run_dir / "latents.npz")["loc"].shape == (120, 2)
 
 

@@ -30,6 +30,8 @@ METRIC_CONTROLS = {
     "probe_accuracy": "dictionary_recovery", "probe_accuracy_best_dim": "dictionary_recovery",
     "mi_label_max": "dictionary_recovery", "rf_localization": "receptive_fields",
     "rf_gabor_fraction": "receptive_fields", "rf_dog_fraction": "receptive_fields",
+    "label_info_mean": "dictionary_recovery", "label_info_max": "dictionary_recovery",
+    "probe_accuracy_sampled": "dictionary_recovery",
 }
 #: the dictionary-recovery control's pass mark (laplace's matched |cos| in every seed).
 CONTROL_MIN_COS = 0.75
