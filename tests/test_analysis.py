@@ -749,9 +749,10 @@ def test_field_fits_of_used_linear_decoder_columns_on_natural_patches(tmp_path: 
     assert m["rf_unfitted_fraction"] == pytest.approx(2 / 8) and m["rf_extended_fraction"] == 0
     assert 0.15 <= m["rf_gabor_median_freq"] <= 0.25
     assert result.arrays["rf_fits"]["fields"].shape == (8, 12, 12)
+    assert m["ais_log_lik"] is not None and result.report["settings"]["ais_n_examples"] == PARAMS["ais_examples"]
     if prior == "laplace":  # no closed form: null, with the reason
         assert m["exact_log_lik"] is None and "needs normal" in reasons["exact_log_lik"]
-        assert m["iwae_gap_exact"] is None
+        assert m["iwae_gap_exact"] is None and m["ais_gap_exact"] is None and reasons["ais_gap_exact"]
         return
     x = torch.as_tensor(load_dataset(data).x_test[:PARAMS["max_examples"]], dtype=torch.float64)
     W = model.decoder.weight.detach().double()
@@ -761,6 +762,7 @@ def test_field_fits_of_used_linear_decoder_columns_on_natural_patches(tmp_path: 
     # the encoder is the exact posterior: IWAE is unbiased up to Monte Carlo error, never far above
     assert m["iwae_gap_exact"] == pytest.approx(m["exact_log_lik"] - m["iwae_log_lik"])
     assert -0.05 < m["iwae_gap_exact"] < 0.05
+    assert -0.05 < m["ais_gap_exact"] < 0.05  # AIS from the exact posterior: every weight is ~p(x)
 
 
 def test_field_fits_are_null_off_natural_images_and_field_figure_is_drawn(tmp_path: Path,

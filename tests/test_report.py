@@ -513,6 +513,20 @@ def test_report_columns_units_and_labels_come_from_the_catalogue(built):
         assert f"<td>{html.escape(m.label)}</td>" in text and html.escape(m.definition) in text, m.name
 
 
+def test_report_draws_rate_and_label_information_per_dimension(tmp_path):
+    """Runs whose metrics.json has per-dimension rate and label information get the report's
+    information figure (one per dataset and latent size); runs without them get none."""
+    paths, study = make_study(tmp_path, datasets={"digits": [2]}, seeds=(1, 2))
+    report.build_report(paths, study, tmp_path / "plain")
+    assert not list((tmp_path / "plain").rglob("information_per_dim_*.png"))
+    for path in paths:
+        content = json.loads(path.read_text())
+        content["per_dimension"].update(rate=[0.8, 0.05], label_info=[0.3, 0.01])
+        path.write_text(json.dumps(content))
+    report.build_report(paths, study, tmp_path / "report")
+    assert [p.name for p in (tmp_path / "report").rglob("information_per_dim_*.png")] == ["information_per_dim_digits_z2.png"]
+
+
 def test_adding_a_metric_to_the_catalogue_adds_it_to_every_report_output(tmp_path, monkeypatch):
     """A new catalogue row is a metrics.csv column, a summary row with its unit, a labelled table row."""
     row = catalogue.Metric("loc_abs_mean", "mean |location|", "latent units", "", "sparsity",
