@@ -750,6 +750,8 @@ def test_field_fits_of_used_linear_decoder_columns_on_natural_patches(tmp_path: 
     assert 0.15 <= m["rf_gabor_median_freq"] <= 0.25
     assert result.arrays["rf_fits"]["fields"].shape == (8, 12, 12)
     assert m["ais_log_lik"] is not None and result.report["settings"]["ais_n_examples"] == PARAMS["ais_examples"]
+    rate = np.asarray(result.report["per_dimension"]["rate"])
+    assert m["used_dims"] == int((rate > 0.1).sum()) == m["rf_fields_fitted"]  # the used set the fits read
     if prior == "laplace":  # no closed form: null, with the reason
         assert m["exact_log_lik"] is None and "needs normal" in reasons["exact_log_lik"]
         assert m["iwae_gap_exact"] is None and m["ais_gap_exact"] is None and reasons["ais_gap_exact"]

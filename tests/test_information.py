@@ -146,3 +146,22 @@ def test_sampled_codes_follow_the_posterior() -> None:
     """One draw per row; the sample median and quartiles sit at loc and loc +- scale (Cauchy)."""
     z = I.sample_codes(np.zeros((20000, 1)), np.full((20000, 1), 2.0), "cauchy", seed=0)
     np.testing.assert_allclose(np.percentile(z, [25, 50, 75]), [-2, 0, 2], atol=0.1)
+
+
+def test_dense_gaussian_code_is_active_at_once_everywhere() -> None:
+    """q = N(m, 0.5^2), m ~ N(0, 1), prior N(0, 1): KL >= 0.318 nats for every input (its minimum, at
+    m = 0, is 0.5 (0.25 - 1 - log 0.25)), so every used dim is active for every input; an unused dim
+    (the prior itself) does not count."""
+    rng = np.random.default_rng(5)
+    m = rng.normal(size=(500, 3))
+    kl = 0.5 * (0.25 + m**2 - 1 - math.log(0.25))
+    assert kl.min() >= 0.5 * (0.25 - 1 - math.log(0.25)) - 1e-12
+    np.testing.assert_array_equal(I.active_at_once(kl, 0.0, np.array([True, True, False]), 0.1), 1.0)
+    with pytest.raises(ValueError, match="no used"):
+        I.active_at_once(kl, 0.0, np.zeros(3, dtype=bool), 0.1)
+
+
+def test_label_information_needs_every_class_twice() -> None:
+    loc, scale = np.zeros((4, 1)), np.ones((4, 1))
+    with pytest.raises(ValueError, match="at least twice"):
+        I.code_information(loc, scale, "gaussian", labels=np.array([0, 0, 0, 1]))
