@@ -34,6 +34,13 @@ PARAMS = {
     "kl_threshold": 0.01,
     "sparsity_threshold": 0.1,
     "probe_folds": 3,
+    "info_examples": 120,
+    "info_draws": 4,
+    "at_once_threshold": 0.1,
+    "ais_examples": 4,
+    "ais_steps": 30,
+    "ais_chains": 4,
+    "ais_leapfrog": 3,
 }
 
 
@@ -406,7 +413,8 @@ def check_layout(report: dict, latent: int) -> None:
         assert (value is None) == (name in report["not_applicable"]), name
         assert value is None or isinstance(value, (int, float)), name
     assert all(isinstance(reason, str) and reason for reason in report["not_applicable"].values())
-    assert set(report["per_dimension"]) == {"kl", "location_variance", "used_ratio", "kurtosis", "mi_label"}
+    assert set(report["per_dimension"]) == {"kl", "location_variance", "used_ratio", "kurtosis", "mi_label", "rate",
+                                            "label_info"}
     for name in ("kl", "location_variance", "used_ratio", "kurtosis"):
         assert len(report["per_dimension"][name]) == latent
     assert set(compute.PARAM_KEYS) <= set(report["settings"])
@@ -443,7 +451,8 @@ def test_analyze_run_end_to_end_on_synthetic_data_and_is_deterministic(tmp_path:
     assert "labels" not in latents.files
     figures = sorted(p.name for p in (run_dir / "figures").iterdir())
     assert figures == sorted(["reconstructions.png", "prior_samples.png", "latent_scatter.png", "traversals.png",
-                              "receptive_fields.png", "kl_per_dim.png", "templates.png", "weights_vs_latents.png"])
+                              "receptive_fields.png", "kl_per_dim.png", "information_per_dim.png", "templates.png",
+                              "weights_vs_latents.png"])
     assert all((run_dir / "figures" / f).stat().st_size > 1000 for f in figures)
     assert sorted(p.name for p in run_dir.iterdir()) == ["figures", "latents.npz", "metrics.json"]
 
@@ -629,7 +638,7 @@ def test_analyze_run_on_a_real_saved_model(tmp_path: Path, prior: str, kl: str) 
         assert 0 <= m["template_matched_cos"] <= 1
     else:
         assert m["template_matched_cos"] is None and "no used" in report["not_applicable"]["template_matched_cos"]
-    assert len(list((run_dir / "figures").glob("*.png"))) == 8
+    assert len(list((run_dir / "figures").glob("*.png"))) == 9
     assert np.load(run_dir / "latents.npz")["loc"].shape == (120, 2)
 
 
@@ -740,9 +749,12 @@ def test_field_fits_of_used_linear_decoder_columns_on_natural_patches(tmp_path: 
     assert m["rf_unfitted_fraction"] == pytest.approx(2 / 8) and m["rf_extended_fraction"] == 0
     assert 0.15 <= m["rf_gabor_median_freq"] <= 0.25
     assert result.arrays["rf_fits"]["fields"].shape == (8, 12, 12)
+    assert m["ais_log_lik"] is not None and result.report["settings"]["ais_n_examples"] == PARAMS["ais_examples"]
+    rate = np.asarray(result.report["per_dimension"]["rate"])
+    assert m["used_dims"] == int((rate > 0.1).sum()) == m["rf_fields_fitted"]  # the used set the fits read
     if prior == "laplace":  # no closed form: null, with the reason
         assert m["exact_log_lik"] is None and "needs normal" in reasons["exact_log_lik"]
-        assert m["iwae_gap_exact"] is None
+        assert m["iwae_gap_exact"] is None and m["ais_gap_exact"] is None and reasons["ais_gap_exact"]
         return
     x = torch.as_tensor(load_dataset(data).x_test[:PARAMS["max_examples"]], dtype=torch.float64)
     W = model.decoder.weight.detach().double()
@@ -752,6 +764,7 @@ def test_field_fits_of_used_linear_decoder_columns_on_natural_patches(tmp_path: 
     # the encoder is the exact posterior: IWAE is unbiased up to Monte Carlo error, never far above
     assert m["iwae_gap_exact"] == pytest.approx(m["exact_log_lik"] - m["iwae_log_lik"])
     assert -0.05 < m["iwae_gap_exact"] < 0.05
+    assert -0.05 < m["ais_gap_exact"] < 0.05  # AIS from the exact posterior: every weight is ~p(x)
 
 
 def test_field_fits_are_null_off_natural_images_and_field_figure_is_drawn(tmp_path: Path,

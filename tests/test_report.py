@@ -115,9 +115,15 @@ def _metrics(dataset: str, prior: str, latent: int, i: int) -> dict:
         "template_weight_r2": (0.3 + 0.2 * k) if synthetic else None,
         "template_matched_cos": (0.6 + 0.1 * k + 0.01 * i) if synthetic else None,
         "rf_localization": (0.3 + 0.3 * (prior == "laplace") + 0.01 * i) if natural else None,
+        "used_dims": latent - k % 2, "used_dims_001": latent, "used_dims_050": latent - 1,
+        "active_at_once": 0.9 - 0.2 * k + 0.01 * i, "hoyer_excess": 0.05 * k + 0.01 * i,
+        "label_info_mean": (0.1 + 0.1 * k + 0.01 * i) if labelled else None,
+        "label_info_max": (0.3 + 0.1 * k) if labelled else None,
+        "probe_accuracy_sampled": (0.5 + 0.1 * k + 0.01 * i) if labelled else None,
     }
     if latent == 2:
         m["dims_used_2d"] = 1 if prior == "laplace" else 2
+        m["used_dims_2d"] = 1 if prior == "laplace" else 2
     return m
 
 
@@ -397,19 +403,24 @@ def test_verdict_reports_iwae_alongside_mse():
 
 
 def test_verdict_informativeness_uses_labels_or_templates():
+    """Judged per dimension of the sampled code (issue 22): mean and max label information over the
+    used dims and the sampled-code probe; the location-based probe and MI do not decide it."""
     df = _frame({"normal": [0.5, 0.51, 0.52], "laplace": [0.7, 0.71, 0.72], "cauchy": [0.9, 0.91, 0.92]},
-                "probe_accuracy")
-    df["mi_label_max"] = df["probe_accuracy"] * 2
+                "label_info_mean")
+    df["label_info_max"] = df["label_info_mean"] * 2
+    df["probe_accuracy_sampled"] = df["label_info_mean"] / 2
+    df["probe_accuracy"] = 1 - df["label_info_mean"]  # the conventional probe disagrees: not used
     v = _verdict(df, 2)
-    assert v.loc[0, "verdict"] == "supported" and v.loc[0, "metric"] == "probe_accuracy, mi_label_max"
+    assert v.loc[0, "verdict"] == "supported"
+    assert v.loc[0, "metric"] == "label_info_mean, label_info_max, probe_accuracy_sampled"
     syn = _frame({"normal": [0.5, 0.51, 0.52], "laplace": [0.7, 0.71, 0.72], "cauchy": [0.6, 0.61, 0.62]},
                  "template_matched_cos", dataset="synthetic", latent=4)
-    syn["probe_accuracy"] = np.nan
+    syn["label_info_mean"] = np.nan
     v = _verdict(syn, 2)
     # laplace > normal and cauchy > normal hold; cauchy > laplace is reversed: contradicted (#12 defect 5;
     # the old rules called this "partly supported")
     assert v.loc[0, "metric"] == "template_matched_cos" and v.loc[0, "verdict"] == "contradicted"
-    none = _frame({"normal": [None] * 2, "laplace": [None] * 2, "cauchy": [None] * 2}, "probe_accuracy",
+    none = _frame({"normal": [None] * 2, "laplace": [None] * 2, "cauchy": [None] * 2}, "label_info_mean",
                   dataset="natural", latent=4)
     v = _verdict(none, 2)
     assert v.loc[0, "verdict"] == "not tested" and "no labels" in v.loc[0, "evidence"]
@@ -430,19 +441,19 @@ def test_verdict_receptive_fields_natural_only():
 
 
 def test_verdict_one_dimension():
-    df = _frame({"normal": [2, 2, 2], "laplace": [1, 1, 1], "cauchy": [2, 1, 2]}, "dims_used_2d", latent=2)
+    df = _frame({"normal": [2, 2, 2], "laplace": [1, 1, 1], "cauchy": [2, 1, 2]}, "used_dims_2d", latent=2)
     v = _verdict(df, 4)
     assert v.loc[0, "verdict"] == "supported" and v.loc[0, "seeds"] == "3/3"
     assert "normal: one dimension in 0/3 seeds" in v.loc[0, "evidence"]
     assert "rounding interval" in v.loc[0, "evidence"]  # seeds agree exactly: value +- 0.5, not zero width
-    df = _frame({"normal": [2, 2, 2], "laplace": [1, 2, 1], "cauchy": [2, 2, 2]}, "dims_used_2d", latent=2)
+    df = _frame({"normal": [2, 2, 2], "laplace": [1, 2, 1], "cauchy": [2, 2, 2]}, "used_dims_2d", latent=2)
     v = _verdict(df, 4)
     assert v.loc[0, "verdict"] == "inconclusive" and "laplace uses one dimension in 2/3 seeds" in v.loc[0, "evidence"]
     # #12 defect 5: conclusion 4 is compared with normal. Both priors use one dimension: laplace does not use
     # fewer than normal (overlap), so only the "about one" part holds
-    df = _frame({"normal": [1, 1, 1], "laplace": [1, 1, 1], "cauchy": [2, 2, 2]}, "dims_used_2d", latent=2)
+    df = _frame({"normal": [1, 1, 1], "laplace": [1, 1, 1], "cauchy": [2, 2, 2]}, "used_dims_2d", latent=2)
     assert _verdict(df, 4).loc[0, "verdict"] == "partly supported"
-    df = _frame({"normal": [1, 1, 1], "laplace": [2, 2, 2], "cauchy": [2, 2, 2]}, "dims_used_2d", latent=2)
+    df = _frame({"normal": [1, 1, 1], "laplace": [2, 2, 2], "cauchy": [2, 2, 2]}, "used_dims_2d", latent=2)
     assert _verdict(df, 4).loc[0, "verdict"] == "contradicted"
     df = _frame({"normal": [0.1], "laplace": [0.2], "cauchy": [0.3]}, "mse", latent=20)
     v = _verdict(df, 4)
@@ -461,7 +472,7 @@ def test_verdict_tests_the_pairs_a_dataset_has():
     df = _frame({"normal": [0.10, 0.11, 0.12], "laplace": [0.05, 0.06, 0.07]}, "mse")
     v = _verdict(df, 1)
     assert v.loc[0, "verdict"] == "contradicted" and "cauchy not run on mnist" in v.loc[0, "evidence"]
-    df = _frame({"normal": [0.5, 0.6, 0.7], "laplace": [0.8, 0.9, 0.95]}, "probe_accuracy")
+    df = _frame({"normal": [0.5, 0.6, 0.7], "laplace": [0.8, 0.9, 0.95]}, "label_info_mean")
     assert _verdict(df, 2).loc[0, "verdict"] == "supported"
 
 
@@ -493,7 +504,8 @@ def test_verdicts_of_the_built_study(built):
     assert get(3, "natural")["verdict"] == "supported"
     assert get(4, "digits")["verdict"] == "supported"
     assert get(2, "natural")["verdict"] == "not tested"
-    assert get(5, "synthetic")["verdict"] == "supported"  # hoyer and frac_near_zero laplace > normal
+    assert get(5, "synthetic")["verdict"] == "supported"  # laplace: fewer dims active at once, more Hoyer excess
+    assert get(5, "synthetic")["metric"] == "active_at_once, hoyer_excess"
     assert get(2, "synthetic")["metric"] == "template_matched_cos"
 
 
@@ -514,6 +526,20 @@ def test_report_columns_units_and_labels_come_from_the_catalogue(built):
         assert f"<td>{html.escape(m.label)}</td>" in text and html.escape(m.definition) in text, m.name
 
 
+def test_report_draws_rate_and_label_information_per_dimension(tmp_path):
+    """Runs whose metrics.json has per-dimension rate and label information get the report's
+    information figure (one per dataset and latent size); runs without them get none."""
+    paths, study = make_study(tmp_path, datasets={"digits": [2]}, seeds=(1, 2))
+    report.build_report(paths, study, tmp_path / "plain")
+    assert not list((tmp_path / "plain").rglob("information_per_dim_*.png"))
+    for path in paths:
+        content = json.loads(path.read_text())
+        content["per_dimension"].update(rate=[0.8, 0.05], label_info=[0.3, 0.01])
+        path.write_text(json.dumps(content))
+    report.build_report(paths, study, tmp_path / "report")
+    assert [p.name for p in (tmp_path / "report").rglob("information_per_dim_*.png")] == ["information_per_dim_digits_z2.png"]
+
+
 def test_adding_a_metric_to_the_catalogue_adds_it_to_every_report_output(tmp_path, monkeypatch):
     """A new catalogue row is a metrics.csv column, a summary row with its unit, a labelled table row."""
     row = catalogue.Metric("loc_abs_mean", "mean |location|", "latent units", "", "sparsity",
@@ -529,7 +555,7 @@ def test_adding_a_metric_to_the_catalogue_adds_it_to_every_report_output(tmp_pat
         path.write_text(json.dumps(content))
     result = report.build_report(paths, study, tmp_path / "report")
     df = pd.read_csv(tmp_path / "report" / "metrics.csv")
-    assert list(df.columns).index("loc_abs_mean") == list(df.columns).index("dims_used_2d") + 1
+    assert list(df.columns).index("loc_abs_mean") == list(df.columns).index(rows[-2].name) + 1
     summary = pd.read_csv(tmp_path / "report" / "summary.csv")
     new = summary[summary.metric == "loc_abs_mean"]
     assert len(new) == 3 and (new["unit"] == "latent units").all() and (new["mean"] == 2.0).all()
@@ -656,7 +682,7 @@ def test_classify_reversal_is_contradicted_never_partly_supported():
 
 def _control_frame(laplace: list, normal: list) -> pd.DataFrame:
     df = _frame({"normal": [0.5, 0.51, 0.52], "laplace": [0.7, 0.71, 0.72], "cauchy": [0.9, 0.91, 0.92]},
-                "probe_accuracy", dataset="digits")
+                "label_info_mean", dataset="digits")
     ctrl = _frame({"normal": normal, "laplace": laplace}, "template_matched_cos", dataset="control", latent=6)
     return pd.concat([df, ctrl], ignore_index=True)
 

@@ -104,7 +104,7 @@ METRICS: tuple[Metric, ...] = (
     _m("used_units", "used units", "dims (count)", "", "latent_use",
        "number of USED dimensions: used_ratio > used_ratio_threshold (see per_dimension used_ratio); "
        "scale-free (multiplying a dimension's location and scale by a constant keeps its status) and "
-       "defined for Gaussian and Cauchy posteriors alike; the set every per-dimension summary reads",
+       "defined for Gaussian and Cauchy posteriors alike; conventional: the USED set is used_dims's",
        panel=True, bounds=(0, "L"),
        note="how many dimensions tell inputs apart by more than their own posterior uncertainty; unlike "
             "Burda's count it does not depend on the scale a prior gives the latent space",
@@ -225,6 +225,63 @@ METRICS: tuple[Metric, ...] = (
        "used_units when the latent space is 2-D (the talk: Laplace uses one dimension)", panel=True,
        **_COUNT,
        bounds=(0, "L"), note="the scale-free used-units count of a 2-D model"),
+    # -- metrics of the stochastic code, in nats (analysis.information, analysis.ais; issue 22) --------
+    _m("used_dims", "used dims (rate > 0.1 nats)", "dims (count)", "", "latent_use",
+       "number of USED dimensions: per_dimension rate I(x; z_d) > 0.1 nats, the headline threshold: "
+       "Geadah et al.'s criterion for an uncollapsed latent (KL > 0.1 nats), applied to the rate, which "
+       "unlike the KL has no family floor, and well above the rate estimator's Monte Carlo error (two "
+       "seeds differ by 0.002 nats median, 0.02 at most, on offline digits and natural12 runs); the set "
+       "every per-dimension summary reads", panel=True, bounds=(0, "L"), **_COUNT,
+       note="information in nats, so the same count for Gaussian and Cauchy posteriors and for "
+            "dimensions active in few inputs (a spike-and-slab dim used by 30% of inputs counts)"),
+    _m("used_dims_001", "used dims (rate > 0.01 nats)", "dims (count)", "", "latent_use",
+       "number of dimensions with rate > 0.01 nats: near the estimator's noise, an upper count",
+       bounds=(0, "L"), **_COUNT),
+    _m("used_dims_050", "used dims (rate > 0.5 nats)", "dims (count)", "", "latent_use",
+       "number of dimensions with rate > 0.5 nats: dimensions that each carry a substantial amount",
+       bounds=(0, "L"), **_COUNT),
+    _m("used_dims_2d", "used dims, 2-D latent (rate > 0.1 nats)", "dims (count)", "", "latent_use",
+       "used_dims when the latent space is 2-D (the talk: Laplace uses one dimension); what conclusion 4 "
+       "is judged on", panel=True, bounds=(0, "L"), **_COUNT),
+    _m("active_at_once", "dims active at once / used", "fraction", "lower", "sparsity",
+       "mean over test examples of the fraction of USED dims d active for that input: "
+       "KL(q(z_d|x) || p(z_d)) - kl_floor > at_once_threshold nats, the prior as the reference (a dim "
+       "at rest leaves its posterior at the prior); the talk's 'how many latent variables are active at "
+       "once', per used dim; null without used dims", panel=True, bounds=(0, 1),
+       margin=0.05, why="one in twenty used dims active at once: half a dim of a 10-dim code",
+       note="lower is sparser: each input engages a smaller share of the dims the model uses; a dense "
+            "Gaussian code scores ~1"),
+    _m("hoyer_excess", "Hoyer excess over a Gaussian code", "index difference", "higher", "sparsity",
+       "mean over test examples of the Hoyer index of the USED dims' locations, each centred on its median "
+       "and scaled by its mean absolute deviation, minus E Hoyer of an i.i.d. Gaussian code of as many "
+       "dims (0.338 for 2, 0.267 for 10): 0 for any Gaussian code; null with fewer than 2 used dims",
+       bounds=(-1, 1), margin=0.02, why="under a quarter of the 0.085-0.097 by which ideal Laplace codes beat "
+       "Gaussian ones of 4-40 dims", note="the plain Hoyer index falls with the number of dims, so a prior using fewer "
+                            "dims looked sparser at no cost; the excess does not"),
+    _m("label_info_mean", "label information per used dim", "nats", "higher", "labels",
+       "mean over USED dims of per_dimension label_info, I(y; z_d) of the sampled code z ~ q(z|x); "
+       "null without labels", bounds=(None, None),
+       margin=0.02, why="0.02 nats: about the estimator's seed-to-seed error, 1% of log 10 (ten classes)",
+       note="<= the dim's rate (and its KL), unlike the kNN estimate on locations (mi_label_max)"),
+    _m("label_info_max", "label information, best used dim", "nats", "higher", "labels",
+       "largest per_dimension label_info over USED dims, nats", bounds=(None, None),
+       margin=0.02, why="0.02 nats: about the estimator's seed-to-seed error, 1% of log 10 (ten classes)"),
+    _m("probe_accuracy_sampled", "linear probe accuracy, sampled code", "fraction", "higher", "labels",
+       "the probe_accuracy probe (same folds) on one draw z ~ q(z|x) per example instead of the "
+       "location: how much label the code the decoder receives carries", bounds=(0, 1),
+       margin=0.01, why="one percentage point of accuracy, the smallest change probe comparisons report",
+       note="probe_accuracy on locations is the conventional representation metric"),
+    _m("ais_log_lik", "AIS log-likelihood", "nats/example", "higher", "fit",
+       "annealed importance sampling estimate of log p(x), mean over the first ais_examples test examples "
+       "(ais_chains chains each, ais_steps steps of a sigmoid schedule from q(z|x) to p(x, z), one HMC "
+       "transition of ais_leapfrog leapfrog steps each, step sizes fixed by a pilot run; analysis.ais); "
+       "linear-decoder runs only (null otherwise); its cost is settings ais_seconds", panel=True, **_NATS,
+       note="a stochastic lower bound, tighter than IWAE; within 0.05 nats of the exact value in the tests"),
+    _m("ais_minus_iwae", "AIS - IWAE", "nats/example", "", "fit",
+       "ais_log_lik - the IWAE bound on the same examples: how much the IWAE bound misses", **_NATS),
+    _m("ais_gap_exact", "exact - AIS", "nats/example", "lower", "fit",
+       "exact_log_lik - ais_log_lik on the AIS examples: >= 0 up to Monte Carlo error; null where there "
+       "is no exact value", note="a negative value beyond Monte Carlo error would be a bug", **_NATS),
 )
 
 #: per-dimension arrays of metrics.json["per_dimension"], name -> definition.
@@ -238,6 +295,12 @@ PER_DIMENSION = {
                 "dimension that does not vary",
     "mi_label": "sklearn mutual_info_classif(locations, labels, random_state=0) per dimension, nats; "
                 "null without labels",
+    "rate": "I(x; z_d) = E_x KL(q(z_d|x) || q(z_d)), q(z_d) the aggregate posterior (mixture) over the first "
+            "info_examples test examples, exact component densities, Monte Carlo over z (info_draws "
+            "stratified draws per example); nats, at most log info_examples",
+    "label_info": "I(y; z_d) of the sampled code from class-split mixtures of the same posteriors, each "
+                  "example's own component left out (so it estimates the population value, <= the rate "
+                  "up to Monte Carlo error); nats; null without labels",
 }
 
 #: terms the definitions use.
@@ -246,6 +309,8 @@ TERMS = {
                "sparsity, kurtosis, template recovery, mse); the first max_examples test examples for "
                "elbo, recon_log_lik, kl, iwae_log_lik, probe and mutual information",
     "receptive_field": "rf_j = decode(s e_j) - decode(-s e_j), s = sd of loc_j (1 if it is ~0), data space",
+    "used": "USED dimensions: per_dimension rate > 0.1 nats (used_dims); the set the sparsity, label "
+            "information, receptive-field and template metrics read",
 }
 
 #: training figures the report takes from train.json: name -> (label, unit).

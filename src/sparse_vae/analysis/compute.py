@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 from sparse_vae import catalogue
+from sparse_vae.analysis import information as info
 from sparse_vae.analysis import metrics as M
+from sparse_vae.analysis.ais import ais_log_likelihood
 from sparse_vae.analysis.decoder_groups import decoder, ground_truth
 from sparse_vae.analysis.exact import model_log_marginal, model_parameters
 from sparse_vae.analysis.model_passes import BATCH, CHUNK_ELEMENTS, decode, importance_log_weights
@@ -36,10 +38,13 @@ __all__ = ["GROUP_FUNCTIONS", "PARAM_KEYS", "Analysis", "check_params", "compute
 
 PARAM_KEYS = (
     "iwae_samples", "max_examples", "active_threshold", "used_ratio_threshold", "kl_threshold",
-    "sparsity_threshold", "probe_folds",
+    "sparsity_threshold", "probe_folds", "info_examples", "info_draws", "at_once_threshold", "ais_examples",
+    "ais_steps", "ais_chains", "ais_leapfrog",
 )
-#: the IWAE's seed offset (the shared pass's KL uses posterior._SEED_KL = 102).
+#: the IWAE's seed offset (the shared pass's KL uses posterior._SEED_KL = 102, information 105).
 _SEED_IWAE = 101
+#: the AIS chains' and the sampled-code probe's seed offsets.
+_SEED_AIS, _SEED_PROBE = 104, 106
 
 
 @dataclass
@@ -68,6 +73,10 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
         raise SparseVAEError(f"analysis params: used_ratio_threshold must be > 0, got {settings['used_ratio_threshold']}")
     if settings["max_examples"] is not None and int(settings["max_examples"]) < 1:
         raise SparseVAEError(f"analysis params: max_examples must be >= 1, got {settings['max_examples']}")
+    for key, low in (("info_examples", 2), ("info_draws", 1), ("ais_examples", 0), ("ais_steps", 1),
+                     ("ais_chains", 1), ("ais_leapfrog", 1)):
+        if int(settings[key]) < low:
+            raise SparseVAEError(f"analysis params: {key} must be >= {low}, got {settings[key]}")
     return settings
 
 
@@ -84,20 +93,21 @@ def fit(model: Any, post: Posterior, dataset: Dataset) -> Group:
             log_lik, log_w = importance_log_weights(model, xb, iwae_k)
             recon.append(log_lik.mean(0).numpy())
             iwae.append(M.iwae_bound(log_w).numpy())
-    recon_ll = np.concatenate(recon)
+    recon_ll, iwae_examples = np.concatenate(recon), np.concatenate(iwae)
     kl_eval = post.kl_example_dim[:post.n_eval].sum(axis=1)
     recon_images = decode(model, post.loc)
     group = Group(metrics={
         "recon_log_lik": float(recon_ll.mean()),
         "kl": float(kl_eval.mean()),
         "elbo": float((recon_ll - kl_eval).mean()),
-        "iwae_log_lik": float(np.concatenate(iwae).mean()),
+        "iwae_log_lik": float(iwae_examples.mean()),
         "iwae_samples": iwae_k,
         "mse": float(np.mean((recon_images - post.x_test.astype(np.float64)) ** 2)),
     })
     if post.posterior_family == "cauchy":  # the Monte Carlo numbers above estimate a divergent mean
         group.skip("elbo", "recon_log_lik", UNDEFINED_UNDER_CAUCHY)
     exact_fit(model, post, group)
+    ais_fit(model, post, group, iwae_examples)
     return group
 
 
@@ -114,6 +124,30 @@ def exact_fit(model: Any, post: Posterior, group: Group) -> None:
     group.metrics["iwae_gap_exact"] = float(exact.mean()) - group.metrics["iwae_log_lik"]
 
 
+def ais_fit(model: Any, post: Posterior, group: Group, iwae_examples: np.ndarray) -> None:
+    """AIS log-likelihood on the first ais_examples test examples, linear decoders only (the cost of
+    thousands of gradient steps is affordable there); beside the IWAE bound and the exact value
+    on the same examples, and its cost in group.arrays (written to the settings)."""
+    names = ("ais_log_lik", "ais_minus_iwae", "ais_gap_exact")
+    n_ais = min(int(post.settings["ais_examples"]), post.n_eval)
+    if getattr(model, "decoder_kind", None) != "linear" or n_ais == 0:
+        group.skip(*names, "AIS is run for linear-decoder models only (thousands of gradient steps per "
+                           "example)" if n_ais else "switched off (ais_examples = 0)")
+        return
+    result = ais_log_likelihood(model, torch.as_tensor(post.x_test[:n_ais]), int(post.settings["ais_steps"]),
+                                int(post.settings["ais_chains"]), int(post.settings["ais_leapfrog"]),
+                                seed=post.seed * 1000 + _SEED_AIS)
+    group.metrics["ais_log_lik"] = float(result.log_lik.mean())
+    group.metrics["ais_minus_iwae"] = float((result.log_lik - iwae_examples[:n_ais]).mean())
+    group.arrays["ais"] = {"ais_seconds": round(result.seconds, 3), "ais_accept_rate": result.accept_rate,
+                           "ais_n_examples": n_ais}
+    if group.metrics.get("exact_log_lik") is None:
+        group.skip("ais_gap_exact", group.not_applicable.get("exact_log_lik", "no exact log-likelihood"))
+        return
+    exact = model_log_marginal(model, torch.as_tensor(post.x_test[:n_ais])).numpy()
+    group.metrics["ais_gap_exact"] = float((exact - result.log_lik).mean())
+
+
 #: why E_q[log p(x|z)] (and the ELBO) is undefined with a Cauchy posterior.
 UNDEFINED_UNDER_CAUCHY = (
     "undefined: E_q[log p(x|z)] diverges for a Cauchy posterior with this decoder (its log-likelihood "
@@ -121,30 +155,45 @@ UNDEFINED_UNDER_CAUCHY = (
 
 
 def latent_use(model: Any, post: Posterior, dataset: Dataset) -> Group:
-    """Which latent dimensions the encoder uses: scale-free (used_units), Burda's count, KL above its floor."""
+    """Which latent dimensions the encoder uses: by rate in nats at 0.01 / 0.1 (headline) / 0.5,
+    and the conventional counts (half-IQR ratio, Burda's, KL above its floor) as labelled columns."""
     floor = M.kl_floor(post.posterior_family, post.prior_family, post.prior_scale)
     kl_cut = floor + float(post.settings["kl_threshold"])
+    ratio_used = post.used_ratio > float(post.settings["used_ratio_threshold"])
+    counts = info.used_counts(post.information.rate)
     group = Group(metrics={
-        "used_units": int(post.used.sum()),
+        "used_units": int(ratio_used.sum()),
         "active_units": int(post.active.sum()),
         "active_units_kl": int(np.sum(post.kl_per_dim > kl_cut)),
-    }, arrays={"kl_floor": floor, "used_ratio": post.used_ratio})
+        "used_dims": counts[info.HEADLINE_THRESHOLD],
+        "used_dims_001": counts[0.01],
+        "used_dims_050": counts[0.5],
+    }, arrays={"kl_floor": floor, "used_ratio": post.used_ratio, "rate": post.information.rate})
     latent = post.loc.shape[1]
     if latent == 2:
-        group.metrics["dims_used_2d"] = int(post.used.sum())
+        group.metrics["dims_used_2d"] = int(ratio_used.sum())
+        group.metrics["used_dims_2d"] = counts[info.HEADLINE_THRESHOLD]
     else:
-        group.skip("dims_used_2d", f"the latent space has {latent} dimensions, not 2")
+        group.skip("dims_used_2d", "used_dims_2d", f"the latent space has {latent} dimensions, not 2")
     return group
 
 
 def sparsity(model: Any, post: Posterior, dataset: Dataset) -> Group:
-    """Near-zero fraction, kurtosis and Hoyer sparsity of the used dimensions, each in units of its spread."""
+    """Sparsity as the talk means it (dims active at once per input, Hoyer's excess over a Gaussian
+    code), and the conventional near-zero fraction, kurtosis and Hoyer, all over the used dims."""
     loc, used = post.loc, post.used
     kurtosis = M.excess_kurtosis(loc)
     group = Group(arrays={"kurtosis": kurtosis})
     if not used.any():
-        group.skip("frac_near_zero", "kurtosis_mean", "hoyer", no_used_dims(post))
+        group.skip("frac_near_zero", "kurtosis_mean", "hoyer", "active_at_once", "hoyer_excess", no_used_dims(post))
         return group
+    floor = M.kl_floor(post.posterior_family, post.prior_family, post.prior_scale)
+    group.metrics["active_at_once"] = float(info.active_at_once(
+        post.kl_example_dim, floor, used, float(post.settings["at_once_threshold"])).mean())
+    try:
+        group.metrics["hoyer_excess"] = info.hoyer_excess(loc[:, used])
+    except ValueError as reason:
+        group.skip("hoyer_excess", str(reason))
     try:
         group.metrics["frac_near_zero"] = M.frac_near_zero(loc, float(post.settings["sparsity_threshold"]),
                                                            np.flatnonzero(used))
@@ -169,19 +218,25 @@ def sparsity(model: Any, post: Posterior, dataset: Dataset) -> Group:
 
 
 def labels(model: Any, post: Posterior, dataset: Dataset) -> Group:
-    """Linear probe accuracy and mutual information with the labels, on the first n_eval examples."""
-    group = Group(arrays={"mi_label": None})
+    """Label information of the sampled code per used dim, and linear probes on the sampled code and
+    (conventional) on the posterior locations, on the first n_eval examples."""
+    group = Group(arrays={"mi_label": None, "label_info": post.information.label_info})
     if dataset.y_test is None:
         group.skip("probe_accuracy", "probe_chance", "probe_accuracy_best_dim", "mi_label_max",
-                   "the dataset has no labels")
+                   "probe_accuracy_sampled", "label_info_mean", "label_info_max", "the dataset has no labels")
         return group
+    label_information(post, group)
     codes, y = post.loc[:post.n_eval], np.asarray(dataset.y_test)[:post.n_eval]
+    sampled = info.sample_codes(codes, post.scale[:post.n_eval], post.posterior_family,
+                                seed=post.seed * 1000 + _SEED_PROBE)
+    folds = int(post.settings["probe_folds"])
     try:
-        accuracy, chance = M.linear_probe(codes, y, int(post.settings["probe_folds"]))
-        best, _ = M.best_single_dim_probe(codes, y, int(post.settings["probe_folds"]))
-        group.metrics.update(probe_accuracy=accuracy, probe_chance=chance, probe_accuracy_best_dim=best)
+        accuracy, chance = M.linear_probe(codes, y, folds)
+        best, _ = M.best_single_dim_probe(codes, y, folds)
+        group.metrics.update(probe_accuracy=accuracy, probe_chance=chance, probe_accuracy_best_dim=best,
+                             probe_accuracy_sampled=M.linear_probe(sampled, y, folds)[0])
     except M.NotApplicable as reason:
-        group.skip("probe_accuracy", "probe_chance", "probe_accuracy_best_dim", str(reason))
+        group.skip("probe_accuracy", "probe_chance", "probe_accuracy_best_dim", "probe_accuracy_sampled", str(reason))
     if len(np.unique(y)) >= 2:
         mi_label = M.mutual_information(codes, y)
         group.arrays["mi_label"] = mi_label
@@ -189,6 +244,18 @@ def labels(model: Any, post: Posterior, dataset: Dataset) -> Group:
     else:
         group.skip("mi_label_max", "the evaluated test labels hold a single class")
     return group
+
+
+def label_information(post: Posterior, group: Group) -> None:
+    """Mean and max over the used dims of I(y; z_d) of the sampled code (analysis.information)."""
+    label_info = post.information.label_info
+    if label_info is None:
+        group.skip("label_info_mean", "label_info_max", post.label_info_reason)
+    elif not post.used.any():
+        group.skip("label_info_mean", "label_info_max", no_used_dims(post))
+    else:
+        group.metrics["label_info_mean"] = float(label_info[post.used].mean())
+        group.metrics["label_info_max"] = float(label_info[post.used].max())
 
 
 GROUP_FUNCTIONS: dict[str, Callable[[Any, Posterior, Dataset], Group]] = {
@@ -254,14 +321,15 @@ def compute_analysis(
 
     run = dict(_run_info(spec, post.loc.shape[1]), **_model_info(post))
     settings_out = dict(settings, evaluation_kl=post.kl_method, kl_floor=arrays["kl_floor"], n_test=len(post.x_test), n_eval=post.n_eval,
-                        seed=seed, definitions=catalogue.definitions())
+                        n_info=post.n_info, **arrays.get("ais", {}), seed=seed, definitions=catalogue.definitions())
     report = {
         "run": run,
         "metrics": metrics,
         "not_applicable": not_applicable,
         "per_dimension": {"kl": post.kl_per_dim, "location_variance": post.variance,
                           "used_ratio": post.used_ratio, "kurtosis": arrays["kurtosis"],
-                          "mi_label": arrays["mi_label"]},
+                          "mi_label": arrays["mi_label"], "rate": arrays["rate"],
+                          "label_info": arrays["label_info"]},
         "settings": settings_out,
     }
     latents = {"loc": post.loc.astype(np.float32), "scale": post.scale.astype(np.float32)}

@@ -64,6 +64,8 @@ class FigureData:
     group_name: str
     ground_truth: GroundTruthMatch | None
     rf_fits: dict[str, Any] | None = None  # field fits of the used decoder columns (decoder_groups.field_fits)
+    rate: np.ndarray | None = None  # per dim I(x; z_d), nats (analysis.information)
+    label_info: np.ndarray | None = None  # per dim I(y; z_d), nats; None without labels
 
     @property
     def order(self) -> np.ndarray:
@@ -123,4 +125,5 @@ def figure_data(model: Any, analysis: Analysis, dataset: Dataset) -> FigureData:
         prior_samples=prior_samples, prior_clipped=clipped, traversal_dims=dims,
         traversal_steps=_TRAVERSAL_STEPS, traversal_images=_traversals(model, post.loc, post.variance, dims),
         groups=groups, group_name=group_name, ground_truth=match, rf_fits=arrays.get("rf_fits"),
+        rate=arrays.get("rate"), label_info=arrays.get("label_info"),
     )

@@ -19,6 +19,7 @@ import numpy as np
 from sparse_vae.analysis.display import display_direction, images
 from sparse_vae.analysis.field_figure import plot_fields
 from sparse_vae.analysis.figure_data import CAUCHY_CLIP, FigureData
+from sparse_vae.analysis.information import HEADLINE_THRESHOLD
 from sparse_vae.data.io import Dataset
 
 __all__ = ["FIGURES", "write_figures"]
@@ -215,7 +216,7 @@ def receptive_fields(data: FigureData, dataset: Dataset, path: Path) -> None:
         r, c = divmod(i, cols)
         ax.text(c * (w + 1), r * (h + 1), f"z{d}" + ("" if data.active[d] else "*"), fontsize=7,
                 va="top", ha="left", color="black", bbox={"fc": "white", "alpha": 0.6, "pad": 0.5, "lw": 0})
-    ax.set_xlabel("* unused dimension (used_ratio <= threshold); red +, blue -, each field scaled to its own max |value|")
+    ax.set_xlabel("* unused dimension (rate <= 0.1 nats); red +, blue -, each field scaled to its own max |value|")
     _finish(fig, data, "receptive fields decode(+s e_j) - decode(-s e_j), s = sd of z_j (most active first)",
             path)
 
@@ -236,6 +237,28 @@ def kl_per_dim(data: FigureData, dataset: Dataset, path: Path) -> None:
     ax.set_ylabel("mean KL(q || p), nats")
     ax.legend(fontsize=8)
     _finish(fig, data, "KL per latent dimension, mean over the test set", path)
+
+
+def information_per_dim(data: FigureData, dataset: Dataset, path: Path) -> None:
+    """Rate I(x; z_d) and label information I(y; z_d) of each dimension's sampled code, nats, sorted
+    by rate, with the used threshold: which dims carry information, and how much of it is the label."""
+    latent = len(data.rate)
+    order = np.argsort(-data.rate, kind="stable")
+    fig, axes = _figure(min(0.3 * latent, 12.0) + 2, 3.2)
+    ax = axes[0, 0]
+    ax.bar(np.arange(latent), data.rate[order], color="tab:blue", label="rate I(x; z_d)")
+    if data.label_info is not None:
+        ax.bar(np.arange(latent), data.label_info[order], color="tab:orange", width=0.5,
+               label="label information I(y; z_d)")
+    ax.axhline(HEADLINE_THRESHOLD, color="tab:red", lw=1, ls="--", label=f"used: rate > {HEADLINE_THRESHOLD}")
+    if latent <= 40:
+        ax.set_xticks(np.arange(latent), [f"z{d}" for d in order], rotation=90 if latent > 12 else 0, fontsize=8)
+        ax.set_xlabel("latent dimension (sorted by rate)")
+    else:
+        ax.set_xlabel(f"rank of the latent dimension by rate (of {latent})")
+    ax.set_ylabel("nats")
+    ax.legend(fontsize=8)
+    _finish(fig, data, "information per latent dimension, sampled code z ~ q(z|x)", path)
 
 
 def templates(data: FigureData, dataset: Dataset, path: Path) -> None:
@@ -294,6 +317,7 @@ FIGURES: dict[str, tuple[Callable[[FigureData, Dataset, Path], None], str]] = {
     "traversals.png": (traversals, ""),
     "receptive_fields.png": (receptive_fields, ""),
     "kl_per_dim.png": (kl_per_dim, ""),
+    "information_per_dim.png": (information_per_dim, "rate"),
     "templates.png": (templates, "ground_truth"),
     "weights_vs_latents.png": (weights_vs_latents, "ground_truth"),
     "field_fits.png": (field_fits, "rf_fits"),

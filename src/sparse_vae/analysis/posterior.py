@@ -1,7 +1,8 @@
 """The shared pass every metric group reads, and what a group returns.
 
-``posterior_pass`` computes once, over the whole test split, the posterior parameters, which
-dimensions are used, the KL per example and dimension, and each latent axis' decoded direction and
+``posterior_pass`` computes once, over the whole test split, the posterior parameters, the KL per
+example and dimension, the rate and label information of each dimension of the sampled code (on
+the first ``info_examples``; ``analysis.information``) and so which dimensions are used, and each latent axis' decoded direction and
 receptive field (``Posterior``); each group of ``analysis.compute`` returns a ``Group``. Re-seeds from
 the run's seed plus its own offset. Not here: the groups, the metric maths (``metrics``), the model
 passes themselves (``model_passes``).
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from sparse_vae.analysis import metrics as M
+from sparse_vae.analysis.information import HEADLINE_THRESHOLD, CodeInformation, code_information
 from sparse_vae.analysis.model_passes import (
     BATCH, decoder_directions, direction_scales, posterior_parameters, receptive_fields,
 )
@@ -27,6 +29,8 @@ __all__ = ["Group", "Posterior", "model_families", "no_used_dims", "posterior_pa
 
 #: the KL's seed offset (distinct from compute's _SEED_IWAE = 101: each step draws its own numbers).
 _SEED_KL = 102
+#: the information estimator's seed offset.
+_SEED_INFO = 105
 
 
 @dataclass
@@ -41,8 +45,8 @@ class Posterior:
     scale: np.ndarray
     variance: np.ndarray
     active: np.ndarray  # Burda: Var_x loc > active_threshold (reported only, masks nothing)
-    used_ratio: np.ndarray  # per dim: half-IQR_x(loc) / median_x half-IQR of q (scale-free)
-    used: np.ndarray  # used_ratio > used_ratio_threshold: the dims every masked metric reads
+    used_ratio: np.ndarray  # per dim: half-IQR_x(loc) / median_x half-IQR of q (reported only)
+    used: np.ndarray  # rate > HEADLINE_THRESHOLD nats: the dims every masked metric reads
     posterior_family: str  # "gaussian" | "cauchy", from the model's posterior distribution
     prior_family: str  # "normal" | "laplace" | "cauchy", from the model's prior distribution
     prior_scale: float
@@ -50,6 +54,9 @@ class Posterior:
     kl_method: str
     directions: np.ndarray  # decode(s e_j) - decode(0), (L, D)
     rf: np.ndarray  # decode(s e_j) - decode(-s e_j), (L, D)
+    information: CodeInformation | None = None  # rate, label information (first n_info examples)
+    n_info: int = 0
+    label_info_reason: str = ""  # why information.label_info is None
 
     @property
     def kl_per_dim(self) -> np.ndarray:
@@ -73,7 +80,7 @@ class Group:
 
 def no_used_dims(post: Posterior) -> str:
     """The reason a metric of the used dimensions does not apply: there is none."""
-    return f"no used dimension (used_ratio > {post.settings['used_ratio_threshold']})"
+    return f"no used dimension (rate I(x; z_d) > {HEADLINE_THRESHOLD} nats)"
 
 
 _FAMILIES = {torch.distributions.Normal: "normal", torch.distributions.Laplace: "laplace",
@@ -128,10 +135,32 @@ def posterior_pass(model: Any, dataset: Dataset, settings: dict[str, Any], seed:
     steps = direction_scales(np.sqrt(variance))
     directions, rf = decoder_directions(model, steps), receptive_fields(model, steps)
     timings["directions"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    n_info = min(n_test, int(settings["info_examples"]))
+    information, reason = _information(loc[:n_info], scale[:n_info], posterior_family, dataset, settings,
+                                       seed)
+    timings["information"] = time.perf_counter() - t0
     return Posterior(
         settings=settings, seed=seed, x_test=x_test, n_eval=n_eval, loc=loc, scale=scale,
         variance=variance, active=variance > float(settings["active_threshold"]), used_ratio=ratio,
-        used=ratio > float(settings["used_ratio_threshold"]), posterior_family=posterior_family,
+        used=information.rate > HEADLINE_THRESHOLD, posterior_family=posterior_family,
         prior_family=prior_family, prior_scale=prior_scale,
         kl_example_dim=np.concatenate(kl_rows), kl_method=kl_method, directions=directions, rf=rf,
+        information=information, n_info=n_info, label_info_reason=reason,
     )
+
+
+def _information(loc: np.ndarray, scale: np.ndarray, family: str, dataset: Dataset, settings: dict[str, Any],
+                 seed: int) -> tuple[CodeInformation, str]:
+    """Rate (always) and label information (where the labels allow) of the first examples' codes."""
+    draws = int(settings["info_draws"])
+    if dataset.y_test is None:
+        return code_information(loc, scale, family, None, draws, seed * 1000 + _SEED_INFO), "the dataset has no labels"
+    labels = np.asarray(dataset.y_test)[:len(loc)]
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) < 2 or counts.min() < 2:
+        reason = ("the evaluated test labels hold a single class" if len(classes) < 2 else
+                  f"a class has fewer than 2 of the first {len(loc)} test examples (info_examples)")
+        return code_information(loc, scale, family, None, draws, seed * 1000 + _SEED_INFO), reason
+    return code_information(loc, scale, family, labels, draws, seed * 1000 + _SEED_INFO), ""

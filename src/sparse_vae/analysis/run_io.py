@@ -129,7 +129,7 @@ def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads:
     show = lambda name: "undefined" if m[name] is None else f"{m[name]:.3f}"  # noqa: E731
     print(
         f"analyze {run_dir}: elbo {show('elbo')}, iwae {show('iwae_log_lik')} (K={m['iwae_samples']}), "
-        f"used {m['used_units']}/{analysis.posterior.loc.shape[1]}; {len(names)} figures; "
+        f"used {m['used_dims']}/{analysis.posterior.loc.shape[1]} (rate > 0.1 nats); {len(names)} figures; "
         f"{time.perf_counter() - started:.1f}s ({steps})",
         flush=True,
     )

@@ -72,11 +72,6 @@ TRAINING_CONTROL_CLAIM = ("control: on data drawn from a known prior, the model 
                           "in held-out likelihood than the normal prior's (training reaches the generating model)")
 
 
-def likelihood_metric(ev: Evidence, dataset: str, latent: int) -> str:
-    """AIS where the runs have it (linear decoders: tighter), else the IWAE bound."""
-    return "ais_log_lik" if ev.stat(dataset, latent, "normal", "ais_log_lik").n else "iwae_log_lik"
-
-
 def training_likelihood(ev: Evidence) -> None:
     """Control: on each dataset drawn from a known prior family other than normal (sparse_linear,
     synthetic with Laplace weights), that family's prior reaches a held-out likelihood at least as
@@ -86,7 +81,7 @@ def training_likelihood(ev: Evidence) -> None:
         family = ev.generators.get(dataset)
         if family in (None, "normal") or family not in ev.priors(dataset, latent):
             continue
-        metric = likelihood_metric(ev, dataset, latent)
+        metric = ev.likelihood_metric(dataset, latent, ["normal", family]) or "iwae_log_lik"
         why = ev.missing(dataset, latent, ["normal", family], [metric])
         if why:
             ev.add(0, dataset, latent, metric, "not tested", "", f"Not tested: {why}.", claim=TRAINING_CONTROL_CLAIM)

@@ -113,6 +113,12 @@ class Evidence:
         return (f" Rests on {len(sub)} run(s) that did not converge by the stopping rule (epoch cap reached): "
                 f"{runs}.")
 
+    def likelihood_metric(self, dataset: str, latent: int, priors: Sequence[str]) -> str | None:
+        """The held-out likelihood these priors' runs all have: AIS (linear decoders; tighter) if so,
+        else the IWAE bound; None when neither."""
+        return next((m for m in ("ais_log_lik", "iwae_log_lik") if self.missing(dataset, latent, priors, [m]) is None),
+                    None)
+
     def missing(self, dataset: str, latent: int, priors: Sequence[str], metrics: Sequence[str]) -> str | None:
         """Why the comparison cannot be made, or None."""
         have = self.priors(dataset, latent)

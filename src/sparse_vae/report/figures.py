@@ -103,6 +103,7 @@ class _Figures:
             for name in ("reconstructions", "receptive_fields", "field_fits"):
                 self.image_tiles(dataset, latent, name)
             self.kl_profiles(dataset, latent)
+            self.information_profiles(dataset, latent)
             self.training_curves(dataset, latent)
         return self.out
 
@@ -247,39 +248,68 @@ class _Figures:
                 y += head + h + gap
         return fig
 
-    def kl_profiles(self, dataset, latent) -> None:
-        plt = self.plt
-        sub = self.group(dataset, latent)
+    def _sorted_per_dim(self, dataset, latent, key) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+        """(prior, per_dimension[key] sorted descending, label_info sorted or None) of every run that has it."""
+        def sort(values):
+            return np.sort(np.asarray([number(v) for v in values], dtype=float))[::-1] \
+                if isinstance(values, list) and values else None
         curves = []
-        for _, row in sub.iterrows():
+        for _, row in self.group(dataset, latent).iterrows():
             run = self.by_key.get((dataset, row["prior"], latent, int(row["seed"])))
-            kl = run.per_dimension.get("kl") if run else None
-            if isinstance(kl, list) and kl:
-                values = np.sort(np.asarray([number(v) for v in kl], dtype=float))[::-1]
-                curves.append((row["prior"], int(row["seed"]), values))
-        if not curves:
-            return
+            values = sort(run.per_dimension.get(key)) if run else None
+            if values is not None:
+                curves.append((row["prior"], values, sort(run.per_dimension.get("label_info")) if key == "rate" else None))
+        return curves
+
+    def _profiles(self, curves, ylabel: str, title: str, line: float | None = None) -> Any:
+        """One panel per prior, one line per seed (a dashed companion where given)."""
         priors = [p for p in self.priors if any(c[0] == p for c in curves)]
-        fig, axes = plt.subplots(1, len(priors), figsize=(4.2 * len(priors) + 0.6, 4.0), squeeze=False,
-                                 sharey=True)
-        width = max(len(c[2]) for c in curves)
+        fig, axes = self.plt.subplots(1, len(priors), figsize=(4.2 * len(priors) + 0.6, 4.0), squeeze=False,
+                                      sharey=True)
+        width = max(len(c[1]) for c in curves)
         for ax, prior in zip(axes[0], priors):
             mine = [c for c in curves if c[0] == prior]
-            for _, seed, values in mine:
-                ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3.5, lw=1.2,
-                        alpha=0.75, color=self.colors[prior])
+            for _, values, dashed in mine:
+                ranks = np.arange(1, len(values) + 1)
+                ax.plot(ranks, values, marker="o", markersize=3.5, lw=1.2, alpha=0.75, color=self.colors[prior])
+                if dashed is not None:
+                    ax.plot(ranks, dashed, ls="--", lw=1.0, alpha=0.75, color=self.colors[prior])
+            if line is not None:
+                ax.axhline(line, color="grey", lw=0.8, ls=":")
             ax.set_title(f"{prior} ({len(mine)} seeds)", color=self.colors[prior])
-            ax.set_xlabel("dimension, sorted by KL (rank)")
+            ax.set_xlabel("dimension rank (each curve sorted)")
             ax.set_xlim(0.5, width + 0.5)
             ax.xaxis.set_major_locator(self.MaxNLocator(integer=True))
-        axes[0][0].set_ylabel("KL(q||p) per dimension (nats/example)")
-        fig.suptitle(f"{dataset}, latent {latent}: KL per dimension, one line per seed", fontsize=13)
+        axes[0][0].set_ylabel(ylabel)
+        fig.suptitle(title, fontsize=12)
         fig.tight_layout()
+        return fig
+
+    def kl_profiles(self, dataset, latent) -> None:
+        curves = self._sorted_per_dim(dataset, latent, "kl")
+        if not curves:
+            return
+        fig = self._profiles(curves, "KL(q||p) per dimension (nats/example)",
+                             f"{dataset}, latent {latent}: KL per dimension, one line per seed")
         fname = f"kl_per_dim_{slug(dataset)}_z{latent}.png"
         self.add(fig, fname, f"KL per dimension: {dataset}, latent {latent}",
                  "Mean KL(q(z|x)||p(z)) of each latent dimension on the test split, sorted from the most "
                  "to the least used; one line per seed. Dimensions near zero are unused.",
                  "kl_per_dim", dataset, latent)
+
+    def information_profiles(self, dataset, latent) -> None:
+        """Rate and label information per dimension of the sampled code (runs analysed before issue 22's
+        metrics existed have neither and are skipped)."""
+        curves = self._sorted_per_dim(dataset, latent, "rate")
+        if not curves:
+            return
+        fig = self._profiles(curves, "nats", f"{dataset}, latent {latent}: rate (solid) and label "
+                             "information (dashed) per dimension", line=0.1)
+        self.add(fig, f"information_per_dim_{slug(dataset)}_z{latent}.png",
+                 f"Information per dimension: {dataset}, latent {latent}",
+                 "Rate I(x; z_d) of each latent dimension of the sampled code (solid) and its label information "
+                 "I(y; z_d) (dashed, labelled data only), nats, each sorted; one line per seed. The dotted line "
+                 "is the used threshold, 0.1 nats.", "information_per_dim", dataset, latent)
 
     def training_curves(self, dataset, latent) -> None:
         plt = self.plt

@@ -30,10 +30,12 @@ __all__ = ["OUTCOMES", "PAIRWISE_COLUMNS", "QUESTIONS", "pairwise_table"]
 
 #: (question, metric), in report order; the better direction comes from the catalogue.
 QUESTIONS = (
-    ("reconstruction", "mse"), ("likelihood", "iwae_log_lik"), ("sparsity", "hoyer"),
-    ("sparsity", "frac_near_zero"), ("informativeness", "probe_accuracy"),
-    ("informativeness", "template_matched_cos"), ("latent use", "used_units"),
-    ("dims used in 2-D", "dims_used_2d"),
+    ("reconstruction", "mse"), ("likelihood", "ais_log_lik"), ("likelihood", "iwae_log_lik"),
+    ("sparsity", "active_at_once"), ("sparsity", "hoyer_excess"), ("sparsity", "hoyer"),
+    ("sparsity", "frac_near_zero"), ("informativeness", "label_info_mean"),
+    ("informativeness", "probe_accuracy_sampled"), ("informativeness", "probe_accuracy"),
+    ("informativeness", "template_matched_cos"), ("latent use", "used_dims"), ("latent use", "used_units"),
+    ("dims used in 2-D", "used_dims_2d"), ("dims used in 2-D", "dims_used_2d"),
 )
 PAIRWISE_COLUMNS = ["question", "dataset", "latent", "metric", "better", "prior_a", "prior_b", "n_a", "n_b",
                     "n_pairs", "mean_a", "mean_b", "difference", "ci_low", "ci_high", "margin", "test", "p_value",

@@ -57,6 +57,8 @@ METRIC_CONTROLS = {
     "probe_accuracy": "dictionary_recovery", "probe_accuracy_best_dim": "dictionary_recovery",
     "mi_label_max": "dictionary_recovery", "rf_localization": "receptive_fields",
     "rf_gabor_fraction": "receptive_fields", "rf_dog_fraction": "receptive_fields",
+    "label_info_mean": "dictionary_recovery", "label_info_max": "dictionary_recovery",
+    "probe_accuracy_sampled": "dictionary_recovery",
 }
 
 #: a claim's outcome -> how the evidence text says it.
