@@ -3,7 +3,7 @@
 The cluster tests (marker `slurm`) run only when asked, with SPARSE_VAE_SLURM=1 (tests/conftest.py;
 `.ci/run` sets it): they need root, install slurm-wlm + munge (+ slurmdbd + mariadb-server) with
 apt-get if missing and start daemons. They skip when not root or when apt-get or the daemons fail
-(the reason and log tails are in the skip message). About ten minutes on 2 cores; the cluster is
+(the reason and log tails are in the skip message). About 16 minutes on 2 busy cores; the cluster is
 stopped afterwards unless it was already up.
 
 Why it measures instead of trusting the request: the executor plugin runs a packed job's jobs one
@@ -369,6 +369,21 @@ def test_group_components_pack_runs(tmp_path: Path) -> None:
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     assert dry_run_group_jobs(out) == math.ceil(len(tiny_runs(tmp_path)) / 3), out
+
+
+def test_exponent_without_sign_is_explained(tmp_path: Path) -> None:
+    """`lr: 1.0e6` in a config file (YAML 1.1 reads it as text) stops the run with how to write it
+    (dry run, no cluster: the message the issue's Slurm user met)."""
+    bad = tmp_path / "lr.yaml"
+    bad.write_text("datasets:\n  synthetic:\n    train:\n      lr: 1.0e6\n")
+    result = snakemake(
+        "--profile", str(PROFILE), "-s", str(REPO / "Snakefile"), "-n", "-d", str(tmp_path),
+        "--configfile", str(TINY), str(bad), cwd=tmp_path, timeout=180,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert "datasets.synthetic.train.lr: '1.0e6' is not of type 'number'" in out, out
+    assert "write 1.0e+6 or 1000000.0" in out, out
 
 
 def test_overlap_measures() -> None:
