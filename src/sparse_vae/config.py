@@ -8,6 +8,7 @@ thing) hours into a study. The same function serves the CLI and the tests.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,26 @@ def _describe(error: jsonschema.ValidationError) -> str:
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         full = f"{where}.{missing}" if where != "<top level>" else missing
         return f"missing key {full}"
-    return f"{where}: {error.message}"
+    hint = _number_hint(error)
+    return f"{where}: {error.message}{hint}"
+
+
+def _number_hint(error: jsonschema.ValidationError) -> str:
+    """How to write a number that YAML read as a string: PyYAML follows YAML 1.1, where an
+    exponent needs a dot and a sign (`1.0e+6`), so `1e6` and `1.0e6` arrive as text."""
+    expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+    if error.validator != "type" or not isinstance(error.instance, str) or not {"number", "integer"} & set(expected):
+        return ""
+    match = re.fullmatch(r"\s*([-+]?)(\d+)(?:\.(\d*))?[eE]([-+]?)(\d+)\s*", error.instance)
+    if not match:
+        return ""
+    sign, whole, fraction, exp_sign, exponent = match.groups()
+    value = float(error.instance)
+    spelled = f"{sign}{whole}.{fraction or '0'}e{exp_sign or '+'}{exponent}"
+    if "number" not in expected:  # an integer key: only the digits will do
+        suggestion = str(int(value)) if value.is_integer() else None
+        return f" (YAML reads an exponent as text: write {suggestion})" if suggestion else ""
+    return f" (YAML reads an exponent without a dot and a sign as text: write {spelled} or {value!r})"
 
 
 def _deepest(errors: list[jsonschema.ValidationError]) -> Iterator[jsonschema.ValidationError]:

@@ -6,22 +6,32 @@
 #   tests/slurm/cluster.sh down    stop exactly the daemons `up` started (PIDs in the state dir)
 #
 # Needs root and Debian/Ubuntu (apt-get). No systemd: the daemons are started directly.
-# No accounting database: `sacct` has nothing to report, so finished jobs are kept visible to
-# `squeue --states=all` for MinJobAge seconds and the profile's status queries must use
-# `--slurm-status-command squeue` (tests/test_slurm.py passes it). The node has one pretend GPU
-# (GRES gpu, type "fake", File=/dev/null) so that `--gpus=fake:1` requests can be scheduled.
+# Two kinds of cluster (SPARSE_VAE_SLURM_ACCOUNTING):
+#   slurmdbd (default)  job accounting as most sites have it: a private MariaDB (port 3307, data in
+#                       the state dir) behind slurmdbd, so `sacct` lists jobs and their job steps.
+#   none                no accounting: `sacct` has nothing to report, so Snakemake's status queries
+#                       must use `--slurm-status-command squeue`.
+# Either way finished jobs stay visible to `squeue --states=all` and `scontrol show job` for
+# MinJobAge seconds. The node has one pretend GPU (GRES gpu, type "fake", File=/dev/null) so that
+# `--gpus=fake:1` requests can be scheduled.
 #
 # It refuses to run next to a real Slurm: an slurmctld/slurmd it did not start, or an
 # /etc/slurm/slurm.conf it did not write (unless SPARSE_VAE_SLURM_FORCE=1: backed up, restored on down).
 #
 # Environment: SPARSE_VAE_SLURM_STATE (state dir: PIDs, logs, spool; default /tmp/sparse-vae-slurm),
-#              SPARSE_VAE_SLURM_WAIT (seconds to wait for the node to be idle; default 60).
+#              SPARSE_VAE_SLURM_WAIT (seconds to wait for the node to be idle; default 60),
+#              SPARSE_VAE_SLURM_ACCOUNTING (slurmdbd | none; default slurmdbd). `up` on a running
+#              cluster of the other kind restarts it.
 set -euo pipefail
 
 STATE=${SPARSE_VAE_SLURM_STATE:-/tmp/sparse-vae-slurm}
 WAIT=${SPARSE_VAE_SLURM_WAIT:-60}
+ACCOUNTING=${SPARSE_VAE_SLURM_ACCOUNTING:-slurmdbd}
 CONF=/etc/slurm/slurm.conf   # the default path: the plugin's inner `srun` does not see SLURM_CONF
 GRES_CONF=/etc/slurm/gres.conf
+DBD_CONF=/etc/slurm/slurmdbd.conf
+DB_PORT=3307                 # the private MariaDB, on 127.0.0.1 only
+DB_PASS=sparsevae-test       # throwaway database of a throwaway cluster
 NODE=sparsevae-node
 PARTITION=debug
 MARKER="# written by sparse-vae tests/slurm/cluster.sh"
@@ -52,15 +62,65 @@ record_pid() {
 }
 
 install_packages() {
-    if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v sbatch >/dev/null \
-        && command -v munged >/dev/null; then
-        return
+    local packages=(slurm-wlm munge) programs=(slurmctld slurmd sbatch munged)
+    if [[ $ACCOUNTING == slurmdbd ]]; then
+        packages+=(slurmdbd mariadb-server)
+        programs+=(slurmdbd mariadbd mariadb-install-db)
     fi
+    local missing=0 program
+    for program in "${programs[@]}"; do
+        command -v "$program" >/dev/null || [[ -x /usr/sbin/$program ]] || missing=1
+    done
+    ((missing)) || return 0
     command -v apt-get >/dev/null || die "slurm is not installed and apt-get is unavailable"
-    log "installing slurm-wlm and munge (apt-get)"
+    log "installing ${packages[*]} (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >"$STATE/apt.log" 2>&1 && apt-get install -y -q --no-install-recommends \
-        slurm-wlm munge >>"$STATE/apt.log" 2>&1 || { tail -n 20 "$STATE/apt.log" >&2; die "apt-get failed"; }
+        "${packages[@]}" >>"$STATE/apt.log" 2>&1 || { tail -n 20 "$STATE/apt.log" >&2; die "apt-get failed"; }
+}
+
+# A private MariaDB for slurmdbd: fresh data dir in the state dir, TCP on 127.0.0.1:$DB_PORT.
+start_mariadb() {
+    local data=$STATE/mysql sock=$STATE/run/mysqld.sock
+    rm -rf "$data"
+    install -d -o mysql -g mysql -m 0700 "$data"
+    chown mysql:mysql "$STATE/run"
+    mariadb-install-db --user=mysql --datadir="$data" --auth-root-authentication-method=normal \
+        --skip-test-db >"$STATE/mariadb-install.log" 2>&1 \
+        || { tail -n 20 "$STATE/mariadb-install.log" >&2; die "mariadb-install-db failed"; }
+    # mariadbd stays in the foreground: run it detached and record its pid.
+    setsid mariadbd --user=mysql --datadir="$data" --socket="$sock" --port=$DB_PORT \
+        --bind-address=127.0.0.1 --pid-file="$STATE/run/mariadbd.pid" \
+        --log-error="$STATE/mariadb.log" </dev/null >/dev/null 2>&1 &
+    record_pid mariadbd "$STATE/run/mariadbd.pid" || { tail -n 20 "$STATE/mariadb.log" >&2; die "mariadbd did not start"; }
+    for _ in $(seq 100); do
+        mariadb --socket="$sock" -u root -e "SELECT 1" >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    mariadb --socket="$sock" -u root -e "
+        CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+        GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';" \
+        || { tail -n 20 "$STATE/mariadb.log" >&2; die "could not create the slurm database user"; }
+}
+
+start_slurmdbd() {
+    printf '%s\n' "$MARKER" AuthType=auth/munge DbdAddr=127.0.0.1 DbdHost=localhost SlurmUser=root \
+        StorageType=accounting_storage/mysql StorageHost=127.0.0.1 StoragePort=$DB_PORT \
+        StorageUser=slurm StoragePass=$DB_PASS StorageLoc=slurm_acct_db \
+        "PidFile=$STATE/run/slurmdbd.pid" "LogFile=$STATE/slurmdbd.log" DebugLevel=info >"$DBD_CONF"
+    chmod 0600 "$DBD_CONF"
+    : >"$STATE/slurmdbd.log"
+    slurmdbd || { log_tails; die "slurmdbd failed to start"; }
+    record_pid slurmdbd "$STATE/run/slurmdbd.pid" || { log_tails; die "slurmdbd did not stay up"; }
+    local ok=0
+    for _ in $(seq 100); do
+        timeout 5 sacctmgr -n list cluster >/dev/null 2>&1 && { ok=1; break; }
+        sleep 0.3
+    done
+    ((ok)) || { log_tails; die "slurmdbd does not answer sacctmgr"; }
+    timeout 10 sacctmgr -i add cluster sparsevae >/dev/null 2>&1 || true
+    timeout 10 sacctmgr -n list cluster format=cluster | grep -qw sparsevae \
+        || { log_tails; die "could not register the cluster with slurmdbd"; }
 }
 
 start_munge() {
@@ -91,7 +151,7 @@ write_conf() {
     mem_mb=$(awk '/^MemAvailable:/ {printf "%d", $2 / 1024 * 0.8}' /proc/meminfo)
     host=$(hostname -s)
     local f
-    for f in "$CONF" "$GRES_CONF"; do
+    for f in "$CONF" "$GRES_CONF" "$DBD_CONF"; do
         if [[ -f $f ]] && ! grep -qF "$MARKER" "$f"; then
             log "backing up the existing $f to $STATE/$(basename "$f").orig (restored by down)"
             cp -p "$f" "$STATE/$(basename "$f").orig"
@@ -110,15 +170,14 @@ MpiDefault=none
 SwitchType=switch/none
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+$(accounting_conf)
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 # Default memory per CPU for jobs that ask for none (else a job would take the whole node).
 DefMemPerCPU=500
-# Keep finished jobs visible to \`squeue --states=all\` for 10 minutes (no accounting database).
+# Keep finished jobs visible to \`squeue --states=all\` and \`scontrol show job\` for 10 minutes.
 MinJobAge=600
 ReturnToService=2
 SlurmdParameters=config_overrides
@@ -139,6 +198,17 @@ EOF
 $MARKER
 NodeName=$NODE Name=gpu Type=fake File=/dev/null
 EOF
+}
+
+accounting_conf() {
+    if [[ $ACCOUNTING == slurmdbd ]]; then
+        printf '%s\n' "# Accounting: slurmdbd on this host (sacct lists jobs and job steps)." \
+            AccountingStorageType=accounting_storage/slurmdbd AccountingStorageHost=127.0.0.1 \
+            JobAcctGatherType=jobacct_gather/linux JobAcctGatherFrequency=10
+    else
+        printf '%s\n' "# No accounting database (sacct has nothing to report)." \
+            AccountingStorageType=accounting_storage/none JobAcctGatherType=jobacct_gather/none
+    fi
 }
 
 wait_idle() {
@@ -162,7 +232,8 @@ wait_idle() {
 
 log_tails() {
     local f
-    for f in "$STATE/slurmctld.log" "$STATE/slurmd.log" /var/log/munge/munged.log; do
+    for f in "$STATE/slurmctld.log" "$STATE/slurmd.log" "$STATE/slurmdbd.log" "$STATE/mariadb.log" \
+        /var/log/munge/munged.log; do
         [[ -f $f ]] && { echo "--- tail of $f"; tail -n 15 "$f"; }
     done >&2
 }
@@ -170,15 +241,19 @@ log_tails() {
 up() {
     [[ $(id -u) == 0 ]] || die "must run as root"
     mkdir -p "$STATE"
+    [[ $ACCOUNTING == slurmdbd || $ACCOUNTING == none ]] || die "SPARSE_VAE_SLURM_ACCOUNTING must be slurmdbd or none"
     if live_pid slurmctld >/dev/null && live_pid slurmd >/dev/null; then
-        log "already up"
-        wait_idle || { log_tails; exit 1; }
-        return
+        if [[ $(cat "$STATE/accounting" 2>/dev/null) == "$ACCOUNTING" ]]; then
+            log "already up (accounting: $ACCOUNTING)"
+            wait_idle || { log_tails; exit 1; }
+            return
+        fi
+        log "restarting with accounting: $ACCOUNTING"
     fi
     down_daemons quiet
     # Never take over a real Slurm installation.
     local name pid
-    for name in slurmctld slurmd; do
+    for name in slurmctld slurmd slurmdbd; do
         for pid in $(pgrep -x "$name" 2>/dev/null || true); do
             die "a $name (pid $pid) not started by this script is running; refusing to start a test cluster"
         done
@@ -194,19 +269,27 @@ up() {
     mkdir -p "$STATE/ctld" "$STATE/spool" "$STATE/run"
     : >"$STATE/slurmctld.log"
     : >"$STATE/slurmd.log"
+    if [[ $ACCOUNTING == slurmdbd ]]; then
+        start_mariadb
+        start_slurmdbd
+    elif [[ -f $DBD_CONF ]] && grep -qF "$MARKER" "$DBD_CONF"; then
+        rm -f "$DBD_CONF"
+    fi
+    echo "$ACCOUNTING" >"$STATE/accounting"
     # Both daemonise and write their pid files; -c starts with no jobs from an earlier cluster.
     slurmctld -c -f "$CONF" || { log_tails; die "slurmctld failed to start"; }
     record_pid slurmctld "$STATE/run/slurmctld.pid" || { log_tails; die "slurmctld did not stay up"; }
     slurmd -N "$NODE" -f "$CONF" || { log_tails; die "slurmd failed to start"; }
     record_pid slurmd "$STATE/run/slurmd.pid" || { log_tails; die "slurmd did not stay up"; }
     wait_idle || { log_tails; die "the node did not come up"; }
-    log "up: node $NODE ($(nproc) CPUs) in partition $PARTITION; state in $STATE"
+    log "up: node $NODE ($(nproc) CPUs) in partition $PARTITION, accounting: $ACCOUNTING; state in $STATE"
 }
 
-# Stop the daemons recorded in the state dir (slurmd, slurmctld, then munged), nothing else.
+# Stop the daemons recorded in the state dir (slurmd, slurmctld, slurmdbd, mariadbd, then munged),
+# nothing else.
 down_daemons() {
     local name pid
-    for name in slurmd slurmctld munged; do
+    for name in slurmd slurmctld slurmdbd mariadbd munged; do
         if pid=$(live_pid "$name"); then
             [[ ${1:-} == quiet ]] || log "stopping $name (pid $pid)"
             kill -TERM "$pid" 2>/dev/null || true
@@ -225,7 +308,7 @@ down() {
     steps=$(pgrep -x slurmstepd 2>/dev/null || true)
     [[ -z $steps ]] || log "note: slurmstepd processes still running: $steps"
     local f
-    for f in "$CONF" "$GRES_CONF"; do
+    for f in "$CONF" "$GRES_CONF" "$DBD_CONF"; do
         if [[ -f $f ]] && grep -qF "$MARKER" "$f"; then
             if [[ -f $STATE/$(basename "$f").orig ]]; then
                 mv "$STATE/$(basename "$f").orig" "$f"
@@ -239,9 +322,10 @@ down() {
 
 status() {
     local name pid
-    for name in munged slurmctld slurmd; do
+    for name in munged mariadbd slurmdbd slurmctld slurmd; do
         if pid=$(live_pid "$name"); then echo "$name: running (pid $pid)"; else echo "$name: not running"; fi
     done
+    echo "accounting: $(cat "$STATE/accounting" 2>/dev/null || echo unknown)"
     if live_pid slurmctld >/dev/null; then
         sinfo || true
         squeue --states=all || true

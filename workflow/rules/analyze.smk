@@ -31,6 +31,7 @@ rule analyze:
     resources:
         mem_mb=ANALYZE_RESOURCES["mem_mb"],
         runtime=ANALYZE_RESOURCES["runtime"],
+        pack_slot=PACK_SLOT,
     shell:
         "python -m sparse_vae analyze --data {input.data:q} --run-dir {params.run_dir:q} "
         "--params {params.settings:q} --threads {threads} 2>&1 | tee {log:q}"

@@ -90,6 +90,11 @@ def raw_input(wildcards):
 # Job group of train + analyze: each run's two jobs form one group job (one Slurm job per run), and
 # `--group-components run=N` (slurm/config.yaml) packs N runs into one submission.
 RUN_GROUP = "run"
+# Inside a Slurm job the executor plugin runs the group's jobs one at a time (its inner Snakemake
+# gets `--jobs 1`). Each train/analyze job takes one `pack_slot`, and the slurm profile allows one
+# per Slurm job (scope local), so Snakemake sizes a pack for that: one run's CPUs and memory, and
+# the sum of its jobs' runtimes as time limit. Unlimited (no effect) outside the slurm profile.
+PACK_SLOT = 1
 
 TRAIN_RESOURCES = config["resources"]["train"]
 ANALYZE_RESOURCES = config["resources"]["analyze"]

@@ -25,6 +25,7 @@ rule train:
     resources:
         mem_mb=TRAIN_RESOURCES["mem_mb"],
         runtime=TRAIN_RESOURCES["runtime"],
+        pack_slot=PACK_SLOT,
         **gpu_resources(),
     shell:
         "python -m sparse_vae train --data {input.data:q} --spec {params.spec:q} "
