@@ -778,3 +778,15 @@ def test_field_fits_are_null_off_natural_images_and_field_figure_is_drawn(tmp_pa
     check_layout(report, latent=8)
     assert (tmp_path / "natural_run" / "figures" / "field_fits.png").exists()
     assert not (tmp_path / "synthetic_run" / "figures" / "field_fits.png").exists()
+
+
+def test_a_seed_the_report_does_not_show_gets_its_metrics_without_figures(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21: figures only for the representative seed (analysis.figures); the numbers are the same."""
+    data, model, ckpt = synthetic_case(tmp_path)
+    monkeypatch.setattr(run_io, "_load_model", lambda path: (model, ckpt))
+    drawn = analysis.analyze_run(data, tmp_path / "drawn", PARAMS, threads=1)
+    bare = analysis.analyze_run(data, tmp_path / "bare", PARAMS, threads=1, figures=False)
+    assert any((tmp_path / "drawn" / "figures").iterdir())
+    assert (tmp_path / "bare" / "figures").is_dir() and not any((tmp_path / "bare" / "figures").iterdir())
+    assert bare["metrics"] == drawn["metrics"]

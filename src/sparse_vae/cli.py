@@ -54,7 +54,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_analyze(args: argparse.Namespace) -> None:
     from sparse_vae.analysis import analyze_run
 
-    analyze_run(Path(args.data), Path(args.run_dir), args.params, threads=args.threads)
+    analyze_run(Path(args.data), Path(args.run_dir), args.params, threads=args.threads, figures=not args.no_figures)
 
 
 def _cmd_baseline(args: argparse.Namespace) -> None:
@@ -127,7 +127,9 @@ def _add_run_commands(sub: Any) -> None:
     p = sub.add_parser("train", help="train one VAE (resumes from a checkpoint in --run-dir)")
     p.add_argument("--data", required=True, help="prepared dataset .npz")
     p.add_argument("--spec", required=True, type=_json_arg,
-                   help="run spec JSON: dataset, prior{name,family,posterior,scale,kl,kl_samples}, latent, seed, model, train")
+                   help="run spec JSON: dataset, prior{name,family,posterior,scale,kl,kl_samples,objective,"
+                        "objective_samples}, latent, seed, model, train{epochs,batch_size,lr (number or grid),"
+                        "checkpoint_every,patience,min_delta,val_iwae_samples}")
     p.add_argument("--run-dir", required=True, help="folder for model.pt, history.csv, train.json")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (set from the rule's threads)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA when present")
@@ -138,6 +140,8 @@ def _add_run_commands(sub: Any) -> None:
     p.add_argument("--run-dir", required=True, help="run folder holding model.pt")
     p.add_argument("--params", required=True, type=_json_arg, help="the `analysis` settings as JSON")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--no-figures", action="store_true",
+                   help="leave figures/ empty (a seed the report does not show; analysis.figures)")
     p.set_defaults(func=_cmd_analyze)
 
     p = sub.add_parser("baseline", help="sparse-coding dictionary (L1) on a dataset's train patches, with field fits")

@@ -27,6 +27,7 @@ rule analyze:
         settings=canonical_json(config["analysis"]),
         code=ANALYZE_CODE,
         run_dir=lambda wildcards, input: os.path.dirname(input.model),
+        figures=draws_figures,
     threads: ANALYZE_RESOURCES["threads"]
     resources:
         mem_mb=ANALYZE_RESOURCES["mem_mb"],
@@ -34,4 +35,4 @@ rule analyze:
         pack_slot=PACK_SLOT,
     shell:
         "python -m sparse_vae analyze --data {input.data:q} --run-dir {params.run_dir:q} "
-        "--params {params.settings:q} --threads {threads} 2>&1 | tee {log:q}"
+        "--params {params.settings:q} --threads {threads} {params.figures} 2>&1 | tee {log:q}"

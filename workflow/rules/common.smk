@@ -115,6 +115,16 @@ def train_spec(wildcards):
     )
 
 
+def draws_figures(wildcards):
+    """The analyze flag for a run's figures: drawn for the report's representative seed (the only one
+    it shows) unless `analysis.figures` is `all`; an empty figures/ folder otherwise."""
+    representative = config["report"]["representative_seed"]
+    representative = SEEDS[0] if representative is None else representative
+    if config["analysis"]["figures"] == "all" or int(wildcards.seed) == int(representative):
+        return ""
+    return "--no-figures"
+
+
 def gpu_resources():
     """GPU request in the form the Slurm executor plugin reads; none when gpu is 0."""
     if TRAIN_RESOURCES["gpu"] == 0:

@@ -83,8 +83,12 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads: int = 1) -> dict[str, Any]:
+def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads: int = 1,
+                figures: bool = True) -> dict[str, Any]:
     """Analyse `run_dir/model.pt` on the dataset's test split; write latents, figures, then metrics.
+
+    `figures=False` leaves figures/ empty (a seed the report does not show: a third of a small
+    run's analysis time is drawing).
 
     Nothing is touched until the inputs have loaded and every metric is computed. Then a stale
     metrics.json is removed first, latents.npz and figures/ are renamed into place, and
@@ -109,7 +113,7 @@ def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads:
             )
         analysis = compute_analysis(model, checkpoint, dataset, params)
         t0 = time.perf_counter()
-        drawn = figure_data(model, analysis, dataset)
+        drawn = figure_data(model, analysis, dataset) if figures else None
         report = jsonable(analysis.report)
         # the environment that computed these numbers (scikit-learn, scipy, ... may differ from training's)
         report["settings"]["versions"] = jsonable(versions())
@@ -120,7 +124,7 @@ def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads:
         with atomic_open(run_dir / "latents.npz") as fh:
             np.savez_compressed(fh, **analysis.latents)
         with atomic_dir(run_dir / "figures") as staging:
-            names = write_figures(drawn, dataset, staging)
+            names = write_figures(drawn, dataset, staging) if figures else []
         analysis.timings["figures"] = time.perf_counter() - t0
         write_text(metrics_path, json.dumps(report, indent=2, allow_nan=False) + "\n")
 
