@@ -163,3 +163,25 @@ def test_learned_pixel_sd_starts_at_the_data_sd() -> None:
     expected = float(trainer.x_train.var(0).mean().sqrt())
     assert float(trainer.model.obs_sd()[0].detach()) == pytest.approx(expected, rel=1e-5)
     assert math.isclose(expected, 0.07, rel_tol=0.5)   # the toy data's scale, far from the old fixed 0.1
+
+
+def test_each_grid_candidate_is_a_restart_paired_across_priors() -> None:
+    """Candidate 0 starts from the seed's own weights; candidate k > 0 from those of seed restart_seed(s, k),
+    whatever the prior (so the restarts stay paired too)."""
+    from sparse_vae.train import restart_seed  # noqa: PLC0415
+
+    x = torch.from_numpy(template_images(256))
+    grid = {prior: Trainer(make_spec(prior, lr=[1e-3, 2e-3, 4e-3]), x, x[:64], torch.device("cpu"), "x", None)
+            for prior in ("normal", "laplace")}
+    spec = make_spec("laplace")
+    for k in range(3):
+        torch.manual_seed(restart_seed(7, k))
+        plain = build_model(spec, 25)
+        exported = export_candidate(grid["laplace"].model, k, spec).state_dict()
+        for name, value in plain.state_dict().items():
+            if name != "obs_log_sd":   # starts at the data's sd, not the plain default
+                assert torch.equal(exported[name], value), (k, name)
+        normal = export_candidate(grid["normal"].model, k, make_spec("normal")).state_dict()
+        assert all(torch.equal(normal[n], v) for n, v in exported.items() if n.startswith(("encoder", "decoder")))
+    first, second = (export_candidate(grid["laplace"].model, k, spec).state_dict() for k in (0, 1))
+    assert not torch.equal(first["encoder.0.weight"], second["encoder.0.weight"])

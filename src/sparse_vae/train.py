@@ -151,9 +151,11 @@ class Trainer:
         self.lrs = learning_rates(self.train)
         self.batched = len(self.lrs) > 1
         torch.manual_seed(spec["seed"])
+        obs_sd = data_obs_sd(self.x_train)
         self.model = build_model(spec, input_dim=x_train.shape[1],
-                                 candidates=len(self.lrs) if self.batched else None,
-                                 obs_sd_init=data_obs_sd(self.x_train)).to(device)
+                                 candidates=len(self.lrs) if self.batched else None, obs_sd_init=obs_sd).to(device)
+        if self.batched:
+            restart_candidates(self.model, spec, obs_sd)
         if self.batched:
             self.optimizer: Any = CandidateAdam(list(self.model.parameters()), self.lrs)
         else:  # fused: one kernel over all parameters (~30% faster steps on a CPU core, see bench/)
@@ -349,6 +351,25 @@ class Trainer:
                           for k, s in enumerate(self.book.status))
         print(f"[{run_name(self.spec)}] epoch {epoch}/{epochs}  validation IWAE in nats/example: {shown}  "
               f"ETA {format_duration(eta)} at most", flush=True)
+
+
+def restart_seed(seed: int, k: int) -> int:
+    """The seed of grid candidate k's initial weights: the run's own seed for k = 0."""
+    return seed if k == 0 else seed + 1_000_003 * k
+
+
+def restart_candidates(model: VAE, spec: dict[str, Any], obs_sd: float) -> None:
+    """Give candidate k > 0 its own initial weights (those of a plain model seeded `restart_seed(s, k)`):
+    each candidate is a restart as well as a learning rate. Why: the small models have local optima
+    (e.g. a template left unused), and which one a run falls into depends on its start; restarts
+    make the grid's best-of-K less hostage to one draw, for every prior alike. Candidate k's start
+    depends only on (seed, k), so priors stay paired; the global RNG stream is left as it was."""
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        for k in range(1, model.candidates):
+            torch.manual_seed(restart_seed(spec["seed"], k))
+            plain = build_model(spec, model.input_dim, obs_sd_init=obs_sd).state_dict()
+            for name, value in model.named_parameters():
+                value[k] = plain[name].to(value.device).reshape(value[k].shape)
 
 
 def divergence(terms: torch.Tensor, limit: float, initial: float, pixels: int) -> tuple[str, int, str] | None:
