@@ -7,11 +7,15 @@ Run after a study (the rules' `benchmark:` directive writes results/benchmarks/<
 Prints per rule: jobs, total/mean/max wall seconds, CPU seconds (Snakemake samples them and
 undercounts: a job listed at 15 s took 33 s of CPU under /usr/bin/time; trust the wall columns),
 peak RSS against the declared mem_mb, and the time of one bare `python -c "import torch"` (the start-up cost every job pays).
+Then the fixed cost per job: a training job's wall time outside its training loop (benchmark wall
+minus train.json's duration_s: start-up, data, evaluation of the kept weights, writing), and the
+analysis jobs with and without figures (the representative seed, and the others).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -58,8 +62,33 @@ def main() -> None:
     print(table.round(1).to_string())
     over = jobs[jobs.apply(lambda r: r["max_rss_mb"] > declared.get(r["rule"], float("inf")), axis=1)]
     print(f"jobs over their declared mem_mb: {len(over)}")
+    fixed_costs(jobs, args.results, config)
     print(f"start-up of one job: python -c 'import torch' {startup_seconds('import torch'):.2f} s, "
           f"python -m sparse_vae --help {startup_seconds('from sparse_vae.cli import main'):.2f} s")
+
+
+def fixed_costs(jobs: pd.DataFrame, results: Path, config: dict) -> None:
+    """Per dataset: training time outside the loop; analysis time with and without figures."""
+    rep = config["report"]["representative_seed"]
+    rep = config["study"]["seeds"][0] if rep is None else rep
+    rows = []
+    for _, job in jobs.iterrows():
+        rel = Path(job["job"]).relative_to(results / "benchmarks")
+        if rel.parts[0] not in ("train", "analyze"):
+            continue
+        dataset, prior, latent, seed = rel.parts[1], rel.parts[2], rel.parts[3], rel.parts[4][:-4]
+        row = {"dataset": dataset, "rule": rel.parts[0], "s": job["s"]}
+        if rel.parts[0] == "train":
+            loop = json.loads((results / "runs" / dataset / prior / latent / seed / "train.json").read_text())
+            row["outside_loop_s"] = job["s"] - loop["duration_s"]
+        else:
+            row["figures"] = int(seed.removeprefix("seed")) == int(rep) or config["analysis"]["figures"] == "all"
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    train = table[table.rule == "train"].groupby("dataset")["outside_loop_s"].agg(["mean", "max"])
+    print("training job, seconds outside the training loop:\n" + train.round(2).to_string())
+    analyze = table[table.rule == "analyze"].groupby(["dataset", "figures"])["s"].agg(["size", "mean", "max"])
+    print("analysis job wall seconds (figures = drawn for the representative seed):\n" + analyze.round(2).to_string())
 
 
 if __name__ == "__main__":
