@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from sparse_vae.data.io import Dataset, save_dataset
 from sparse_vae.errors import SparseVAEError
@@ -64,8 +65,7 @@ def test_analyze_of_a_truncated_model_is_one_line_not_a_traceback(tmp_path):
                                x_test=rng.random((20, 16), dtype=np.float32), image_shape=(4, 4),
                                metadata={"source": "synthetic"}))
     path.write_bytes(path.read_bytes()[:-200])  # cut off the end: the zip's central directory
-    params = {"iwae_samples": 2, "max_examples": 10, "active_threshold": 0.01, "used_ratio_threshold": 1.0,
-              "kl_threshold": 0.01, "sparsity_threshold": 0.1, "probe_folds": 2}
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "presets/tiny.yaml").read_text())["analysis"]
     proc = subprocess.run([sys.executable, "-m", "sparse_vae", "analyze", "--data", str(data), "--run-dir",
                            str(path.parent), "--params", json.dumps(params)], capture_output=True, text=True)
     assert proc.returncode == 1
