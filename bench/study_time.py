@@ -78,8 +78,11 @@ def fixed_costs(jobs: pd.DataFrame, results: Path, config: dict) -> None:
             continue
         dataset, prior, latent, seed = rel.parts[1], rel.parts[2], rel.parts[3], rel.parts[4][:-4]
         row = {"dataset": dataset, "rule": rel.parts[0], "s": job["s"]}
+        summary = results / "runs" / dataset / prior / latent / seed / "train.json"
+        if not summary.is_file():   # a benchmark left by a run no longer in the study
+            continue
         if rel.parts[0] == "train":
-            loop = json.loads((results / "runs" / dataset / prior / latent / seed / "train.json").read_text())
+            loop = json.loads(summary.read_text())
             row["outside_loop_s"] = job["s"] - loop["duration_s"]
         else:
             row["figures"] = int(seed.removeprefix("seed")) == int(rep) or config["analysis"]["figures"] == "all"
