@@ -88,14 +88,11 @@ def training_likelihood(ev: Evidence) -> None:
             control_result(ev, "training_likelihood", None)
             continue
         r = ev.compare(dataset, latent, metric, [("normal", family)])
-        passed = r["outcomes"] != ["reversed"] and r["outcomes"] != ["no interval"]
+        outcome = r["outcomes"][0]
         evidence = f"{r['text']}. The data were drawn with {family} latent causes."
-        if r["outcomes"] == ["no interval"]:
-            verdict, passed = "not tested", None
-        elif passed:
-            verdict = "supported"
-        else:
-            verdict = "control failed"
+        passed = None if outcome == "no interval" else outcome != "reversed"
+        verdict = {None: "not tested", True: "supported", False: "control failed"}[passed]
+        if passed is False:
             ev.training_failed.add(dataset)
             evidence += f" The training control failed: every verdict on {dataset} says 'control failed'."
         ev.add(0, dataset, latent, metric, verdict, f"{r['k']}/{r['n']}", evidence, claim=TRAINING_CONTROL_CLAIM,
