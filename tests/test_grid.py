@@ -62,6 +62,28 @@ def test_stopping_rule_stops_a_flat_curve_and_continues_an_improving_one() -> No
     assert book.winner() == 1
 
 
+def test_patience_counts_only_after_the_kl_warm_up() -> None:
+    book = CandidateBook([1e-3], patience=3, min_delta=0.01, warmup=5)
+    for epoch in range(1, 8):
+        book.update(epoch, [5.0])                # flat from the start
+    assert book.status == ["training"] and book.since_best == [2]   # epochs 6 and 7 counted
+    book.update(8, [5.0])
+    assert book.status == ["converged"] and book.best_epoch == [1]
+
+
+def test_kl_warm_up_weights_the_kl_in_the_loss_only() -> None:
+    spec = make_spec("laplace", epochs=1)
+    model = build_model(spec, input_dim=25)
+    x = torch.rand(16, 25)
+    torch.manual_seed(0)
+    full = model(x)
+    torch.manual_seed(0)
+    half = model(x, kl_weight=0.5)
+    torch.testing.assert_close(half.recon, full.recon)
+    torch.testing.assert_close(half.kl, full.kl)                  # reported terms are unweighted
+    torch.testing.assert_close(half.loss, full.recon + 0.5 * full.kl)
+
+
 def test_one_element_grid_reproduces_the_single_value_history(data_file: Path, tmp_path: Path) -> None:
     train_run(data_file, make_spec(epochs=3, lr=3e-3), tmp_path / "number")
     train_run(data_file, make_spec(epochs=3, lr=[3e-3]), tmp_path / "list")
@@ -185,3 +207,11 @@ def test_each_grid_candidate_is_a_restart_paired_across_priors() -> None:
         assert all(torch.equal(normal[n], v) for n, v in exported.items() if n.startswith(("encoder", "decoder")))
     first, second = (export_candidate(grid["laplace"].model, k, spec).state_dict() for k in (0, 1))
     assert not torch.equal(first["encoder.0.weight"], second["encoder.0.weight"])
+
+
+def test_an_exported_candidate_stays_on_the_grid_models_device() -> None:
+    """The kept model is scored on the device's test split: export must not move it to the host
+    (found on CUDA; the meta device shows the same without a GPU)."""
+    spec = make_spec("laplace", lr=[1e-3, 2e-3])
+    grid = build_model(spec, input_dim=25, candidates=2).to("meta")
+    assert {p.device.type for p in export_candidate(grid, 1, spec).parameters()} == {"meta"}

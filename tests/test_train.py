@@ -90,13 +90,17 @@ def test_same_seed_same_numbers(data_file: Path, tmp_path: Path) -> None:
         assert torch.equal(a, b), name
 
 
-def test_killed_run_resumes_to_identical_results(data_file: Path, tmp_path: Path) -> None:
-    spec = make_spec("cauchy", epochs=30)
-    train_run(data_file, spec, tmp_path / "uninterrupted")
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_killed_run_resumes_to_identical_results(data_file: Path, tmp_path: Path, device: str) -> None:
+    spec = make_spec("cauchy", epochs=30, lr=[3e-3, 1e-2] if device == "cuda" else 3e-3)
+    train_run(data_file, spec, tmp_path / "uninterrupted", device=device)
 
     run_dir = tmp_path / "killed"
     command = [sys.executable, "-m", "sparse_vae", "train", "--data", str(data_file),
-               "--spec", json.dumps(spec), "--run-dir", str(run_dir), "--threads", "1", "--device", "cpu"]
+               "--spec", json.dumps(spec), "--run-dir", str(run_dir), "--threads", "1", "--device", device]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     while not (run_dir / "checkpoint.pt").exists():
@@ -145,8 +149,8 @@ def test_nan_loss_stops_with_run_epoch_step_and_term(data_file: Path, tmp_path: 
     real_forward = model_module.VAE.forward
     calls = {"n": 0}
 
-    def poisoned_forward(self, x):  # the 5th training step's KL goes NaN
-        terms = real_forward(self, x)
+    def poisoned_forward(self, x, kl_weight=1.0):  # the 5th training step's KL goes NaN
+        terms = real_forward(self, x, kl_weight)
         calls["n"] += 1
         if self.training and calls["n"] == 5:
             nan = terms.kl * float("nan")

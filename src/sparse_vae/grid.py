@@ -86,6 +86,7 @@ class CandidateBook:
     lrs: list[float]
     patience: int | None              # None: no early stopping (run to the cap)
     min_delta: float
+    warmup: int = 0                   # epochs of KL warm-up: patience counts only after them
     best_val_iwae: list[float] = field(default_factory=list)
     best_epoch: list[int] = field(default_factory=list)
     since_best: list[int] = field(default_factory=list)
@@ -114,7 +115,7 @@ class CandidateBook:
             if val_iwae[k] > self.best_val_iwae[k] + self.min_delta:
                 self.best_val_iwae[k], self.best_epoch[k], self.since_best[k] = val_iwae[k], epoch, 0
                 improved.append(k)
-            else:
+            elif epoch > self.warmup:
                 self.since_best[k] += 1
                 if self.patience is not None and self.since_best[k] >= self.patience:
                     self.status[k] = "converged"

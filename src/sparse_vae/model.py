@@ -231,15 +231,17 @@ class VAE(nn.Module):
         return self.decoder.weight.detach().t()
 
     # -- the loss ----------------------------------------------------------------------------------
-    def forward(self, x: Tensor) -> LossTerms:
+    def forward(self, x: Tensor, kl_weight: float = 1.0) -> LossTerms:
         """The training objective of a batch x (B, D): -ELBO (one draw) or -IWAE (`objective_samples`).
 
         Terms are means over the batch ((K,) per candidate). Under "iwae", recon and kl are the
         Monte Carlo means of -log p(x|z) and log q(z|x) - log p(z) over the draws: diagnostics only.
+        `kl_weight` < 1 (KL warm-up) scales log q(z|x) - log p(z) in the loss only; the reported
+        terms stay unweighted, so the loss is the true bound once the weight reaches 1.
         """
         q = self.posterior(x)
         if self.objective == "iwae":
-            return self._iwae_terms(x, q)
+            return self._iwae_terms(x, q, kl_weight)
         z = self.draw(q)
         recon = -self.log_likelihood(x, z)                                # (B,)
         if self.kl_method == "monte_carlo":
@@ -249,7 +251,7 @@ class VAE(nn.Module):
         else:
             kl_dims = kl_divergence(q, self.prior(), "closed_form")      # (B, L)
         kl = kl_dims.sum(-1)
-        return LossTerms((recon + kl).mean(-1), recon.mean(-1), kl.mean(-1), kl_dims.mean(-2))
+        return LossTerms((recon + kl_weight * kl).mean(-1), recon.mean(-1), kl.mean(-1), kl_dims.mean(-2))
 
     def draw(self, q: Distribution, sample_shape: tuple[int, ...] = ()) -> Tensor:
         """Reparameterised draws z = loc + scale * eps of q (a location-scale family).
@@ -270,9 +272,9 @@ class VAE(nn.Module):
         z = self.draw(q, (n_samples,))
         return self.log_likelihood(x, z), q.log_prob(z) - self.prior().log_prob(z)
 
-    def _iwae_terms(self, x: Tensor, q: Distribution) -> LossTerms:
+    def _iwae_terms(self, x: Tensor, q: Distribution, kl_weight: float = 1.0) -> LossTerms:
         log_lik, log_ratio = self.log_weights(x, q, self.objective_samples)
-        log_w = log_lik - log_ratio.sum(-1)
+        log_w = log_lik - kl_weight * log_ratio.sum(-1)
         bound = torch.logsumexp(log_w, 0) - math.log(self.objective_samples)
         return LossTerms(-bound.mean(-1), -log_lik.mean((0, -1)), log_ratio.sum(-1).mean((0, -1)),
                          log_ratio.mean((0, -2)))
@@ -329,8 +331,9 @@ def build_model(spec: dict, input_dim: int, candidates: int | None = None,
 
 
 def export_candidate(model: VAE, k: int, spec: dict) -> VAE:
-    """Candidate k of a K-candidate model as a plain VAE of `spec` (what model.pt holds)."""
-    plain = build_model(spec, model.input_dim)
+    """Candidate k of a K-candidate model as a plain VAE of `spec` (what model.pt holds), on the
+    K-candidate model's device."""
+    plain = build_model(spec, model.input_dim).to(next(model.parameters()).device)
     shapes = {name: value.shape for name, value in plain.state_dict().items()}
     plain.load_state_dict({
         name: value[k].reshape(shapes[name]) if value.dim() > len(shapes[name]) else value

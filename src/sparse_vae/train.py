@@ -66,6 +66,9 @@ EVAL_SEED = 12345              # RNG stream of the validation/test scores (commo
 DIVERGENCE_FACTOR = 10.0       # see the module docstring
 LOG_LINES = 10                 # progress lines per run (plus the first and last epoch)
 SELECTION = "best_validation_iwae"
+#: what a spec built outside the workflow (tests, benchmarks) gets for the stopping keys the config
+#: schema requires: no early stopping, no warm-up, 16-draw validation IWAE
+TRAIN_DEFAULTS = {"patience": None, "min_delta": 0.0, "val_iwae_samples": 16, "kl_warmup": 0}
 
 
 def learning_rates(train: dict[str, Any]) -> list[float]:
@@ -140,7 +143,7 @@ class Trainer:
 
     def __init__(self, spec: dict[str, Any], x_train: torch.Tensor, x_test: torch.Tensor,
                  device: torch.device, fingerprint: str, checkpoint_path: Path | None) -> None:
-        self.spec, self.train = spec, spec["train"]
+        self.spec, self.train = spec, {**TRAIN_DEFAULTS, **spec["train"]}
         self.device = device
         self.fingerprint = fingerprint
         self.checkpoint_path = checkpoint_path
@@ -162,7 +165,8 @@ class Trainer:
             self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lrs[0], fused=True)
         self.candidate_params = {name for name, _ in self.model.named_parameters()}  # (K, ...) when batched
         self.batch_order = torch.Generator().manual_seed(spec["seed"])
-        self.book = CandidateBook(self.lrs, self.train.get("patience"), float(self.train.get("min_delta", 0.0)))
+        self.book = CandidateBook(self.lrs, self.train["patience"], float(self.train["min_delta"]),
+                                  self.train["kl_warmup"])
         self.state = TrainState(epoch=0, history=[], elapsed=0.0, book={})
         self.best_weights = self._weights()
 
@@ -200,10 +204,11 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         self.best_weights = ckpt["best_model"]
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["torch_rng"])
+        # RNG states are host byte tensors, whatever map_location did to them
+        torch.set_rng_state(ckpt["torch_rng"].cpu())
         if ckpt["cuda_rng"] is not None:
-            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
-        self.batch_order.set_state(ckpt["batch_order"])
+            torch.cuda.set_rng_state_all([state.cpu() for state in ckpt["cuda_rng"]])
+        self.batch_order.set_state(ckpt["batch_order"].cpu())
         self.state = TrainState(**ckpt["state"])
         self.book = CandidateBook(**self.state.book)
         print(f"[{run_name(self.spec)}] resumed from {path} after epoch {self.state.epoch}", flush=True)
@@ -240,10 +245,12 @@ class Trainer:
         n_steps = (n + batch_size - 1) // batch_size
         k = len(self.lrs)
         step_terms = torch.empty(n_steps, k, len(LOSS_TERMS), device=self.device)
+        ramp = self.train["kl_warmup"] * n_steps
         self.model.train()
         for step in range(n_steps):
             batch = self.x_train.index_select(0, order[step * batch_size:(step + 1) * batch_size])
-            terms = self.model(batch)
+            done = (epoch - 1) * n_steps + step + 1
+            terms = self.model(batch, kl_weight=min(1.0, done / ramp) if ramp else 1.0)
             self.optimizer.zero_grad()
             terms.loss.sum().backward()
             self.optimizer.step()
@@ -285,7 +292,7 @@ class Trainer:
         (K = 1 for a plain model), from the evaluation RNG stream (the training stream is untouched)."""
         model = self.model if model is None else model
         model.eval()
-        n_samples = self.train.get("val_iwae_samples", 16)
+        n_samples = self.train["val_iwae_samples"]
         totals = torch.zeros(model.candidates or 1, len(EVAL_TERMS), device=self.device, dtype=torch.float64)
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -477,8 +484,10 @@ def run_summary(trainer: Trainer, winner: int, test: torch.Tensor, dataset: Any,
         "converged": book.status[winner] == "converged",
         "stopping": {"status": book.status[winner], "reason": book.reason[winner],
                      "rule": f"stop a candidate after {book.patience} epochs without a validation IWAE gain of "
-                             f"more than {book.min_delta:g} nats/example; cap {spec['train']['epochs']} epochs",
-                     "val_iwae_samples": spec["train"].get("val_iwae_samples", 16)},
+                             f"more than {book.min_delta:g} nats/example (counted after {book.warmup} epochs of "
+                             f"KL warm-up); cap {spec['train']['epochs']} epochs",
+                     "val_iwae_samples": trainer.train["val_iwae_samples"],
+                     "kl_warmup": trainer.train["kl_warmup"]},
         "candidates": book.records(),
         "validation": {
             "split": "train", "n_validation": int(trainer.x_val.shape[0]), "n_train_used": int(n_train),
