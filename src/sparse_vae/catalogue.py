@@ -201,7 +201,8 @@ METRICS: tuple[Metric, ...] = (
        **_FIELDS),
     _m("rf_dog_fraction", "centre-surround fields", "fraction", "", "decoder",
        "fraction of the used decoder columns that a concentric difference of Gaussians (centre inside the "
-       "patch) describes with R^2 >= 0.7 and at least as well as a Gabor, within 0.02",
+       "patch; the surround of EITHER sign, so plain blobs count: see rf_center_surround_fraction for the "
+       "retina-like, opposite-sign reading) describes with R^2 >= 0.7 and at least as well as a Gabor, within 0.02",
        bounds=(0, 1),
        **_FIELDS),
     _m("rf_extended_fraction", "extended (grating) fields", "fraction", "", "decoder",
