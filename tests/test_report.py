@@ -20,7 +20,7 @@ import pytest
 from scipy import stats
 
 from sparse_vae import catalogue, report
-from sparse_vae.report import conclusions, controls, figures, pairwise, runs, statistics, tables, verdicts
+from sparse_vae.report import conclusions, controls, figures, pairwise, receptive, runs, statistics, tables, verdicts
 from sparse_vae.errors import MissingRunError, SparseVAEError
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -103,7 +103,7 @@ def _metrics(dataset: str, prior: str, latent: int, i: int) -> dict:
     synthetic = dataset == "synthetic"
     natural = dataset == "natural"
     m = {
-        "elbo": -50.0 - 5 * k - i, "recon_log_lik": -45.0 - 5 * k, "kl": 5.0, "iwae_log_lik": -48.0 - 5 * k - i,
+        "elbo": -50.0 - 5 * k - i, "recon_log_lik": -45.0 - 5 * k, "kl": 5.0, "iwae_log_lik": -48.0 - 0.2 * k - i,
         "iwae_samples": 10, "mse": MSE[prior][i], "active_units": latent - k % 2, "active_units_kl": latent,
         "used_units": latent - k % 2,
         "frac_near_zero": 0.1 * k, "hoyer": 0.2 + 0.1 * k + 0.01 * i, "kurtosis_mean": 1.0 + k,
@@ -127,6 +127,8 @@ def _metrics(dataset: str, prior: str, latent: int, i: int) -> dict:
     return m
 
 
+# iwae_log_lik: priors within 0.5 nats (the metric's margin) of each other, so no run reads as collapsed
+# (conclusion 4, ``conclusions.collapsed_runs``).
 def make_study(root: Path, datasets=None, seeds=(1, 2, 3)) -> tuple[list[Path], dict]:
     """A small complete study: synthetic (z4), digits (z2), natural (z4); three priors and seeds."""
     datasets = datasets or {"synthetic": [4], "digits": [2], "natural": [4]}
@@ -853,3 +855,78 @@ def test_a_verdict_names_the_unconverged_runs_it_rests_on():
     assert "laplace (seeds 2)" in row["evidence"]
     df["converged"] = True
     assert "did not converge" not in _verdict(df, 1).iloc[0]["evidence"]
+
+
+# ------------------------------------------------------------------------------------------
+# Issue 23: conclusion 3 as stated (retina-like) beside 3b (V1-like); conclusion 4's collapsed runs
+# ------------------------------------------------------------------------------------------
+
+def _retina_frame() -> pd.DataFrame:
+    """natural (unwhitened, MLP): centre-surround fractions; natural12 (whitened, linear): Gabor fractions."""
+    cs = {"normal": [0.1, 0.12, 0.08, 0.1], "laplace": [0.5, 0.45, 0.55, 0.6]}
+    enc = {"normal": [0.0, 0.05, 0.0, 0.1], "laplace": [0.4, 0.5, 0.45, 0.35]}
+    natural = _frame(cs, "rf_center_surround_fraction", dataset="natural", latent=16).assign(
+        rf_enc_center_surround_fraction=[v for p in enc for v in enc[p]], rf_localization=0.5)
+    gabor = {"normal": [0.02, 0.03, 0.01, 0.02], "laplace": [0.30, 0.35, 0.33, 0.31]}
+    whitened = _field_frame(gabor)
+    return pd.concat([natural, whitened], ignore_index=True)
+
+
+def test_conclusion_3_retina_like_and_3b_v1_like_are_both_produced():
+    sources = {"natural": "natural", "natural12": "natural"}
+    v = conclusions.compute_verdicts(_retina_frame(), (), 0.95, sources, baselines={"natural12": _baseline(0.82)})
+    three = v[v.conclusion == 3]
+    retina = three[three.claim == conclusions.CLAIMS[3]].iloc[0]
+    assert retina["dataset"] == "natural" and retina["verdict"] == "supported"
+    assert retina["metric"] == "rf_center_surround_fraction, rf_enc_center_surround_fraction"
+    v1 = three[three.claim == receptive.V1_CLAIM].iloc[0]
+    assert v1["dataset"] == "natural12" and v1["verdict"] == "supported" and v1["metric"] == "rf_gabor_fraction"
+    assert len(three) == 2  # one row per claim: the localization fallback is not used when fits exist
+    control = v[v.claim == controls.RETINA_CONTROL_CLAIM].iloc[0]
+    assert control["conclusion"] == 0 and control["verdict"] == "supported"
+    assert "whitening filter PSF (yes)" in control["evidence"] and "Gabor (no)" in control["evidence"]
+    assert conclusions.control_status(_retina_frame(), (), 0.95, sources)["retina_fields"] is True
+    # a study with whitened patches only: the retina-like claim is said to be not tested
+    v = conclusions.compute_verdicts(_field_frame(gabor={"normal": [0.02, 0.03, 0.01], "laplace": [0.3, 0.35, 0.33]}),
+                                     (), 0.95, {"natural12": "natural"})
+    retina = v[(v.conclusion == 3) & (v.claim == conclusions.CLAIMS[3])].iloc[0]
+    assert retina["verdict"] == "not tested" and "unwhitened" in retina["evidence"]
+
+
+def test_a_failed_retina_control_blocks_the_retina_like_verdict_only(monkeypatch):
+    def mislabelled(size):
+        labels = {name: not want if name == "same-sign blob" else want
+                  for name, (_, want) in controls.control_bank(size).items()}
+        return False, tuple(labels.items())
+
+    monkeypatch.setattr(controls, "_retina_labels", mislabelled)
+    sources = {"natural": "natural", "natural12": "natural"}
+    v = conclusions.compute_verdicts(_retina_frame(), (), 0.95, sources, baselines={"natural12": _baseline(0.82)})
+    control = v[v.claim == controls.RETINA_CONTROL_CLAIM].iloc[0]
+    assert control["verdict"] == "control failed" and "same-sign blob at 8x8" in control["evidence"]
+    three = v[v.conclusion == 3]
+    assert three[three.claim == conclusions.CLAIMS[3]].iloc[0]["verdict"] == "control failed"
+    assert three[three.claim == receptive.V1_CLAIM].iloc[0]["verdict"] == "supported"
+
+
+def test_conclusion_4_reports_collapsed_runs_apart():
+    used = {"normal": [2, 2, 2, 2], "laplace": [1, 1, 1, 1], "cauchy": [2, 2, 2, 2]}
+    iwae = {"normal": [-10.0, -10.1, -10.2, -10.0], "laplace": [-10.2, -10.3, -14.0, -10.1],
+            "cauchy": [-10.4, -10.3, -10.5, -10.2]}
+    df = _frame(used, "used_dims_2d", latent=2).assign(iwae_log_lik=[v for p in iwae for v in iwae[p]])
+    metric, collapsed = conclusions.collapsed_runs(conclusions.Evidence(df, (), 0.95, {}, {}), "mnist", 2)
+    assert metric == "iwae_log_lik" and collapsed == {"laplace": [3]}  # 3.8 nats below normal at seed 3
+    row = _verdict(df, 4).loc[0]
+    assert row["verdict"] == "supported" and row["seeds"] == "3/3; 1 collapsed"
+    assert "laplace uses one dimension in 3/3 seeds" in row["evidence"]
+    assert "Collapsed runs" in row["evidence"] and "laplace seeds 3" in row["evidence"]
+    # within the margin everywhere: no run collapsed, and the evidence says the rule was applied
+    row = _verdict(df.assign(iwae_log_lik=-10.0), 4).loc[0]
+    assert row["seeds"] == "4/4" and "No collapsed run" in row["evidence"]
+
+
+def test_the_report_prints_each_claim_in_the_talks_words_with_its_deviation():
+    for number, c in conclusions.CONCLUSIONS.items():
+        assert c.claim and c.quote and c.deviation and callable(c.judge)
+    assert "retina" in conclusions.CONCLUSIONS[3].quote and "3b" in conclusions.CONCLUSIONS[3].deviation
+    assert conclusions.SECOND_CLAIMS["3b"][0] == receptive.V1_CLAIM

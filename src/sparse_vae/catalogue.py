@@ -201,7 +201,8 @@ METRICS: tuple[Metric, ...] = (
        **_FIELDS),
     _m("rf_dog_fraction", "centre-surround fields", "fraction", "", "decoder",
        "fraction of the used decoder columns that a concentric difference of Gaussians (centre inside the "
-       "patch) describes with R^2 >= 0.7 and at least as well as a Gabor, within 0.02",
+       "patch; the surround of EITHER sign, so plain blobs count: see rf_center_surround_fraction for the "
+       "retina-like, opposite-sign reading) describes with R^2 >= 0.7 and at least as well as a Gabor, within 0.02",
        bounds=(0, 1),
        **_FIELDS),
     _m("rf_extended_fraction", "extended (grating) fields", "fraction", "", "decoder",
@@ -221,6 +222,20 @@ METRICS: tuple[Metric, ...] = (
        "median spatial frequency f of the Gabor-like used columns; null when none is Gabor-like",
        bounds=(0, None),
        margin=0.02, why="about a tenth of the 0.1-0.25 cycles/pixel of V1-like fields in 12x12 patches"),
+    _m("rf_center_surround_fraction", "centre-surround decoder fields", "fraction", "higher", "decoder",
+       "fraction of the USED dims whose decoder field (decode(s e_j) - decode(-s e_j), pixel space) is "
+       "centre-surround: an opposite-sign difference of Gaussians (surround volume 0.2-2 x the centre's, "
+       "centre inside the patch) fits it with R^2 >= 0.7, beats a single isotropic Gaussian blob by at "
+       "least 0.02 of R^2 and a Gabor within 0.02 (analysis.center_surround); unwhitened grey natural-image "
+       "patches only (whitening is itself a centre-surround filter)", panel=True,
+       bounds=(0, 1), note="retina-like (ganglion-cell) fields; unlike rf_dog_fraction, a plain blob does not count",
+       margin=0.1, why="one field in ten: about 1-2 of the up to 16 used latents of the natural-image study"),
+    _m("rf_enc_center_surround_fraction", "centre-surround encoder fields", "fraction", "higher", "decoder",
+       "as rf_center_surround_fraction, for each used dim's encoder field: the gradient of its posterior "
+       "location with respect to the image, averaged over the evaluated test inputs (analysis.sensitivity; "
+       "a linear encoder's weight row) -- what the latent responds to, as a neuron's receptive field",
+       bounds=(0, 1), note="the receptive field in the physiological sense (stimulus -> response)",
+       margin=0.1, why="one field in ten: about 1-2 of the up to 16 used latents of the natural-image study"),
     _m("dims_used_2d", "dims used (2-D latent)", "dims (count)", "", "latent_use",
        "used_units when the latent space is 2-D (the talk: Laplace uses one dimension)", panel=True,
        **_COUNT,

@@ -1,6 +1,7 @@
 """The two metric groups that read the decoder against known structure: ``decoder`` (how localised
 the used dimensions' receptive fields are; Gabor / centre-surround fits of the linear decoder's used
-columns on natural-image patches) and ``ground_truth`` (recovery of the true templates and weights on
+columns on natural-image patches; opposite-sign centre-surround fits of the decoder and encoder
+fields on unwhitened patches, ``sensitivity``) and ``ground_truth`` (recovery of the true templates and weights on
 synthetic and positive-control data, with the FastICA reference).
 
 Each is a ``catalogue.GROUPS`` entry called by ``analysis.compute``. Not here: the other groups and the
@@ -19,6 +20,7 @@ from sparse_vae.analysis import recovery as R
 from sparse_vae.analysis.display import display_direction
 from sparse_vae.analysis.fields import summarize_fields
 from sparse_vae.analysis.posterior import Group, Posterior, no_used_dims
+from sparse_vae.analysis.sensitivity import retina_fields
 from sparse_vae.data.io import Dataset
 
 __all__ = ["CONTROL_SOURCES", "FIELD_METRICS", "NATURAL_IMAGE_SOURCES", "decoder", "field_fits", "ground_truth",
@@ -42,6 +44,7 @@ def decoder(model: Any, post: Posterior, dataset: Dataset) -> Group:
     else:
         group.skip("rf_localization", "no used dimension with a non-zero receptive field")
     field_fits(model, post, dataset, group)
+    retina_fields(model, post, dataset, group)  # centre-surround fields, unwhitened patches (analysis.sensitivity)
     return group
 
 

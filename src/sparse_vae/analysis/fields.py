@@ -24,6 +24,13 @@ width across the stripes, ``2 sx``, is at most ``LOCALISED_MAX`` of the patch si
 envelope's central line crosses the patch; otherwise it is 'extended' (a grating or a ramp).
 The length along the stripes is not constrained: an edge or line crossing the whole patch is
 localised in position. Scale-free: any overall gain of a field leaves every number unchanged.
+
+The DoG here lets the surround take either sign, so 'dog' includes plain blobs. The retina-like
+(ganglion-cell) label is a separate rule, in ``analysis.center_surround``: a field is
+*centre-surround* when a DoG whose surround has the OPPOSITE sign to the centre (surround volume
+0.2-2 x the centre's) describes it (R^2 >= ``R2_THRESHOLD``, centre inside the patch), beats a
+single isotropic Gaussian blob (the null) by at least ``TIE_MARGIN`` of R^2, and is at least as good
+as the Gabor within ``TIE_MARGIN``.
 """
 
 from __future__ import annotations

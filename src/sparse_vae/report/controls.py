@@ -2,8 +2,9 @@
 metrics into "control failed" (``verdicts.METRIC_CONTROLS``).
 
 Each control is one function registered in ``CONTROLS``: it judges its datasets, adds its own verdict
-row (conclusion 0) and records its result with ``control_result``. Here: the sparse_linear dictionary
-recovery and the sparse-coding baseline's receptive fields. Not here: ``Evidence`` (``evidence``,
+row (conclusion 0) and records its result with ``control_result``. Here: the training likelihood, the
+sparse_linear dictionary recovery, the sparse-coding baseline's receptive fields (claim 3b) and the
+centre-surround classifier on constructed fields (claim 3, retina-like). Not here: ``Evidence`` (``evidence``,
 which this module uses and which does not import it back), which metrics each control guards
 (``verdicts``), the conclusions and ``control_status`` (``conclusions``).
 """
@@ -11,12 +12,16 @@ which this module uses and which does not import it back), which metrics each co
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
+
+from sparse_vae.analysis.center_surround import control_bank, control_passes
 
 from sparse_vae.report.evidence import Evidence
 from sparse_vae.report.statistics import Paired
 from sparse_vae.report.verdicts import NATURAL_SOURCES, mean_sd
 
-__all__ = ["CONTROLS", "FIELD_CONTROL_CLAIM", "TRAINING_CONTROL_CLAIM", "control_result", "controls"]
+__all__ = ["CONTROLS", "FIELD_CONTROL_CLAIM", "RETINA_CONTROL_CLAIM", "RETINA_CONTROL_SIZES", "TRAINING_CONTROL_CLAIM",
+           "control_result", "controls"]
 
 #: the dictionary-recovery control's pass mark (laplace's matched |cos| in every seed).
 CONTROL_MIN_COS = 0.75
@@ -139,10 +144,51 @@ def sparse_coding_fields(ev: Evidence) -> None:
         control_result(ev, "receptive_fields", passed)
 
 
+RETINA_CONTROL_CLAIM = ("control: the centre-surround classifier labels constructed opposite-sign DoGs and the "
+                        "whitening filter's point-spread function centre-surround, and a same-sign blob and a "
+                        "Gabor not")
+#: patch sides the retina control is run at: the natural-image datasets' (natural 8, natural12 12, cifar 16).
+RETINA_CONTROL_SIZES = (8, 12, 16)
+
+
+@lru_cache(maxsize=None)
+def _retina_labels(size: int) -> tuple[bool, tuple[tuple[str, bool], ...]]:
+    """The classifier's labels of the constructed bank at one patch side (cached: pure maths, the
+    same every time the verdicts are computed)."""
+    passed, labels = control_passes(size)
+    return passed, tuple(labels.items())
+
+
+def retina_fields(ev: Evidence) -> None:
+    """Control of claim 3 (retina-like): on fields whose answer is known by construction
+    (``analysis.center_surround.control_bank``: opposite-sign DoGs, noisy or not, and the whitening
+    filter's PSF must be centre-surround; same-sign blobs, a blob on a same-sign pedestal and a Gabor
+    must not), the classifier gets every label right at every patch side. Run when the study has a
+    natural-image dataset; a failure turns the centre-surround verdicts into "control failed"."""
+    if not any(ev.sources.get(d) in NATURAL_SOURCES for d, _ in ev.groups()):
+        return
+    wrong = []
+    for size in RETINA_CONTROL_SIZES:
+        expected = {name: want for name, (_, want) in control_bank(size).items()}
+        wrong += [f"{name} at {size}x{size} (labelled {'centre-surround' if got else 'not'})"
+                  for name, got in _retina_labels(size)[1] if got != expected[name]]
+    passed = not wrong
+    kinds = ", ".join(f"{name} ({'yes' if want else 'no'})" for name, (_, want) in control_bank(8).items())
+    evidence = (f"{len(control_bank(8))} constructed fields (should be centre-surround?): {kinds}; at patch sides "
+                f"{', '.join(map(str, RETINA_CONTROL_SIZES))}. ")
+    evidence += ("Every label is right." if passed else
+                 f"Mislabelled: {'; '.join(wrong)}. The control failed: the retina-like verdicts say 'control failed'.")
+    ev.add(0, "", "", "centre-surround classifier", "supported" if passed else "control failed",
+           f"{sum(len(control_bank(8)) for _ in RETINA_CONTROL_SIZES) - len(wrong)}/"
+           f"{len(control_bank(8)) * len(RETINA_CONTROL_SIZES)} fields", evidence, claim=RETINA_CONTROL_CLAIM)
+    control_result(ev, "retina_fields", passed)
+
+
 #: control name -> the function that judges it, in report order (another control: one more entry).
 CONTROLS: dict[str, Callable[[Evidence], None]] = {"training_likelihood": training_likelihood,
                                                    "dictionary_recovery": dictionary_recovery,
-                                                   "receptive_fields": sparse_coding_fields}
+                                                   "receptive_fields": sparse_coding_fields,
+                                                   "retina_fields": retina_fields}
 
 
 def controls(ev: Evidence) -> None:

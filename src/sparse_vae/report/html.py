@@ -23,7 +23,7 @@ from sparse_vae.report.figures import FigureInfo, slug
 from sparse_vae.report.runs import Run, Study, environments
 from sparse_vae.report.stability import Stability
 from sparse_vae.report.tables import ID_COLUMNS, TRAIN_COLUMNS, fmt, fmt_sd, order
-from sparse_vae.report.conclusions import CONCLUSIONS
+from sparse_vae.report.conclusions import CONCLUSIONS, SECOND_CLAIMS
 from sparse_vae.report.verdicts import VERDICT_RULES
 
 __all__ = ["render_html"]
@@ -165,8 +165,13 @@ def _verdicts_section(verdicts: pd.DataFrame, pct: str, stability: Stability | N
         f"on a metric whose control failed says so. {checked}</p>",
         _table(rules, "vocabulary", row_class=["v-" + slug(v).replace(".", "") for v in rules["verdict"]]),
     ]
-    for number, (claim, quote, _) in CONCLUSIONS.items():
-        parts.append(f"<h3>{number}. {_e(claim)}</h3><blockquote>{_e(quote)}</blockquote>")
+    for number, c in CONCLUSIONS.items():
+        parts.append(f"<h3>{number}. {_e(c.claim)}</h3><blockquote>{_e(c.quote)}</blockquote>"
+                     f'<p class="muted">Deviation: {_e(c.deviation)}</p>')
+        for label, (claim, quote, deviation) in SECOND_CLAIMS.items():
+            if label.startswith(str(number)):
+                parts.append(f"<h4>{_e(claim)}</h4><blockquote>{_e(quote)}</blockquote>"
+                             f'<p class="muted">Deviation: {_e(deviation)}</p>')
     table = verdicts[["conclusion", "dataset", "latent", "metric", "verdict", "seeds", "test", "p_adjusted", "mde",
                       "evidence"]]
     classes = ["v-" + slug(v).replace(".", "") for v in verdicts["verdict"]]

@@ -36,6 +36,7 @@ QUESTIONS = (
     ("informativeness", "probe_accuracy_sampled"), ("informativeness", "probe_accuracy"),
     ("informativeness", "template_matched_cos"), ("latent use", "used_dims"), ("latent use", "used_units"),
     ("dims used in 2-D", "used_dims_2d"), ("dims used in 2-D", "dims_used_2d"),
+    ("retina-like fields", "rf_center_surround_fraction"), ("retina-like fields", "rf_enc_center_surround_fraction"),
 )
 PAIRWISE_COLUMNS = ["question", "dataset", "latent", "metric", "better", "prior_a", "prior_b", "n_a", "n_b",
                     "n_pairs", "mean_a", "mean_b", "difference", "ci_low", "ci_high", "margin", "test", "p_value",

@@ -3,7 +3,8 @@
 Numbers in the README must come from a run of the current code, never from a hand copy: this
 module turns `verdicts.csv`, `summary.csv` and `pairwise.csv` of one report folder into markdown
 and writes it between a study's two marker lines of the README (`sparse-vae readme`). Not here: computing
-any verdict or statistic (``verdicts``, ``tables``); this only formats what they wrote.
+any verdict or statistic (``verdicts``, ``tables``); this only formats what they wrote, beside each
+claim in the talk's words and its deviation (``conclusions.CONCLUSIONS``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 
 from sparse_vae import catalogue
 from sparse_vae.errors import SparseVAEError
+from sparse_vae.report.conclusions import CONCLUSIONS, SECOND_CLAIMS
 from sparse_vae.report.tables import fmt_p
 from sparse_vae.report.verdicts import VERDICTS
 
@@ -106,6 +108,16 @@ def _headline(verdicts: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _claims_table() -> list[str]:
+    """Each claim in the talk's words beside how it is tested and the deviation, in one sentence."""
+    lines = ["| # | the talk's words | as tested | deviation |", "|---|---|---|---|"]
+    for number, c in CONCLUSIONS.items():
+        lines.append(f"| {number} | {_cell(c.quote)} | {_cell(c.claim)} | {_cell(c.deviation)} |")
+        lines += [f"| {label} | {_cell(quote)} | {_cell(claim)} | {_cell(deviation)} |"
+                  for label, (claim, quote, deviation) in SECOND_CLAIMS.items() if label.startswith(str(number))]
+    return lines
+
+
 def _mde(mde: float, difference: float) -> str:
     """The minimal detectable effect; float noise of seeds that differ by a constant shows as 0."""
     if not pd.isna(mde) and not pd.isna(difference) and abs(mde) <= 1e-9 * max(1.0, abs(difference)):
@@ -133,7 +145,8 @@ def results_markdown(report_dir: Path) -> str:
     summary = _read(report_dir, "summary.csv")
     pairwise = _read(report_dir, "pairwise.csv", required=False)
     tests = sorted({t for t in verdicts.get("test", pd.Series(dtype=str)).dropna() if t})
-    lines = ["In short, each claim's verdict by dataset and latent size:", "", *_headline(verdicts), "",
+    lines = ["Each claim in the talk's words, as this study tests it:", "", *_claims_table(), "",
+             "In short, each claim's verdict by dataset and latent size:", "", *_headline(verdicts), "",
              "Verdicts on the controls, the talk's conclusions and sparsity (the study's premise), from "
              f"`{report_dir / 'verdicts.csv'}`; numbers are mean ± sd over seeds from `summary.csv`. Runs are "
              "paired by seed; each row's comparisons form one family: p-values are Holm-adjusted within the "

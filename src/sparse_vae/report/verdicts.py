@@ -51,7 +51,8 @@ CONTROL_SOURCES = {"sparse_linear"}
 #: sources of natural-image datasets (the receptive-field control and conclusion 3).
 NATURAL_SOURCES = {"natural", "cifar"}
 #: metric -> the control that must pass before a verdict may rest on it. "dictionary_recovery" is the
-#: sparse_linear control; "receptive_fields" the sparse-coding (dictionary-learning) baseline's fields.
+#: sparse_linear control; "receptive_fields" the sparse-coding (dictionary-learning) baseline's fields;
+#: "retina_fields" the centre-surround classifier on constructed fields (``controls.retina_fields``).
 METRIC_CONTROLS = {
     "template_matched_cos": "dictionary_recovery", "template_weight_corr": "dictionary_recovery",
     "probe_accuracy": "dictionary_recovery", "probe_accuracy_best_dim": "dictionary_recovery",
@@ -59,6 +60,7 @@ METRIC_CONTROLS = {
     "rf_gabor_fraction": "receptive_fields", "rf_dog_fraction": "receptive_fields",
     "label_info_mean": "dictionary_recovery", "label_info_max": "dictionary_recovery",
     "probe_accuracy_sampled": "dictionary_recovery",
+    "rf_center_surround_fraction": "retina_fields", "rf_enc_center_surround_fraction": "retina_fields",
 }
 
 #: a claim's outcome -> how the evidence text says it.
