@@ -127,8 +127,8 @@ def _metrics(dataset: str, prior: str, latent: int, i: int) -> dict:
     return m
 
 
-# iwae_log_lik: priors within 0.5 nats (the metric's margin) of each other, so no run reads as collapsed
-# (conclusion 4, ``conclusions.collapsed_runs``).
+# iwae_log_lik: priors within 0.5 nats of each other, so no run reads as collapsed
+# (conclusion 4, ``conclusions.collapsed_runs``: more than COLLAPSE_NATS below the best).
 def make_study(root: Path, datasets=None, seeds=(1, 2, 3)) -> tuple[list[Path], dict]:
     """A small complete study: synthetic (z4), digits (z2), natural (z4); three priors and seeds."""
     datasets = datasets or {"synthetic": [4], "digits": [2], "natural": [4]}
