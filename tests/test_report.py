@@ -891,6 +891,11 @@ def test_conclusion_3_retina_like_and_3b_v1_like_are_both_produced():
                                      (), 0.95, {"natural12": "natural"})
     retina = v[(v.conclusion == 3) & (v.claim == conclusions.CLAIMS[3])].iloc[0]
     assert retina["verdict"] == "not tested" and "unwhitened" in retina["evidence"]
+    # and one with unwhitened patches only: 3b is said to be not tested
+    natural_only = _retina_frame().query("dataset == 'natural'")
+    v = conclusions.compute_verdicts(natural_only, (), 0.95, {"natural": "natural"})
+    v1 = v[(v.conclusion == 3) & (v.claim == receptive.V1_CLAIM)].iloc[0]
+    assert v1["verdict"] == "not tested" and "whitened" in v1["evidence"]
 
 
 def test_a_failed_retina_control_blocks_the_retina_like_verdict_only(monkeypatch):

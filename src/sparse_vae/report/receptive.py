@@ -40,7 +40,7 @@ def receptive_fields(ev: Evidence) -> None:
                "Not tested: no natural-image dataset (source natural or cifar) in the study "
                f"(sources: {', '.join(f'{d}={s}' for d, s in ev.sources.items()) or 'none'}).")
         return
-    retina = False
+    retina = v1 = False
     for dataset, latent in natural:
         has = [m for m in RETINA_METRICS if ev.missing(dataset, latent, ["normal", "laplace"], [m]) is None]
         gabor = ev.missing(dataset, latent, ["normal", "laplace"], ["rf_gabor_fraction"]) is None
@@ -48,6 +48,7 @@ def receptive_fields(ev: Evidence) -> None:
             retina = True
             retina_like(ev, dataset, latent, has)
         if gabor:
+            v1 = True
             field_shapes(ev, dataset, latent)
         if not has and not gabor:
             localization(ev, dataset, latent)
@@ -56,6 +57,10 @@ def receptive_fields(ev: Evidence) -> None:
                "Not tested: no natural-image group has the centre-surround fractions for normal and laplace "
                "(they are computed on unwhitened patches only: "
                f"{ev.reason(natural[0][0], natural[0][1], RETINA_METRICS[0])}).")
+    if not v1:
+        ev.add(3, "", "", "rf_gabor_fraction", "not tested", "",
+               "Not tested: no natural-image group has Gabor fits for normal and laplace (they need a linear "
+               "decoder on whitened patches, e.g. natural12).", claim=V1_CLAIM)
 
 
 def retina_like(ev: Evidence, dataset: str, latent: int, metrics: list[str]) -> None:
