@@ -207,6 +207,28 @@ def test_a_flipped_verdict_is_reported_as_unstable(two_reports):
     assert "**unstable**" in results_markdown(root / "checked")
 
 
+def test_rows_a_partial_rerun_did_not_cover_read_not_rerun(two_reports, tmp_path):
+    """A rerun of some datasets (bench/offline-2t.yaml) checks their rows; the rest say so, never 'same'."""
+    root, _, _, first, _ = two_reports
+    v = pd.read_csv(first / "verdicts.csv", keep_default_na=False)
+    partial = tmp_path / "verdicts.csv"
+    v[v.dataset != "digits"].to_csv(partial, index=False)
+    marked, _, found = stability.apply_stability(v, pd.DataFrame(), partial)
+    digits = (marked.dataset == "digits").to_numpy()
+    assert digits.any() and set(marked.loc[digits, "rerun"]) == {"not rerun"}
+    assert set(marked.loc[~digits, "rerun"]) == {"same"}
+    assert found.verdicts == {"same": int((~digits).sum()), "only here": int(digits.sum())}
+    checked = tmp_path / "report"
+    checked.mkdir()
+    marked.to_csv(checked / "verdicts.csv", index=False)
+    shutil.copy(first / "summary.csv", checked / "summary.csv")
+    from sparse_vae.report.readme import results_markdown
+
+    text = results_markdown(checked)
+    assert f"0 of the {int((~digits).sum())} verdicts it covers flipped" in text
+    assert f"{int(digits.sum())} verdicts were not rerun" in text and "| not rerun |" in text
+
+
 def test_the_same_study_twice_is_stable(two_reports):
     _, _, _, first, _ = two_reports
     v = pd.read_csv(first / "verdicts.csv", keep_default_na=False)

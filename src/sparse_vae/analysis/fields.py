@@ -38,7 +38,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
 __all__ = ["R2_THRESHOLD", "LOCALISED_MAX", "FieldFit", "fit_gabor", "fit_dog", "fit_field", "classify",
            "envelope_width", "envelope_length", "summarize_fields"]
@@ -129,6 +128,8 @@ def _fit(basis_fn, starts: list[np.ndarray], field: np.ndarray) -> tuple[np.ndar
         rows = np.vstack([q, q + np.diag(step)])
         values = _project(basis_fn(rows, x, y), target)[1]
         return ((values[1:] - values[0]) / step[:, None]).T
+
+    from scipy.optimize import least_squares  # lazy: ~0.4 s of import, needed only for field fits
 
     best = None
     for start in starts:

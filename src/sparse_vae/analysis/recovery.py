@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from sparse_vae.analysis.metrics import NotApplicable
 
@@ -82,6 +81,8 @@ def matched(similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     similarity = np.asarray(similarity, dtype=np.float64)
     value, column = np.zeros(similarity.shape[0]), np.full(similarity.shape[0], -1)
     if similarity.shape[1]:
+        from scipy.optimize import linear_sum_assignment  # lazy: ~0.4 s of import
+
         rows, cols = linear_sum_assignment(similarity, maximize=True)
         value[rows], column[rows] = similarity[rows, cols], cols
     return value, column

@@ -172,8 +172,8 @@ def _verdicts_section(verdicts: pd.DataFrame, pct: str, stability: Stability | N
             if label.startswith(str(number)):
                 parts.append(f"<h4>{_e(claim)}</h4><blockquote>{_e(quote)}</blockquote>"
                              f'<p class="muted">Deviation: {_e(deviation)}</p>')
-    table = verdicts[["conclusion", "dataset", "latent", "metric", "verdict", "seeds", "test", "p_adjusted", "mde",
-                      "evidence"]]
+    columns = ["conclusion", "dataset", "latent", "metric", "verdict", "seeds", "test", "p_adjusted", "mde"]
+    table = verdicts[columns + (["rerun"] if "rerun" in verdicts else []) + ["evidence"]]
     classes = ["v-" + slug(v).replace(".", "") for v in verdicts["verdict"]]
     parts.append(_table(table, "verdicts-table", row_class=classes))
     return "".join(parts)

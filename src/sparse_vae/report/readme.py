@@ -73,9 +73,10 @@ def _text(value) -> str:
 
 
 def _verdict_table(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
-    lines = ["| conclusion | dataset | latent | verdict | seeds | p (Holm) | minimal detectable effect | "
-             "metric: mean ± sd over seeds (or the evidence) |",
-             "|---|---|---|---|---|---|---|---|"]
+    checked = "rerun" in verdicts  # the report compared a stability rerun (report.stability)
+    lines = ["| conclusion | dataset | latent | verdict | " + ("stability rerun | " if checked else "") +
+             "seeds | p (Holm) | minimal detectable effect | metric: mean ± sd over seeds (or the evidence) |",
+             "|---|---|---|---|" + ("---|" if checked else "") + "---|---|---|---|"]
     for v in verdicts.itertuples():
         latent = _latent(v.latent)
         metrics = v.metric.split(", ") if isinstance(v.metric, str) else []
@@ -85,7 +86,8 @@ def _verdict_table(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
         else:  # no summary numbers (e.g. a baseline control, a reason not tested): the evidence
             numbers = _cell(v.evidence) if isinstance(v.evidence, str) else "–"
         dataset = "–" if pd.isna(v.dataset) else v.dataset
-        lines.append(f"| {v.conclusion}. {_cell(v.claim)} | {dataset} | {latent} | **{v.verdict}** | "
+        rerun = f"{_text(v.rerun)} | " if checked else ""
+        lines.append(f"| {v.conclusion}. {_cell(v.claim)} | {dataset} | {latent} | **{v.verdict}** | {rerun}"
                      f"{'' if pd.isna(v.seeds) else v.seeds} | {_text(getattr(v, 'p_adjusted', ''))} | "
                      f"{_text(getattr(v, 'mde', ''))} | {numbers} |")
     return lines
@@ -139,6 +141,17 @@ def _pairwise_table(pairwise: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _stability_note(verdicts: pd.DataFrame) -> list[str]:
+    """What the stability rerun (``report.stability``) said of these verdicts, counted; [] if none ran."""
+    if "rerun" not in verdicts:
+        return ["No stability rerun was compared with this study (`report.stability` is not set).", ""]
+    counts = verdicts["rerun"].fillna("").value_counts()
+    compared = int(counts.get("same", 0) + counts.get("flipped", 0))
+    return [f"Stability rerun (the same study with another reduction order; column \"stability rerun\"): "
+            f"{int(counts.get('flipped', 0))} of the {compared} verdicts it covers flipped (a flipped verdict "
+            f"reads \"unstable\"); {int(counts.get('not rerun', 0))} verdicts were not rerun.", ""]
+
+
 def results_markdown(report_dir: Path) -> str:
     """The README's results block for the report in `report_dir`."""
     verdicts = _read(report_dir, "verdicts.csv")
@@ -153,7 +166,7 @@ def results_markdown(report_dir: Path) -> str:
              "row, the minimal detectable effect is at 80% power, and a row reads \"no difference\" when every "
              "interval of the mean paired difference lies within the metric's equivalence margin. Tests used: "
              + ("; ".join(f"`{_cell(t)}`" for t in tests) or "none") + ".", "",
-             *_verdict_table(verdicts, summary)]
+             *_stability_note(verdicts), *_verdict_table(verdicts, summary)]
     if pairwise is not None and len(pairwise):
         lines += ["", "Laplace against normal, question by question (`pairwise.csv`; difference = mean over seeds of "
                   "laplace − normal, with its paired t interval; p-values Holm-adjusted over the pairs of one "

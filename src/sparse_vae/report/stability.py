@@ -18,7 +18,7 @@ import pandas as pd
 
 from sparse_vae.errors import SparseVAEError
 
-__all__ = ["PAIRWISE_KEY", "VERDICT_KEY", "Stability", "apply_stability", "flips", "read_table"]
+__all__ = ["PAIRWISE_KEY", "RERUN_WORDS", "VERDICT_KEY", "Stability", "apply_stability", "flips", "read_table"]
 
 #: what identifies a verdict row, and a pairwise row, in two studies of the same design.
 VERDICT_KEY = ["conclusion", "claim", "dataset", "latent", "metric"]
@@ -83,12 +83,18 @@ class Stability:
         return text + (f"; pairwise answers {counts(self.pairwise)}" if self.pairwise else "")
 
 
+#: the ``rerun`` column a checked report gains: what the stability rerun said of each of its rows.
+RERUN_WORDS = {"same": "same", "flipped": "flipped", "only here": "not rerun"}
+
+
 def _mark(table: pd.DataFrame, other: pd.DataFrame, key: list[str], word: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Set `word` to "unstable" on this study's rows that flipped; returns (table, the comparison)."""
+    """Set `word` to "unstable" on this study's rows that flipped and add the ``rerun`` column
+    (``RERUN_WORDS``), so a reader tells a checked verdict from one the rerun did not cover."""
     cmp = flips(table, other, key, word)
     table = table.reset_index(drop=True).copy()
     mine = cmp.iloc[:len(table)]  # this study's rows, in its order
     table.loc[(mine["status"] == "flipped").to_numpy(), word] = "unstable"
+    table["rerun"] = mine["status"].map(RERUN_WORDS).to_numpy()
     return table, cmp
 
 
