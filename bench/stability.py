@@ -1,17 +1,19 @@
 """Do the verdicts survive a rerun? Compare two finished report folders of the same study row by row.
 
-Typical use: the offline study as shipped (1 torch thread per job) and a copy that changes only the
-reduction order (2 threads per job) or the batch of seeds, each in its own results folder:
+Typical use: the offline study as shipped, and a rerun on another CPU's kernels (torch's AVX2 paths
+and MKL's instead of AVX512: the rounding another machine gives), each in its own results folder:
 
     snakemake --cores 2 --configfile presets/offline.yaml
-    snakemake --cores 2 --configfile presets/offline.yaml stability.yaml   # results: results/offline-2t,
-                                                                            # resources.train.threads: 2
-    python bench/stability.py results/offline/report results/offline-2t/report --markdown out.md
+    ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 \
+        snakemake --cores 2 --configfile presets/offline.yaml bench/offline-avx2.yaml
+    python bench/stability.py results/offline/report results/offline-avx2/report --markdown out.md
 
-It prints every verdict (and pairwise answer) that differs, and counts of same / flipped / only in
-one study. To make the report itself mark the flipped rows "unstable", set ``report.stability`` to
-the other study's verdicts.csv and rerun the report rule (``sparse_vae.report.stability``; the
-comparison here reads each report's own words, so give it reports built without that key).
+It prints how many runs' numbers the rerun moved (and by how much, in seed-sd units: a rerun that
+moved nothing checks nothing), every verdict (and pairwise answer) that differs, and counts of same /
+flipped / only in one study. To make the report itself mark the flipped rows "unstable", set
+``report.stability`` to the other study's verdicts.csv and rerun the report rule
+(``sparse_vae.report.stability``; the comparison here reads each report's own words, so give it
+reports built without that key).
 Exit status 0 when nothing flipped, 1 when some verdict did (so a CI job can require stability).
 """
 
@@ -36,9 +38,34 @@ def compare(first: Path, second: Path) -> dict[str, pd.DataFrame]:
     return out
 
 
+RUN = ["dataset", "prior", "latent", "seed"]
+
+
+def number_changes(first: Path, second: Path) -> str | None:
+    """How far the rerun moved the numbers themselves (metrics.csv of both): runs whose metrics differ
+    at all, and the largest change in units of that metric's sd over seeds. A rerun that moved nothing
+    checks nothing about rounding; None when either folder lacks metrics.csv."""
+    if not ((first / "metrics.csv").is_file() and (second / "metrics.csv").is_file()):
+        return None
+    a, b = pd.read_csv(first / "metrics.csv"), pd.read_csv(second / "metrics.csv")
+    both = a.merge(b, on=RUN, suffixes=("_a", "_b"))
+    metrics = [c for c in a.columns if c not in RUN and c in b.columns and pd.api.types.is_numeric_dtype(a[c])]
+    sd = a.groupby(RUN[:3])[metrics].std().add_suffix("_sd").reset_index()
+    both = both.merge(sd, on=RUN[:3])
+    changed = pd.concat([(both[f"{m}_a"] - both[f"{m}_b"]).abs() > 0 for m in metrics], axis=1).any(axis=1)
+    scaled = pd.DataFrame({m: (both[f"{m}_a"] - both[f"{m}_b"]).abs() / both[f"{m}_sd"] for m in metrics})
+    scaled = scaled.replace([float("inf")], float("nan"))
+    largest = scaled.max().dropna().sort_values()
+    worst = (f"; largest change {largest.iloc[-1]:.2g} sd over seeds ({largest.index[-1]}), median over "
+             f"metrics {largest.median():.2g} sd") if len(largest) and largest.iloc[-1] > 0 else ""
+    return f"- numbers: {int(changed.sum())} of {len(both)} shared runs differ in some metric{worst}"
+
+
 def markdown(tables: dict[str, pd.DataFrame], first: Path, second: Path) -> str:
     """Counts per table, then one markdown row per flipped row (both words)."""
     lines = [f"Stability: `{first}` (A) against `{second}` (B).", ""]
+    numbers = number_changes(first, second)
+    lines += [numbers] if numbers else []
     for name, table in tables.items():
         counts = table["status"].value_counts()
         compared = int(counts.get("same", 0) + counts.get("flipped", 0))

@@ -6,6 +6,7 @@ each run records and the report flags.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import math
@@ -208,7 +209,7 @@ def test_a_flipped_verdict_is_reported_as_unstable(two_reports):
 
 
 def test_rows_a_partial_rerun_did_not_cover_read_not_rerun(two_reports, tmp_path):
-    """A rerun of some datasets (bench/offline-2t.yaml) checks their rows; the rest say so, never 'same'."""
+    """A rerun of some datasets (bench/offline-avx2.yaml leaves natural12 out) checks their rows; the rest say so, never 'same'."""
     root, _, _, first, _ = two_reports
     v = pd.read_csv(first / "verdicts.csv", keep_default_na=False)
     partial = tmp_path / "verdicts.csv"
@@ -247,6 +248,24 @@ def test_bench_stability_compares_two_report_folders(two_reports, tmp_path):
     same = subprocess.run([sys.executable, str(REPO / "bench" / "stability.py"), str(first), str(first)],
                           capture_output=True, text=True)
     assert same.returncode == 0 and "0 of" in same.stdout
+    runs = len(pd.read_csv(first / "metrics.csv"))
+    assert f"- numbers: 0 of {runs} shared runs differ" in same.stdout  # a rerun that moved nothing says so
+
+
+def test_bench_stability_measures_how_far_the_numbers_moved(two_reports, tmp_path):
+    _, _, _, first, _ = two_reports
+    moved = tmp_path / "moved"
+    shutil.copytree(first, moved)
+    m = pd.read_csv(moved / "metrics.csv")
+    sd = m[(m.dataset == m.dataset[0]) & (m.prior == m.prior[0]) & (m.latent == m.latent[0])]["mse"].std()
+    m.loc[0, "mse"] += 0.5 * sd  # one run, half a seed-sd
+    m.to_csv(moved / "metrics.csv", index=False)
+    spec = importlib.util.spec_from_file_location("bench_stability", REPO / "bench" / "stability.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    line = bench.number_changes(first, moved)
+    assert line.startswith(f"- numbers: 1 of {len(m)} shared runs differ") and "largest change 0.5 sd" in line
+    assert "(mse)" in line
 
 
 def test_stability_must_name_a_readable_verdicts_table(two_reports, tmp_path):
