@@ -226,7 +226,7 @@ def test_rows_a_partial_rerun_did_not_cover_read_not_rerun(two_reports, tmp_path
     from sparse_vae.report.readme import results_markdown
 
     text = results_markdown(checked)
-    assert f"0 of the {int((~digits).sum())} verdicts it covers flipped" in text
+    assert f"verdicts: 0 of the {int((~digits).sum())} verdicts it covers flipped" in text
     assert f"{int(digits.sum())} verdicts were not rerun" in text and "| not rerun |" in text
 
 

@@ -141,15 +141,22 @@ def _pairwise_table(pairwise: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _stability_note(verdicts: pd.DataFrame) -> list[str]:
-    """What the stability rerun (``report.stability``) said of these verdicts, counted; [] if none ran."""
+def _rerun_counts(table: pd.DataFrame | None, what: str) -> str:
+    """'F of the N <what> it covers flipped; M <what> were not rerun' from a checked table's column."""
+    counts = table["rerun"].fillna("").value_counts() if table is not None and "rerun" in table else {}
+    compared = int(counts.get("same", 0) + counts.get("flipped", 0))
+    return (f"{int(counts.get('flipped', 0))} of the {compared} {what} it covers flipped; "
+            f"{int(counts.get('not rerun', 0))} {what} were not rerun")
+
+
+def _stability_note(verdicts: pd.DataFrame, pairwise: pd.DataFrame | None) -> list[str]:
+    """What the stability rerun (``report.stability``) said of these verdicts and pairwise answers."""
     if "rerun" not in verdicts:
         return ["No stability rerun was compared with this study (`report.stability` is not set).", ""]
-    counts = verdicts["rerun"].fillna("").value_counts()
-    compared = int(counts.get("same", 0) + counts.get("flipped", 0))
-    return [f"Stability rerun (the same study with another reduction order; column \"stability rerun\"): "
-            f"{int(counts.get('flipped', 0))} of the {compared} verdicts it covers flipped (a flipped verdict "
-            f"reads \"unstable\"); {int(counts.get('not rerun', 0))} verdicts were not rerun.", ""]
+    answers = f"; pairwise answers: {_rerun_counts(pairwise, 'answers')}" if pairwise is not None else ""
+    return [f"Stability rerun (`report.stability`: the same study rerun with other floating-point rounding, "
+            f"e.g. another CPU's kernels; column \"stability rerun\"; a flipped row reads \"unstable\"): "
+            f"verdicts: {_rerun_counts(verdicts, 'verdicts')}{answers}.", ""]
 
 
 def results_markdown(report_dir: Path) -> str:
@@ -166,7 +173,7 @@ def results_markdown(report_dir: Path) -> str:
              "row, the minimal detectable effect is at 80% power, and a row reads \"no difference\" when every "
              "interval of the mean paired difference lies within the metric's equivalence margin. Tests used: "
              + ("; ".join(f"`{_cell(t)}`" for t in tests) or "none") + ".", "",
-             *_stability_note(verdicts), *_verdict_table(verdicts, summary)]
+             *_stability_note(verdicts, pairwise), *_verdict_table(verdicts, summary)]
     if pairwise is not None and len(pairwise):
         lines += ["", "Laplace against normal, question by question (`pairwise.csv`; difference = mean over seeds of "
                   "laplace − normal, with its paired t interval; p-values Holm-adjusted over the pairs of one "
