@@ -456,7 +456,13 @@ def test_verdict_one_dimension():
     df = _frame({"normal": [1, 1, 1], "laplace": [1, 1, 1], "cauchy": [2, 2, 2]}, "used_dims_2d", latent=2)
     assert _verdict(df, 4).loc[0, "verdict"] == "partly supported"
     df = _frame({"normal": [1, 1, 1], "laplace": [2, 2, 2], "cauchy": [2, 2, 2]}, "used_dims_2d", latent=2)
-    assert _verdict(df, 4).loc[0, "verdict"] == "contradicted"
+    v = _verdict(df, 4)
+    assert v.loc[0, "verdict"] == "contradicted" and "a comparison is reversed" in v.loc[0, "evidence"]
+    # every prior uses both dimensions: no comparison is reversed, the "about one" check is; the text says which
+    df = _frame({"normal": [2, 2, 2], "laplace": [2, 2, 2], "cauchy": [2, 2, 2]}, "used_dims_2d", latent=2)
+    v = _verdict(df, 4)
+    assert v.loc[0, "verdict"] == "contradicted" and "a comparison is reversed" not in v.loc[0, "evidence"]
+    assert "lies outside [0.5, 1.5], so it does not use about one dimension" in v.loc[0, "evidence"]
     df = _frame({"normal": [0.1], "laplace": [0.2], "cauchy": [0.3]}, "mse", latent=20)
     v = _verdict(df, 4)
     assert v.loc[0, "verdict"] == "not tested" and "no runs with latent = 2" in v.loc[0, "evidence"]

@@ -180,9 +180,13 @@ def one_dimension(ev: Evidence) -> None:
         evidence += _collapse_text(metric, collapsed)
         verdict = classify(outcomes)
         n_collapsed = sum(len(s) for s in collapsed.values())
+        why = note(ev.pct, verdict, outcomes)
+        if verdict == "contradicted" and "reversed" not in r["outcomes"]:  # reversed by the one-dim check alone
+            why = (f" Contradicted: laplace's dims-used interval [{fmt(lap.lo)}, {fmt(lap.hi)}] lies outside "
+                   f"[0.5, 1.5], so it does not use about one dimension.")
         ev.add(4, dataset, latent, "used_dims_2d", verdict,
                f"{r['k']}/{r['n']}" + (f"; {n_collapsed} collapsed" if n_collapsed else ""),
-               evidence + note(ev.pct, verdict, outcomes), results=[r])
+               evidence + why, results=[r])
 
 
 def sparsity(ev: Evidence) -> None:
