@@ -52,7 +52,9 @@ def number_changes(first: Path, second: Path) -> str | None:
     metrics = [c for c in a.columns if c not in RUN and c in b.columns and pd.api.types.is_numeric_dtype(a[c])]
     sd = a.groupby(RUN[:3])[metrics].std().add_suffix("_sd").reset_index()
     both = both.merge(sd, on=RUN[:3])
-    changed = pd.concat([(both[f"{m}_a"] - both[f"{m}_b"]).abs() > 0 for m in metrics], axis=1).any(axis=1)
+    # a value present in one study and null in the other counts as changed; null in both does not
+    changed = pd.concat([both[f"{m}_a"].ne(both[f"{m}_b"]) & ~(both[f"{m}_a"].isna() & both[f"{m}_b"].isna())
+                         for m in metrics], axis=1).any(axis=1)
     scaled = pd.DataFrame({m: (both[f"{m}_a"] - both[f"{m}_b"]).abs() / both[f"{m}_sd"] for m in metrics})
     scaled = scaled.replace([float("inf")], float("nan"))
     largest = scaled.max().dropna().sort_values()

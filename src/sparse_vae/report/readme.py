@@ -17,6 +17,7 @@ import pandas as pd
 from sparse_vae import catalogue
 from sparse_vae.errors import SparseVAEError
 from sparse_vae.report.conclusions import CONCLUSIONS, SECOND_CLAIMS
+from sparse_vae.report.stability import RERUN_WORDS
 from sparse_vae.report.tables import fmt_p
 from sparse_vae.report.verdicts import VERDICTS
 
@@ -146,7 +147,7 @@ def _rerun_counts(table: pd.DataFrame | None, what: str) -> str:
     counts = table["rerun"].fillna("").value_counts() if table is not None and "rerun" in table else {}
     compared = int(counts.get("same", 0) + counts.get("flipped", 0))
     return (f"{int(counts.get('flipped', 0))} of the {compared} {what} it covers flipped; "
-            f"{int(counts.get('not rerun', 0))} {what} were not rerun")
+            f"{int(counts.get(RERUN_WORDS['only here'], 0))} {what} were not rerun")
 
 
 def _stability_note(verdicts: pd.DataFrame, pairwise: pd.DataFrame | None) -> list[str]:
