@@ -25,6 +25,9 @@ from sparse_vae.distributions import (  # noqa: E402
     make_posterior,
     make_prior,
     posterior_scale,
+    prior_log_density,
+    standard_draws,
+    standard_log_density,
 )
 
 D = torch.float64
@@ -320,3 +323,37 @@ def test_kl_divergence_shapes(prior, family):
     assert kl_divergence(q, p, "monte_carlo", z=q.rsample((5,))).shape == (6, 3)
     with pytest.raises(ValueError):
         kl_divergence(q, p, "exact")
+
+
+@pytest.mark.parametrize("posterior", ["gaussian", "cauchy"])
+def test_log_density_at_the_standard_draw_is_log_prob_in_value_and_gradient(posterior: str) -> None:
+    """log q(z) = standard_log_density(eps) - log(scale) for z = loc + scale * eps: the same value and
+    the same gradients in loc and scale as torch's log_prob(z) along the reparameterisation."""
+    torch.manual_seed(0)
+    loc = torch.randn(5, 3, dtype=D, requires_grad=True)
+    raw = torch.randn(5, 3, dtype=D, requires_grad=True)
+    q = make_posterior(posterior, loc, raw)
+    eps = standard_draws(posterior, (4, 5, 3), D)
+    z = q.loc + eps * q.scale
+    ours = standard_log_density(posterior, eps) - q.scale.log()
+    theirs = q.log_prob(z)
+    torch.testing.assert_close(ours, theirs)
+    grads = torch.autograd.grad(ours.sum(), [loc, raw], retain_graph=True, materialize_grads=True)
+    for a, b in zip(grads, torch.autograd.grad(theirs.sum(), [loc, raw])):   # loc's: 0 along the draw
+        torch.testing.assert_close(a, b)
+
+
+def test_standard_draws_are_the_samplers_draws() -> None:
+    for posterior, dist in (("gaussian", Normal(torch.zeros(6), torch.ones(6))),
+                            ("cauchy", GuardedCauchy(torch.zeros(6), torch.ones(6)))):
+        torch.manual_seed(3)
+        ours = standard_draws(posterior, (2, 6))
+        torch.manual_seed(3)
+        assert torch.equal(ours, dist.rsample((2,)))
+
+
+@pytest.mark.parametrize("family", ["normal", "laplace", "cauchy"])
+@pytest.mark.parametrize("scale", [1.0, 2.5])
+def test_prior_log_density_is_the_priors_log_prob(family: str, scale: float) -> None:
+    z = torch.linspace(-40, 40, 801, dtype=D).reshape(3, 267)
+    torch.testing.assert_close(prior_log_density(family, z, scale), make_prior(family, scale, 267).log_prob(z).double())

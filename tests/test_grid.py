@@ -41,13 +41,22 @@ def test_candidate_adam_is_torch_adam_per_candidate() -> None:
         torch.testing.assert_close(stacked[k].detach(), singles[k].detach(), rtol=1e-5, atol=1e-6)
 
 
-def test_a_frozen_candidate_no_longer_moves() -> None:
-    p = torch.ones(2, 3, requires_grad=True)
-    opt = CandidateAdam([p], [0.1, 0.1])
-    opt.freeze(1)
-    p.sum().backward()
-    opt.step()
-    assert torch.equal(p[1].detach(), torch.ones(3)) and bool((p[0] < 1).all())
+def test_dropping_candidates_leaves_the_others_steps_unchanged() -> None:
+    """`keep` (a stopped candidate leaves the batch) continues the kept candidates exactly."""
+    torch.manual_seed(0)
+    start, targets = torch.randn(3, 4), torch.randn(8, 4)
+    full, part = start.clone().requires_grad_(), start.clone().requires_grad_()
+    ours, theirs = CandidateAdam([full], [1e-2, 2e-2, 3e-2]), CandidateAdam([part], [1e-2, 2e-2, 3e-2])
+    for step, target in enumerate(targets):
+        if step == 3:
+            part.data = part.data[[2, 0]].clone()
+            theirs.keep([2, 0])
+        for p, opt in ((full, ours), (part, theirs)):
+            opt.zero_grad()
+            ((p - target) ** 2).sum().backward()
+            opt.step()
+    assert theirs.lrs == [3e-2, 1e-2]
+    assert torch.equal(part.detach(), full.detach()[[2, 0]])
 
 
 def test_stopping_rule_stops_a_flat_curve_and_continues_an_improving_one() -> None:
@@ -190,7 +199,7 @@ def test_learned_pixel_sd_starts_at_the_data_sd() -> None:
 def test_each_grid_candidate_is_a_restart_paired_across_priors() -> None:
     """Candidate 0 starts from the seed's own weights; candidate k > 0 from those of seed restart_seed(s, k),
     whatever the prior (so the restarts stay paired too)."""
-    from sparse_vae.train import restart_seed  # noqa: PLC0415
+    from sparse_vae.grid import restart_seed  # noqa: PLC0415
 
     x = torch.from_numpy(template_images(256))
     grid = {prior: Trainer(make_spec(prior, lr=[1e-3, 2e-3, 4e-3]), x, x[:64], torch.device("cpu"), "x", None)
@@ -215,3 +224,58 @@ def test_an_exported_candidate_stays_on_the_grid_models_device() -> None:
     spec = make_spec("laplace", lr=[1e-3, 2e-3])
     grid = build_model(spec, input_dim=25, candidates=2).to("meta")
     assert {p.device.type for p in export_candidate(grid, 1, spec).parameters()} == {"meta"}
+
+
+def _toy_trainer(checkpoint: Path | None = None, **train) -> Trainer:
+    spec = make_spec(epochs=8, lr=[3e-3, 1e-7], min_delta=0.01, **train)
+    return Trainer(spec, torch.from_numpy(template_images(1024)), torch.from_numpy(template_images(256, 1)),
+                   torch.device("cpu"), "fingerprint", checkpoint)
+
+
+def test_a_stopped_candidate_leaves_the_batch_and_the_others_go_on_unchanged() -> None:
+    """lr 1e-7 is flat, so it converges at epoch 3 and its row is dropped from the stacked model;
+    candidate 0 trains on as it does when nothing stops (patience off): same batches and draws, the
+    only difference the rounding of a matmul one candidate narrower (~1e-7 relative)."""
+    compacted = _toy_trainer(patience=2)   # the seed's training draws come from the global RNG:
+    compacted.fit()                        # build and fit one trainer at a time
+    reference = _toy_trainer(patience=None)
+    reference.fit()
+    assert compacted.book.status == ["cap", "converged"] and compacted.book.best_epoch[1] == 1
+    assert compacted.model.candidates == 1 and compacted.rows == [0]
+    ours, theirs = (pd.DataFrame(t.state.history).drop(columns=["seconds", "samples_per_s"])
+                    for t in (compacted, reference))
+    pd.testing.assert_frame_equal(ours[ours.candidate == 0].reset_index(drop=True),
+                                  theirs[theirs.candidate == 0].reset_index(drop=True), rtol=1e-5)
+    assert ours.loc[(ours.candidate == 0) & (ours.epoch <= 3)].equals(theirs.loc[(theirs.candidate == 0) & (theirs.epoch <= 3)])
+    assert set(ours.loc[ours.epoch > 3, "candidate"]) == {0}
+    winner, model = compacted.kept_model()
+    assert winner == 0 and model.candidates is None
+    assert compacted.model.candidates == 2   # the whole grid again, on its kept weights
+
+
+def test_a_run_killed_after_a_candidate_stopped_resumes_exactly(tmp_path: Path) -> None:
+    class Killed(Exception):
+        pass
+
+    original = Trainer.save_checkpoint
+
+    def save_then_die(self: Trainer) -> None:
+        original(self)
+        if self.state.epoch == 5:
+            assert self.model.candidates == 1   # the checkpoint holds the compacted model
+            raise Killed
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "save_checkpoint", save_then_die)
+        with pytest.raises(Killed):
+            _toy_trainer(tmp_path / "checkpoint.pt", patience=2).fit()
+    resumed = _toy_trainer(tmp_path / "checkpoint.pt", patience=2)
+    resumed.fit()
+    uninterrupted = _toy_trainer(patience=2)
+    uninterrupted.fit()
+    ours, theirs = (pd.DataFrame(t.state.history).drop(columns=["seconds", "samples_per_s"])
+                    for t in (resumed, uninterrupted))
+    pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
+    for (name, a), b in zip(resumed.kept_model()[1].state_dict().items(),
+                            uninterrupted.kept_model()[1].state_dict().values()):
+        assert torch.equal(a, b), name

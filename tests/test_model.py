@@ -316,3 +316,25 @@ def test_cauchy_posterior_iwae_objective_is_finite_where_the_one_draw_elbo_is_no
     with torch.no_grad():
         terms = model(x.expand(8, -1))
     assert torch.isfinite(terms.loss) and terms.loss.shape == ()
+
+
+@pytest.mark.parametrize("prior", ["normal", "laplace", "cauchy"])
+@pytest.mark.parametrize("candidates", [None, 3])
+def test_log_weights_are_the_densities_log_probs(prior, candidates):
+    """`log_weights` (log q at the standard draw, the prior's log density written out) gives the
+    values and gradients of torch.distributions' log_prob at the same draws."""
+    torch.manual_seed(0)
+    model = build_model(make_spec(prior=prior), D, candidates=candidates)
+    x = torch.rand(B, D)
+    torch.manual_seed(1)
+    log_lik, log_ratio = model.log_weights(x, model.posterior(x), 4)
+    torch.manual_seed(1)
+    q = model.posterior(x)
+    z = model.draw(q, (4,))
+    reference = q.log_prob(z) - model.prior().log_prob(z)
+    torch.testing.assert_close(log_ratio, reference)
+    torch.testing.assert_close(log_lik, model.log_likelihood(x, z))
+    ours = torch.autograd.grad((log_lik - log_ratio.sum(-1)).sum(), list(model.parameters()))
+    theirs = torch.autograd.grad((model.log_likelihood(x, z) - reference.sum(-1)).sum(), list(model.parameters()))
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -51,6 +51,9 @@ __all__ = [
     "make_posterior",
     "make_prior",
     "posterior_scale",
+    "prior_log_density",
+    "standard_draws",
+    "standard_log_density",
 ]
 
 PRIOR_FAMILIES = ("normal", "laplace", "cauchy")
@@ -71,6 +74,8 @@ LOG_SCALE_MAX = 5.0
 CAUCHY_U_MIN = 1e-6
 
 _HALF_LOG_2PIE = 0.5 * math.log(2 * math.pi * math.e)
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+_LOG_PI = math.log(math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 
 
@@ -88,13 +93,47 @@ class GuardedCauchy(Cauchy):
     """
 
     def rsample(self, sample_shape: torch.Size | tuple[int, ...] = torch.Size()) -> Tensor:
-        shape = self._extended_shape(sample_shape)
-        u = torch.rand(shape, dtype=self.loc.dtype, device=self.loc.device)
-        lower = u < 0.5
-        w = torch.where(lower, u, 1.0 - u).clamp_(min=CAUCHY_U_MIN)
-        eps = torch.tan(math.pi * w).reciprocal_()
-        eps = torch.where(lower, -eps, eps)
+        eps = standard_draws("cauchy", self._extended_shape(sample_shape), self.loc.dtype, self.loc.device)
         return self.loc + eps * self.scale
+
+
+def standard_draws(posterior: str, shape: tuple[int, ...], dtype: torch.dtype = torch.float32,
+                   device: torch.device | str | None = None) -> Tensor:
+    """Draws of the standard member of a posterior family (loc 0, scale 1), exactly those that
+    torch's `Normal.rsample` and `GuardedCauchy.rsample` scale and shift (same RNG calls)."""
+    if posterior == "gaussian":
+        return torch.empty(shape, dtype=dtype, device=device).normal_()
+    u = torch.rand(shape, dtype=dtype, device=device)
+    lower = u < 0.5
+    w = torch.where(lower, u, 1.0 - u).clamp_(min=CAUCHY_U_MIN)
+    eps = torch.tan(math.pi * w).reciprocal_()
+    return torch.where(lower, -eps, eps)
+
+
+def standard_log_density(posterior: str, eps: Tensor) -> Tensor:
+    """log density of the standard posterior member at `eps`, elementwise.
+
+    With z = loc + scale * eps, `log q(z) = standard_log_density(eps) - log(scale)` in value and in
+    gradient: torch's `log_prob(z)` differentiates the standardised residual (z - loc) / scale, whose
+    derivative with respect to loc and scale is 0 along the reparameterisation. Evaluating at eps
+    skips that residual (tested against `log_prob` in tests/test_distributions.py).
+    """
+    if posterior == "gaussian":
+        return -0.5 * eps.square() - _HALF_LOG_2PI
+    return -torch.log(1 + eps.square()) - _LOG_PI    # log(1 + t), not log1p: see `softplus`
+
+
+def prior_log_density(family: str, z: Tensor, scale: float) -> Tensor:
+    """log p(z) of the zero-centred prior family with a scalar scale, elementwise: the value of
+    `make_prior(family, scale, L).log_prob(z)` in fewer elementwise passes (a training step's
+    largest tensors are the draws z, so each pass counts)."""
+    t = z if scale == 1.0 else z * (1.0 / scale)
+    log_scale = math.log(scale)
+    if family == "normal":
+        return -0.5 * t.square() - (_HALF_LOG_2PI + log_scale)
+    if family == "laplace":
+        return -t.abs() - (math.log(2.0) + log_scale)
+    return -torch.log(1 + t.square()) - (_LOG_PI + log_scale)
 
 
 # -- priors and posteriors ------------------------------------------------------------------------

@@ -1,15 +1,17 @@
 """A grid of training settings trained as one batched model: per-candidate Adam and stopping rule.
 
-Why batched: the study's small models are bound by per-kernel overhead, not arithmetic, so K
-candidates stacked along a leading axis (`model.CandidateLinear`) cost about one run (bench/). What
-must stay per candidate is everything that makes them independent runs: the learning rate and
+Why batched: the study's small models are bound by per-kernel overhead more than arithmetic, so K
+candidates stacked along a leading axis (`model.CandidateLinear`) cost less than K runs (bench/).
+What must stay per candidate is everything that makes them independent runs: the learning rate and
 Adam's moments (`CandidateAdam`), and the stopping rule, kept weights and fate (`CandidateBook`).
+A candidate that stops leaves the stacked model (`CandidateAdam.keep`, `train.Trainer._compact`),
+so the steps after it cost only the candidates still training.
 
 The stopping rule (Keras' EarlyStopping semantics, on a quantity that is higher-is-better): after
 every epoch a candidate's validation IWAE counts as an improvement when it exceeds its best so far
 by more than `min_delta` nats/example; the weights kept are those of its last improving epoch. A
-candidate that has gone `patience` epochs without improving has *converged* and is frozen (its
-learning rate becomes 0, so it no longer changes and the others go on); one still improving at the
+candidate that has gone `patience` epochs without improving has *converged* and leaves the batch
+(its kept weights stay in the book; the others go on); one still improving at the
 epoch cap has *not* converged (status "cap"); one whose loss turned non-finite or exploded is
 *diverged* and dropped. The run's winner is the candidate with the best kept validation IWAE.
 """
@@ -19,10 +21,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from typing import Any
+
+import numpy as np
 import torch
 from torch import Tensor
 
+from sparse_vae.model import VAE, build_model
+
 STATUSES = ("training", "converged", "cap", "diverged")
+LOSS_TERMS = ("loss", "recon", "kl")
+DIVERGENCE_FACTOR = 10.0       # see `train`'s module docstring (divergence)
 
 
 class CandidateAdam:
@@ -32,14 +41,14 @@ class CandidateAdam:
     torch's Adam takes one learning rate per parameter tensor; a stacked tensor holds K candidates,
     so the step is written with `torch._foreach_*` kernels: the moments are updated on the whole
     stacked tensors, and the final step on per-candidate views, each with its own step size (the
-    bias corrections folded in as torch's Adam does). A frozen candidate (`freeze`) is left out.
+    bias corrections folded in as torch's Adam does). `keep` drops stopped candidates' moments
+    when the trainer drops their rows from the parameters.
     """
 
     def __init__(self, params: list[Tensor], lrs: list[float], betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8) -> None:
         self.params = list(params)
         self.lrs = [float(lr) for lr in lrs]
-        self.frozen: set[int] = set()
         self.betas, self.eps, self.step_count = betas, eps, 0
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
@@ -48,8 +57,13 @@ class CandidateAdam:
         for p in self.params:
             p.grad = None
 
-    def freeze(self, k: int) -> None:
-        self.frozen.add(k)
+    def keep(self, rows: list[int]) -> None:
+        """Keep only these candidates (rows of the stacked tensors, in this order); the caller
+        slices the parameters the same way."""
+        index = torch.tensor(rows, device=self.exp_avg[0].device)
+        self.lrs = [self.lrs[k] for k in rows]
+        self.exp_avg = [m.index_select(0, index) for m in self.exp_avg]
+        self.exp_avg_sq = [v.index_select(0, index) for v in self.exp_avg_sq]
 
     @torch.no_grad()
     def step(self) -> None:
@@ -63,20 +77,21 @@ class CandidateAdam:
         denom = torch._foreach_sqrt(self.exp_avg_sq)
         torch._foreach_add_(denom, self.eps * bias2_sqrt)  # = bias2_sqrt * (sqrt(v_hat) + eps)
         size = bias2_sqrt / (1 - beta1 ** self.step_count)
-        live = [k for k in range(len(self.lrs)) if k not in self.frozen]
-        torch._foreach_addcdiv_([p[k] for k in live for p in self.params],
-                                [m[k] for k in live for m in self.exp_avg],
-                                [d[k] for k in live for d in denom],
-                                [-self.lrs[k] * size for k in live for _ in self.params])
+        rows = range(len(self.lrs))
+        torch._foreach_addcdiv_([p[k] for k in rows for p in self.params],
+                                [m[k] for k in rows for m in self.exp_avg],
+                                [d[k] for k in rows for d in denom],
+                                [-self.lrs[k] * size for k in rows for _ in self.params])
 
     def state_dict(self) -> dict:
-        return {"lrs": list(self.lrs), "frozen": sorted(self.frozen), "step": self.step_count,
+        return {"lrs": list(self.lrs), "step": self.step_count,
                 "exp_avg": [t.clone() for t in self.exp_avg], "exp_avg_sq": [t.clone() for t in self.exp_avg_sq]}
 
     def load_state_dict(self, state: dict) -> None:
-        self.lrs, self.frozen, self.step_count = list(state["lrs"]), set(state["frozen"]), state["step"]
-        for own, saved in zip(self.exp_avg + self.exp_avg_sq, state["exp_avg"] + state["exp_avg_sq"]):
-            own.copy_(saved)
+        self.lrs, self.step_count = list(state["lrs"]), state["step"]
+        device = self.exp_avg[0].device
+        self.exp_avg = [t.to(device).clone() for t in state["exp_avg"]]
+        self.exp_avg_sq = [t.to(device).clone() for t in state["exp_avg_sq"]]
 
 
 @dataclass
@@ -139,3 +154,46 @@ class CandidateBook:
                  "kept_epoch": self.best_epoch[k],
                  "val_iwae": self.best_val_iwae[k] if math.isfinite(self.best_val_iwae[k]) else None}
                 for k, lr in enumerate(self.lrs)]
+
+
+def restart_seed(seed: int, k: int) -> int:
+    """The seed of grid candidate k's initial weights: the run's own seed for k = 0."""
+    return seed if k == 0 else seed + 1_000_003 * k
+
+
+def restart_candidates(model: VAE, spec: dict[str, Any], obs_sd: float) -> None:
+    """Give candidate k > 0 its own initial weights (those of a plain model seeded `restart_seed(s, k)`):
+    each candidate is a restart as well as a learning rate. Why: the small models have local optima
+    (e.g. a template left unused), and which one a run falls into depends on its start; restarts
+    make the grid's best-of-K less hostage to one draw, for every prior alike. Candidate k's start
+    depends only on (seed, k), so priors stay paired; the global RNG stream is left as it was."""
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        for k in range(1, model.candidates):
+            torch.manual_seed(restart_seed(spec["seed"], k))
+            plain = build_model(spec, model.input_dim, obs_sd_init=obs_sd).state_dict()
+            for name, value in model.named_parameters():
+                value[k] = plain[name].to(value.device).reshape(value[k].shape)
+
+
+def divergence(terms: torch.Tensor, limit: float, initial: float, pixels: int) -> tuple[str, int, str] | None:
+    """(what, first step, values) when one candidate's epoch of step terms (steps, 3) has a non-finite
+    term or a median batch loss beyond `limit`, else None."""
+    bad = ~torch.isfinite(terms)
+    if bool(bad.any()):
+        step = int(bad.any(dim=1).nonzero()[0])
+        values = dict(zip(LOSS_TERMS, terms[step].tolist()))
+        culprits = [t for t in LOSS_TERMS[1:] if not np.isfinite(values[t])] or ["loss"]
+        return f"non-finite {' and '.join(culprits)}", step, _shown(values)
+    median_loss = float(terms[:, 0].median())
+    if abs(median_loss) <= limit:
+        return None
+    step = int((terms.abs() > limit).any(dim=1).nonzero()[0])     # the median exceeds it, so some step does
+    values = dict(zip(LOSS_TERMS, terms[step].tolist()))
+    culprits = [t for t in LOSS_TERMS[1:] if abs(values[t]) > limit] or ["loss"]
+    return (f"{' and '.join(culprits)} diverged (epoch median batch loss {median_loss:.4g} nats/example, limit "
+            f"{DIVERGENCE_FACTOR:g} x (|initial loss {initial:.4g}| + {pixels} pixels) = {limit:.4g})",
+            step, _shown(values))
+
+
+def _shown(values: dict[str, float]) -> str:
+    return ", ".join(f"{name}={v:.4g}" for name, v in values.items())

@@ -42,7 +42,10 @@ from sparse_vae.distributions import (
     kl_divergence,
     make_posterior,
     make_prior,
+    prior_log_density,
     softplus,
+    standard_draws,
+    standard_log_density,
 )
 
 __all__ = ["OBS_SD_MIN", "LossTerms", "VAE", "build_model", "export_candidate", "load_model",
@@ -172,6 +175,7 @@ class VAE(nn.Module):
         p = make_prior(prior, prior_scale, self.latent)
         self.register_buffer("prior_loc", p.loc.clone())
         self.register_buffer("prior_scale", p.scale.clone())
+        self.prior_scale_value = float(prior_scale)
         self._prior_cls = type(p)
 
         self.obs_learned = False
@@ -185,6 +189,14 @@ class VAE(nn.Module):
                 if not sd >= OBS_SD_MIN:
                     raise ValueError(f"obs_scale must be 'learned' or a number >= {OBS_SD_MIN}, got {obs_scale!r}")
                 self.register_buffer("obs_log_sd", torch.tensor(math.log(sd)))
+
+    def set_candidate_weights(self, weights: dict[str, Tensor]) -> None:
+        """Replace the stacked parameters by `weights`, whose candidate axis may have another length
+        (a grid drops its stopped candidates: `train.Trainer._compact`)."""
+        with torch.no_grad():
+            for name, param in self.named_parameters():
+                param.data = weights[name].to(param.device).clone()
+                self.candidates = param.shape[0]
 
     # -- the three distributions -------------------------------------------------------------------
     def posterior(self, x: Tensor) -> Distribution:
@@ -220,9 +232,14 @@ class VAE(nn.Module):
         out = self.decoder(z)
         if self.likelihood == "bernoulli":
             return (x * out - softplus(out)).sum(-1)        # = -BCE_with_logits(out, x), see softplus
+        # -0.5 sum(r^2 / sd^2) - sum(log sd) - D log sqrt(2 pi): the sd terms are summed once per
+        # candidate, not once per draw and example (the draws' tensors are a step's largest)
         log_sd = self._obs_log_sd()
-        residual = (x - self._mean(out)) * torch.exp(-log_sd)
-        return -(0.5 * residual.square() + log_sd + _HALF_LOG_2PI).sum(-1)
+        squared = (x - self._mean(out)).square()
+        half_precision = 0.5 * torch.exp(-2 * log_sd)
+        if self.obs_learned:
+            return -(squared * half_precision).sum(-1) - (log_sd.sum(-1) + self.input_dim * _HALF_LOG_2PI)
+        return -squared.sum(-1) * half_precision - self.input_dim * (log_sd + _HALF_LOG_2PI)
 
     def decoder_dictionary(self) -> Tensor | None:
         """(L, D) decoder weight columns (one dictionary element per latent) for a linear decoder, else None."""
@@ -254,23 +271,30 @@ class VAE(nn.Module):
         return LossTerms((recon + kl_weight * kl).mean(-1), recon.mean(-1), kl.mean(-1), kl_dims.mean(-2))
 
     def draw(self, q: Distribution, sample_shape: tuple[int, ...] = ()) -> Tensor:
-        """Reparameterised draws z = loc + scale * eps of q (a location-scale family).
+        """Reparameterised draws z = loc + scale * eps of q (a location-scale family)."""
+        return self._draw(q, sample_shape)[1]
 
-        With K candidates one standard draw eps is shared by all of them, as the data batch is:
-        candidates then differ only in their settings (common random numbers), and candidate k sees
-        exactly the noise a plain model at the same RNG state would (same draws, same order).
+    def _draw(self, q: Distribution, sample_shape: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+        """(eps, z): standard draws (*sample_shape, B, L) and z = loc + scale * eps.
+
+        The draws are those of `q.rsample` (same RNG calls). With K candidates one standard draw
+        eps is shared by all of them, as the data batch is: candidates then differ only in their
+        settings (common random numbers), and candidate k sees exactly the noise a plain model at
+        the same RNG state would (same draws, same order).
         """
-        if self.candidates is None:
-            return q.rsample(sample_shape)
-        standard = type(q)(torch.zeros((), device=q.loc.device), torch.ones((), device=q.loc.device),
-                           validate_args=False)
-        eps = standard.rsample((*sample_shape, *q.loc.shape[1:]))
-        return q.loc + q.scale * eps.unsqueeze(-3)
+        eps = standard_draws(self.posterior_family, (*sample_shape, *q.loc.shape[-2:]), q.loc.dtype, q.loc.device)
+        return eps, q.loc + (eps if self.candidates is None else eps.unsqueeze(-3)) * q.scale
 
     def log_weights(self, x: Tensor, q: Distribution, n_samples: int) -> tuple[Tensor, Tensor]:
-        """(log p(x|z), per-dim log q(z|x) - log p(z)) for `n_samples` draws: (S, ..., B), (S, ..., B, L)."""
-        z = self.draw(q, (n_samples,))
-        return self.log_likelihood(x, z), q.log_prob(z) - self.prior().log_prob(z)
+        """(log p(x|z), per-dim log q(z|x) - log p(z)) for `n_samples` draws: (S, ..., B), (S, ..., B, L).
+
+        log q(z|x) is taken at the standard draw that made z (`distributions.standard_log_density`):
+        the value and gradient of `q.log_prob(z)`, in a third of the elementwise passes.
+        """
+        eps, z = self._draw(q, (n_samples,))
+        log_q = standard_log_density(self.posterior_family, eps)
+        log_q = (log_q if self.candidates is None else log_q.unsqueeze(-3)) - q.scale.log()
+        return self.log_likelihood(x, z), log_q - prior_log_density(self.prior_family, z, self.prior_scale_value)
 
     def _iwae_terms(self, x: Tensor, q: Distribution, kl_weight: float = 1.0) -> LossTerms:
         log_lik, log_ratio = self.log_weights(x, q, self.objective_samples)

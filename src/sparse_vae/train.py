@@ -48,22 +48,27 @@ from sparse_vae.atomic import atomic_open, write_text
 from sparse_vae.config import canonical_json
 from sparse_vae.data.io import array_checksum, load_dataset
 from sparse_vae.errors import TrainingDiverged
-from sparse_vae.grid import CandidateAdam, CandidateBook
+from sparse_vae.grid import (
+    DIVERGENCE_FACTOR,
+    LOSS_TERMS,
+    CandidateAdam,
+    CandidateBook,
+    divergence,
+    restart_candidates,
+)
 from sparse_vae.model import VAE, build_model, export_candidate, prior_family_and_posterior, save_model
 
 HISTORY_COLUMNS = [
     "epoch", "candidate", "lr", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl",
     "val_iwae", "seconds", "samples_per_s",
 ]
-LOSS_TERMS = ("loss", "recon", "kl")
 EVAL_TERMS = ("loss", "recon", "kl", "iwae")
 EVAL_BATCH = 1024
 CHECKPOINT_NAME = "checkpoint.pt"
-CHECKPOINT_FORMAT = 3          # part of the fingerprint: checkpoints of an older layout are not resumed
+CHECKPOINT_FORMAT = 4          # part of the fingerprint: checkpoints of an older layout are not resumed
 VALIDATION_FRACTION = 0.1      # share of the train split held out to choose and stop
 VALIDATION_SEED = 0            # fixed, so every prior and training seed holds out the same examples
 EVAL_SEED = 12345              # RNG stream of the validation/test scores (common to all epochs)
-DIVERGENCE_FACTOR = 10.0       # see the module docstring
 LOG_LINES = 10                 # progress lines per run (plus the first and last epoch)
 SELECTION = "best_validation_iwae"
 #: what a spec built outside the workflow (tests, benchmarks) gets for the stopping keys the config
@@ -163,7 +168,7 @@ class Trainer:
             self.optimizer: Any = CandidateAdam(list(self.model.parameters()), self.lrs)
         else:  # fused: one kernel over all parameters (~30% faster steps on a CPU core, see bench/)
             self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lrs[0], fused=True)
-        self.candidate_params = {name for name, _ in self.model.named_parameters()}  # (K, ...) when batched
+        self.rows = list(range(len(self.lrs)))   # the candidates the (batched) model still holds, in order
         self.batch_order = torch.Generator().manual_seed(spec["seed"])
         self.book = CandidateBook(self.lrs, self.train["patience"], float(self.train["min_delta"]),
                                   self.train["kl_warmup"])
@@ -201,7 +206,13 @@ class Trainer:
             print(f"[{run_name(self.spec)}] checkpoint {path} is from other settings; starting afresh",
                   flush=True)
             return False
-        self.model.load_state_dict(ckpt["model"])
+        self.state = TrainState(**ckpt["state"])
+        self.book = CandidateBook(**self.state.book)
+        if self.batched:   # the model holds only the candidates still training (`_compact`)
+            self.model.set_candidate_weights(ckpt["model"])
+            self.rows = self.book.active()
+        else:
+            self.model.load_state_dict(ckpt["model"])
         self.best_weights = ckpt["best_model"]
         self.optimizer.load_state_dict(ckpt["optimizer"])
         # RNG states are host byte tensors, whatever map_location did to them
@@ -209,8 +220,6 @@ class Trainer:
         if ckpt["cuda_rng"] is not None:
             torch.cuda.set_rng_state_all([state.cpu() for state in ckpt["cuda_rng"]])
         self.batch_order.set_state(ckpt["batch_order"].cpu())
-        self.state = TrainState(**ckpt["state"])
-        self.book = CandidateBook(**self.state.book)
         print(f"[{run_name(self.spec)}] resumed from {path} after epoch {self.state.epoch}", flush=True)
         return True
 
@@ -221,29 +230,40 @@ class Trainer:
         """Copy these candidates' current weights into the kept (best) weights."""
         if not candidates:
             return
-        current = self.model.state_dict()
-        for name, value in current.items():
-            if not self.batched:
-                self.best_weights[name] = value.detach().clone()
-            elif name in self.candidate_params:
-                self.best_weights[name][candidates] = value.detach()[candidates]
+        if not self.batched:
+            self.best_weights = self._weights()
+            return
+        rows = [self.rows.index(k) for k in candidates]
+        for name, value in self.model.named_parameters():
+            self.best_weights[name][candidates] = value.detach()[rows]
 
-    def _restore(self, k: int) -> None:
-        """Put a dropped candidate back on its kept (finite) weights; it is frozen from now on."""
-        with torch.no_grad():
-            for name, value in self.model.state_dict().items():
-                if name in self.candidate_params:
-                    value[k] = self.best_weights[name][k]
-        self.optimizer.freeze(k)
+    def _compact(self) -> None:
+        """Drop stopped candidates (converged, diverged) from the batched model and its optimiser, so
+        the epochs after them cost only the candidates still training. Their kept weights stay in
+        `best_weights`; the others' steps are unchanged (data batches and draws are shared)."""
+        active = self.book.active()
+        if not self.batched or not active or active == self.rows:
+            return
+        rows = [self.rows.index(k) for k in active]
+        self.model.set_candidate_weights({name: value.detach()[rows] for name, value in self.model.named_parameters()})
+        self.optimizer.keep(rows)
+        self.rows = active
+
+    def _by_candidate(self, values: torch.Tensor) -> torch.Tensor:
+        """Rows of the model's candidates placed on the full grid (NaN for candidates it no longer holds)."""
+        full = torch.full((len(self.lrs), *values.shape[1:]), math.nan, dtype=values.dtype)
+        full[self.rows] = values
+        return full
 
     # -- the loop ---------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> torch.Tensor:
-        """One pass over a fresh permutation: the epoch's mean loss terms, (K, 3), on the host."""
+        """One pass over a fresh permutation: the epoch's mean loss terms, (K, 3), on the host (NaN
+        for candidates no longer trained)."""
         n = self.x_train.shape[0]
         batch_size = self.train["batch_size"]
         order = torch.randperm(n, generator=self.batch_order).to(self.device)
         n_steps = (n + batch_size - 1) // batch_size
-        k = len(self.lrs)
+        k = len(self.rows)
         step_terms = torch.empty(n_steps, k, len(LOSS_TERMS), device=self.device)
         ramp = self.train["kl_warmup"] * n_steps
         self.model.train()
@@ -261,7 +281,7 @@ class Trainer:
         self.check_divergence(step_terms, epoch)
         sizes = torch.full((n_steps,), float(batch_size))
         sizes[-1] = n - batch_size * (n_steps - 1)
-        return (step_terms * sizes[:, None, None]).sum(0) / n
+        return self._by_candidate((step_terms * sizes[:, None, None]).sum(0) / n)
 
     def divergence_limit(self, k: int = 0) -> float:
         """|epoch median batch loss| above this (nats/example) is divergence: see the module docstring."""
@@ -269,10 +289,10 @@ class Trainer:
         return DIVERGENCE_FACTOR * (abs(self.book.initial_loss[k]) + self.x_train.shape[1])
 
     def check_divergence(self, step_terms: torch.Tensor, epoch: int) -> None:
-        """Drop each active candidate whose epoch has a non-finite term or exploded; checked once an
-        epoch to avoid per-step syncs. Raises when no candidate is left."""
-        for k in self.book.active():
-            problem = divergence(step_terms[:, k], self.divergence_limit(k), self.book.initial_loss[k],
+        """Drop each candidate (model row) whose epoch has a non-finite term or exploded; checked once
+        an epoch to avoid per-step syncs. Raises when no candidate is left."""
+        for row, k in enumerate(self.rows):
+            problem = divergence(step_terms[:, row], self.divergence_limit(k), self.book.initial_loss[k],
                                  self.x_train.shape[1])
             if problem is not None:
                 self._drop(k, f"{problem[0]} at epoch {epoch}, step {problem[1]} ({problem[2]})")
@@ -284,12 +304,12 @@ class Trainer:
         if not self.book.active() and not any(s in ("converged", "cap") for s in self.book.status):
             raise TrainingDiverged("; ".join(self.book.reason))
         print(f"[{run_name(self.spec)}] dropped grid candidate: {message}", flush=True)
-        self._restore(k)
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, model: VAE | None = None) -> torch.Tensor:
         """(K, 4) mean -ELBO, recon, kl and IWAE bound over `x` with `val_iwae_samples` draws each
-        (K = 1 for a plain model), from the evaluation RNG stream (the training stream is untouched)."""
+        (K = the candidates the model holds, 1 for a plain model), from the evaluation RNG stream (the
+        training stream is untouched)."""
         model = self.model if model is None else model
         model.eval()
         n_samples = self.train["val_iwae_samples"]
@@ -320,16 +340,14 @@ class Trainer:
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - start
-            val = self.evaluate(self.x_val)
+            val = self._by_candidate(self.evaluate(self.x_val))
             for k in self.book.active():
                 if not math.isfinite(float(val[k, 3])):
                     self._drop(k, f"non-finite validation IWAE after epoch {epoch}")
             self.state.history += [self.row(epoch, k, train[k], val[k], seconds, n) for k in active]
-            improved, converged = self.book.update(epoch, val[:, 3].tolist())
+            improved, _ = self.book.update(epoch, val[:, 3].tolist())
             self._keep(improved)
-            for k in converged:
-                if self.batched:
-                    self.optimizer.freeze(k)
+            self._compact()
             self.state.epoch, self.state.elapsed = epoch, self.state.elapsed + seconds
             done = not self.book.active()
             if epoch == 1 or epoch % log_every == 0 or epoch == epochs or done:
@@ -350,57 +368,19 @@ class Trainer:
     def kept_model(self) -> tuple[int, VAE]:
         """(winning candidate, its kept weights as a plain VAE of the spec)."""
         winner = self.book.winner()
-        self.model.load_state_dict(self.best_weights)
-        return winner, export_candidate(self.model, winner, self.spec) if self.batched else self.model
+        if not self.batched:
+            self.model.load_state_dict(self.best_weights)
+            return winner, self.model
+        self.model.set_candidate_weights(self.best_weights)
+        self.rows = list(range(len(self.lrs)))
+        return winner, export_candidate(self.model, winner, self.spec)
 
     def log(self, epoch: int, epochs: int, val: torch.Tensor, eta: float) -> None:
-        shown = "  ".join(f"lr {self.lrs[k]:g}: {float(val[k, 3]):.3f}" + ("" if s == "training" else f" ({s})")
+        shown = "  ".join(f"lr {self.lrs[k]:g}: " + (f"{float(val[k, 3]):.3f}" if s == "training" else
+                                                     f"{self.book.best_val_iwae[k]:.3f} kept ({s})")
                           for k, s in enumerate(self.book.status))
         print(f"[{run_name(self.spec)}] epoch {epoch}/{epochs}  validation IWAE in nats/example: {shown}  "
               f"ETA {format_duration(eta)} at most", flush=True)
-
-
-def restart_seed(seed: int, k: int) -> int:
-    """The seed of grid candidate k's initial weights: the run's own seed for k = 0."""
-    return seed if k == 0 else seed + 1_000_003 * k
-
-
-def restart_candidates(model: VAE, spec: dict[str, Any], obs_sd: float) -> None:
-    """Give candidate k > 0 its own initial weights (those of a plain model seeded `restart_seed(s, k)`):
-    each candidate is a restart as well as a learning rate. Why: the small models have local optima
-    (e.g. a template left unused), and which one a run falls into depends on its start; restarts
-    make the grid's best-of-K less hostage to one draw, for every prior alike. Candidate k's start
-    depends only on (seed, k), so priors stay paired; the global RNG stream is left as it was."""
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        for k in range(1, model.candidates):
-            torch.manual_seed(restart_seed(spec["seed"], k))
-            plain = build_model(spec, model.input_dim, obs_sd_init=obs_sd).state_dict()
-            for name, value in model.named_parameters():
-                value[k] = plain[name].to(value.device).reshape(value[k].shape)
-
-
-def divergence(terms: torch.Tensor, limit: float, initial: float, pixels: int) -> tuple[str, int, str] | None:
-    """(what, first step, values) when one candidate's epoch of step terms (steps, 3) has a non-finite
-    term or a median batch loss beyond `limit`, else None."""
-    bad = ~torch.isfinite(terms)
-    if bool(bad.any()):
-        step = int(bad.any(dim=1).nonzero()[0])
-        values = dict(zip(LOSS_TERMS, terms[step].tolist()))
-        culprits = [t for t in LOSS_TERMS[1:] if not np.isfinite(values[t])] or ["loss"]
-        return f"non-finite {' and '.join(culprits)}", step, _shown(values)
-    median_loss = float(terms[:, 0].median())
-    if abs(median_loss) <= limit:
-        return None
-    step = int((terms.abs() > limit).any(dim=1).nonzero()[0])     # the median exceeds it, so some step does
-    values = dict(zip(LOSS_TERMS, terms[step].tolist()))
-    culprits = [t for t in LOSS_TERMS[1:] if abs(values[t]) > limit] or ["loss"]
-    return (f"{' and '.join(culprits)} diverged (epoch median batch loss {median_loss:.4g} nats/example, limit "
-            f"{DIVERGENCE_FACTOR:g} x (|initial loss {initial:.4g}| + {pixels} pixels) = {limit:.4g})",
-            step, _shown(values))
-
-
-def _shown(values: dict[str, float]) -> str:
-    return ", ".join(f"{name}={v:.4g}" for name, v in values.items())
 
 
 def fingerprint_of(spec: dict[str, Any], x_train: np.ndarray, x_test: np.ndarray) -> str:
