@@ -39,9 +39,9 @@ def reference_log_weights(self: VAE, x: torch.Tensor, q, n_samples: int):
 
 
 def reference_log_likelihood(self: VAE, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    out = self.decoder(z)
-    if self.likelihood == "bernoulli":
+    if self.likelihood == "bernoulli":   # unchanged: the same code on both sides
         return VAE.log_likelihood(self, x, z)
+    out = self.decoder(z)
     log_sd = self._obs_log_sd()
     residual = (x - self._mean(out)) * torch.exp(-log_sd)
     return -(0.5 * residual.square() + log_sd + _HALF_LOG_2PI).sum(-1)
