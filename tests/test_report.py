@@ -289,7 +289,7 @@ def test_study_is_parsed_once_into_settings():
 
 
 @pytest.mark.parametrize(("damage", "message"), [
-    ("train_key", "train.json lacks selected.test_kl"),
+    ("train_key", "train.json: lacks selected.test_kl"),
     ("unknown_metric", "unknown: made_up"),
     ("lacking_metric", "lacking: hoyer"),
     ("text_metric", "metric mse is 'low'"),
@@ -645,7 +645,19 @@ def test_cli_reports_a_missing_run_in_one_line(tmp_path, capsys):
     (paths[0].parent / "train.json").unlink()
     code = main(["report", "--study", json.dumps(study), "--out-dir", str(tmp_path / "r")] + [str(p) for p in paths])
     err = capsys.readouterr().err
-    assert code == 1 and str(paths[0].parent) in err and "train.json is missing" in err
+    assert code == 1 and f"{paths[0].parent / 'train.json'}: is missing" in err and err.count("train.json") == 1
+
+
+def test_a_foreign_file_is_named_by_the_path_given(tmp_path, capsys):
+    """A file that is not an analysis' metrics.json is named as given, not as the metrics.json beside it."""
+    from sparse_vae.cli import main
+
+    paths, study = make_study(tmp_path, datasets={"synthetic": [4]}, seeds=(1, 2))
+    bogus = paths[0].parent / "bogus.json"
+    bogus.write_text('{"something": "else"}')
+    code = main(["report", "--study", json.dumps(study), "--out-dir", str(tmp_path / "r"), str(bogus), *map(str, paths[1:])])
+    err = capsys.readouterr().err
+    assert code == 1 and f"{bogus}: lacks its 'run' object" in err and str(paths[0]) not in err
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="headless chromium (/usr/bin/chromium) is not installed")

@@ -6,12 +6,14 @@ edit the package code of the copy; each check is then a dry run against an edite
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,9 +35,9 @@ def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedPr
     )
 
 
-def planned_jobs(workdir: Path, config: Path) -> set[tuple[str, str]]:
+def planned_jobs(workdir: Path, config: Path, *args: str) -> set[tuple[str, str]]:
     """(rule, wildcards) of every job a dry run would execute (besides the `all` target)."""
-    result = snakemake(workdir, config, "-n")
+    result = snakemake(workdir, config, "-n", *args)
     assert result.returncode == 0, result.stderr + result.stdout
     jobs = set()
     for _, rule, body in JOB_PATTERN.findall(result.stdout):
@@ -124,43 +126,86 @@ def test_deleted_metrics_reruns_that_analysis_and_report(study: tuple[Path, dict
     assert jobs == {("analyze", wildcards)} | REPORT
 
 
-def planned_jobs_after_code_edit(study: tuple[Path, dict], module: str) -> set[tuple[str, str]]:
-    """Dry run after appending a comment to one package module of the copy (restored afterwards)."""
-    workdir, _ = study
-    source = workdir / "src/sparse_vae" / module
-    original = source.read_text()
-    source.write_text(original + "\n# an edit\n")
+@contextmanager
+def edited(path: Path, change: Callable[[str], str]) -> Iterator[None]:
+    """Apply a text change to one file of the copy, restoring it afterwards."""
+    original = path.read_text()
+    path.write_text(change(original))
     try:
-        return planned_jobs(workdir, workdir / "presets" / "tiny.yaml")
+        yield
     finally:
-        source.write_text(original)
+        path.write_text(original)
 
 
-@pytest.mark.parametrize("module", ["report/__init__.py", "report/verdicts.py", "report/html.py"])
-def test_report_code_edit_reruns_only_the_report(study: tuple[Path, dict], module: str) -> None:
-    assert planned_jobs_after_code_edit(study, module) == REPORT
+def rename_a_local(source: str) -> str:
+    """Rename the first local variable assigned in the module's first function (every use of it in
+    that function): a refactor that changes no behaviour."""
+    tree = ast.parse(source)
+    function = next(node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+                    and any(isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name) for n in node.body))
+    target = next(n.targets[0].id for n in function.body if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name))
+    lines = source.splitlines(keepends=True)
+    start, end = function.lineno - 1, function.end_lineno
+    body = "".join(lines[start:end])
+    renamed = re.sub(rf"\b{target}\b", f"{target}_renamed", body)
+    assert renamed != body
+    return "".join(lines[:start]) + renamed + "".join(lines[end:])
 
 
-@pytest.mark.parametrize("module", ["analysis/metrics.py", "analysis/figures.py", "catalogue.py"])
-def test_analysis_code_edit_reruns_analyses_and_report(study: tuple[Path, dict], module: str) -> None:
-    """Any module of the analysis package, or the metric catalogue both stages read."""
-    jobs = planned_jobs_after_code_edit(study, module)
-    assert {rule for rule, _ in jobs} == {"analyze", "report"}
-    assert len(jobs) == 9 + 1
+def bump(name: str) -> Callable[[str], str]:
+    """versions.py with one version + 1: `TRAIN`, `ANALYSIS`, `REPORT` or a DATA source's name."""
+    def change(text: str) -> str:
+        pattern = rf'^({name} = )(\d+)' if name.isupper() else rf'^(    "{name}": )(\d+)'
+        bumped, count = re.subn(pattern, lambda m: f"{m.group(1)}{int(m.group(2)) + 1}", text, flags=re.MULTILINE)
+        assert count == 1, name
+        return bumped
+    return change
 
 
-def test_data_source_code_edit_reruns_only_that_sources_datasets(study: tuple[Path, dict]) -> None:
-    """Each prepare job hashes its own source's module (plus the shared data modules): editing
-    natural.py reruns the natural chain, not synthetic's or digits'."""
-    jobs = planned_jobs_after_code_edit(study, "data/natural.py")
-    expected = set().union(*(run_jobs("natural", p, 3) for p in ("normal", "laplace", "cauchy")))
-    assert jobs == expected | {("prepare", "dataset=natural")} | REPORT
+def stage_of(rule: str) -> str:
+    return {"prepare": "data", "download": "data", "baseline": "analyze", "report": "report"}.get(
+        rule, "train" if rule.startswith("train") else "analyze" if rule.startswith("analyze") else rule)
 
 
-def test_training_code_edit_reruns_training_not_data(study: tuple[Path, dict]) -> None:
-    jobs = planned_jobs_after_code_edit(study, "train.py")
-    assert {rule for rule, _ in jobs} == {"train", "analyze", "report"}
-    assert len(jobs) == 9 + 9 + 1
+@pytest.fixture(scope="module")
+def every_job(study: tuple[Path, dict]) -> set[tuple[str, str]]:
+    """Every job of the tiny study (a forced dry run)."""
+    workdir, _ = study
+    return planned_jobs(workdir, workdir / "presets" / "tiny.yaml", "--forceall")
+
+
+def test_comments_and_a_renamed_local_rerun_nothing(study: tuple[Path, dict]) -> None:
+    """Edits that move no number (a comment in training and analysis code, a renamed local variable
+    in report code) plan no job: params carry stage versions, not source bytes."""
+    workdir, _ = study
+    package = workdir / "src/sparse_vae"
+    comment = lambda text: text + "\n# an edit that changes nothing\n"  # noqa: E731
+    with edited(package / "train.py", comment), edited(package / "analysis/metrics.py", comment), \
+            edited(package / "report/tables.py", rename_a_local):
+        assert planned_jobs(workdir, workdir / "presets" / "tiny.yaml") == set()
+
+
+@pytest.mark.parametrize("version, stages", [
+    ("TRAIN", {"train", "analyze", "report"}),
+    ("ANALYSIS", {"analyze", "report"}),
+    ("REPORT", {"report"}),
+])
+def test_a_stage_version_bump_reruns_that_stage_and_what_follows(study: tuple[Path, dict], every_job: set,
+                                                                 version: str, stages: set[str]) -> None:
+    workdir, _ = study
+    with edited(workdir / "src/sparse_vae/versions.py", bump(version)):
+        jobs = planned_jobs(workdir, workdir / "presets" / "tiny.yaml")
+    assert jobs == {job for job in every_job if stage_of(job[0]) in stages}
+
+
+def test_a_data_version_bump_reruns_only_that_sources_chain(study: tuple[Path, dict], every_job: set) -> None:
+    """`DATA['natural'] + 1`: natural's prepare, its trainings and analyses, and the report."""
+    workdir, _ = study
+    with edited(workdir / "src/sparse_vae/versions.py", bump("natural")):
+        jobs = planned_jobs(workdir, workdir / "presets" / "tiny.yaml")
+    expected = {job for job in every_job if "dataset=natural" in job[1]} | REPORT
+    assert {rule for rule, _ in expected} >= {"prepare", "report"} and len(expected) > 2
+    assert jobs == expected
 
 
 def test_snakemake_report_bundles_tables_and_figures(study: tuple[Path, dict]) -> None:

@@ -25,7 +25,7 @@ rule analyze:
         f"{RESULTS}/benchmarks/analyze/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}.tsv"
     params:
         settings=canonical_json(config["analysis"]),
-        code=ANALYZE_CODE,
+        version=versions.ANALYSIS,
         run_dir=lambda wildcards, input: os.path.dirname(input.model),
         figures=draws_figures,
     threads: ANALYZE_RESOURCES["threads"]

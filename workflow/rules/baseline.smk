@@ -1,7 +1,6 @@
 # The sparse-coding positive control: one dictionary per dataset that has a `dictionary` entry,
 # fitted on the same prepared patches as the VAEs and analysed with the same field fits.
 
-BASELINE_CODE = code_fingerprint("baseline.py", "analysis/fields.py", "analysis/field_figure.py")
 BASELINE_DATASETS = [d for d in DATASETS if "dictionary" in config["datasets"][d]]
 # Targets for the report (or `rule all`): metrics of every dataset's dictionary.
 BASELINE_OUTPUTS = [f"{RESULTS}/baselines/{d}/dictionary/metrics.json" for d in BASELINE_DATASETS]
@@ -22,7 +21,7 @@ rule baseline:
         f"{RESULTS}/benchmarks/baseline/{{dataset}}.tsv"
     params:
         settings=lambda w: canonical_json(config["datasets"][w.dataset]["dictionary"]),
-        code=BASELINE_CODE,
+        version=versions.ANALYSIS,
         out_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     threads: ANALYZE_RESOURCES["threads"]
     resources:

@@ -1,11 +1,9 @@
-# Shared helpers: the study's run list, per-rule config slices, and code fingerprints.
-# Every rule's params carry exactly the config slice (and code) it depends on, so Snakemake
-# reruns only the jobs an edit invalidated.
+# Shared helpers: the study's run list, per-rule config slices, and stage versions.
+# Every rule's params carry exactly the config slice it depends on plus its stage's version
+# (src/sparse_vae/versions.py), so Snakemake reruns only the jobs an edit invalidated: a change
+# that moves a stage's numbers bumps its version, a refactor that moves none reruns nothing.
 
-import glob
-import hashlib
-import re
-
+from sparse_vae import versions
 from sparse_vae.config import canonical_json, dataset_priors, generating_family
 from sparse_vae.data import DOWNLOADABLE
 
@@ -40,41 +38,9 @@ def run_files(name):
     ]
 
 
-def code_fingerprint(*modules):
-    """Hash of the package sources a step runs, so editing them reruns exactly that step."""
-    digest = hashlib.sha256()
-    for module in modules:
-        with open(os.path.join(SRC, "sparse_vae", module), "rb") as fh:
-            digest.update(module.encode())
-            digest.update(fh.read())
-    return digest.hexdigest()[:16]
-
-
-def package_files(subpackage):
-    """Every module of a subpackage of sparse_vae, relative to the package, sorted."""
-    return sorted(
-        os.path.relpath(path, os.path.join(SRC, "sparse_vae"))
-        for path in glob.glob(os.path.join(SRC, "sparse_vae", subpackage, "*.py"))
-    )
-
-
-def data_modules(source):
-    """The data modules a source's preparation runs: the package's shared ones, the source's own,
-    and the data modules it imports (one level), so editing natural.py leaves MNIST's data alone."""
-    own = f"data/{source}.py"
-    with open(os.path.join(SRC, "sparse_vae", own)) as fh:
-        imported = re.findall(r"^from sparse_vae\.data\.(\w+) import", fh.read(), re.MULTILINE)
-    return sorted({"data/__init__.py", "data/io.py", own, *(f"data/{name}.py" for name in imported)})
-
-
-def data_code(wildcards):
-    """Fingerprint of the code that prepares this dataset (the prepare rule's params)."""
-    return code_fingerprint(*data_modules(config["datasets"][wildcards.dataset]["source"]))
-
-TRAIN_CODE = code_fingerprint("distributions.py", "grid.py", "model.py", "train.py")
-# catalogue.py: the metric vocabulary both analysis (definitions) and report (columns) read.
-ANALYZE_CODE = code_fingerprint("catalogue.py", *package_files("analysis"))
-REPORT_CODE = code_fingerprint("catalogue.py", *package_files("report"))
+def data_version(wildcards):
+    """The DATA version of this dataset's source (the prepare rule's params)."""
+    return versions.DATA[config["datasets"][wildcards.dataset]["source"]]
 
 
 # -- data ----------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ rule prepare:
         source=lambda w: config["datasets"][w.dataset]["source"],
         settings=lambda w: canonical_json(config["datasets"][w.dataset]["prepare"]),
         root=config["data_root"],
-        code=data_code,
+        version=data_version,
     shell:
         "python -m sparse_vae prepare --source {params.source} --params {params.settings:q} "
         "--root {params.root:q} --out {output:q} 2>&1 | tee {log:q}"

@@ -73,7 +73,7 @@ rule report:
                 },
             }
         ),
-        code=REPORT_CODE,
+        version=versions.REPORT,
         out_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     shell:
         "python -m sparse_vae report --study {params.study:q} --out-dir {params.out_dir:q} "

@@ -18,7 +18,7 @@ rule train:
         f"{RESULTS}/benchmarks/train/{{dataset}}/{{prior}}/z{{latent}}/seed{{seed}}.tsv"
     params:
         spec=train_spec,
-        code=TRAIN_CODE,
+        version=versions.TRAIN,
         run_dir=lambda wildcards, output: os.path.dirname(output.model),
         device=TRAIN_RESOURCES["device"],
     threads: TRAIN_RESOURCES["threads"]

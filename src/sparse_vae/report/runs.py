@@ -20,7 +20,8 @@ import pandas as pd
 from sparse_vae import catalogue
 from sparse_vae.errors import MissingRunError, SparseVAEError
 
-__all__ = ["Run", "Study", "check_complete", "environments", "load_baselines", "load_run", "load_runs"]
+__all__ = ["Run", "Study", "check_complete", "code_drift", "code_drift_line", "environments", "load_baselines", "load_run",
+           "load_runs"]
 
 #: keys of train.json the report reads: (section or None, key).
 TRAIN_KEYS = (
@@ -94,6 +95,8 @@ class Run:
     per_dimension: dict[str, list | None]
     train: dict[str, Any]  # train.json
     history: pd.DataFrame  # history.csv
+    #: stage -> the code record (stage, version, code_hash) train.json / metrics.json carry, or None
+    code: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str, int, int]:
@@ -103,15 +106,23 @@ class Run:
         return self.folder / "figures" / f"{name}.png"
 
 
-def _read_json(path: Path, fail: Callable[[str], NoReturn]) -> dict:
+def _failing(path: Path) -> Callable[[str], NoReturn]:
+    """An error naming the file it is about, once: ``<path>: <what is wrong>``."""
+    def fail(message: str) -> NoReturn:
+        raise MissingRunError(f"{path}: {message}")
+    return fail
+
+
+def _read_json(path: Path) -> dict:
+    fail = _failing(path)
     if not path.is_file():
-        fail(f"{path.name} is missing")
+        fail("is missing")
     try:
         value = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        fail(f"{path.name} is unreadable ({error})")
+        fail(f"is unreadable ({error})")
     if not isinstance(value, dict):
-        fail(f"{path.name} does not hold a JSON object")
+        fail("does not hold a JSON object")
     return value
 
 
@@ -119,49 +130,48 @@ def _check_metrics(metrics: dict, fail: Callable[[str], NoReturn]) -> None:
     """metrics.json as `analyze` writes it: the catalogue's metrics, numbers or null."""
     for key in ("run", "metrics", "not_applicable", "per_dimension"):
         if not isinstance(metrics.get(key), dict):
-            fail(f"metrics.json lacks its {key!r} object")
+            fail(f"lacks its {key!r} object (not a metrics.json written by `sparse-vae analyze`?)")
     missing = [k for k in RUN_KEYS if k not in metrics["run"]]
     if missing:
-        fail(f"metrics.json 'run' lacks {', '.join(missing)}")
+        fail(f"'run' lacks {', '.join(missing)}")
     names = set(metrics["metrics"])
     if names != set(catalogue.SCALAR_METRICS):
         lacking = sorted(set(catalogue.SCALAR_METRICS) - names)
         unknown = sorted(names - set(catalogue.SCALAR_METRICS))
-        fail(f"metrics.json metrics do not match the catalogue (lacking: {', '.join(lacking) or '-'}; "
+        fail(f"metrics do not match the catalogue (lacking: {', '.join(lacking) or '-'}; "
              f"unknown: {', '.join(unknown) or '-'}); rerun the analysis")
     for name, value in metrics["metrics"].items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            fail(f"metrics.json metric {name} is {value!r}, not a number or null")
+            fail(f"metric {name} is {value!r}, not a number or null")
 
 
 def _check_train(train: dict, fail: Callable[[str], NoReturn]) -> None:
     for section, key in TRAIN_KEYS:
         holder = train.get(section) if section else train
         if not isinstance(holder, dict) or key not in holder:
-            fail(f"train.json lacks {section + '.' if section else ''}{key}")
+            fail(f"lacks {section + '.' if section else ''}{key}")
 
 
-def _read_history(path: Path, fail: Callable[[str], NoReturn]) -> pd.DataFrame:
+def _read_history(path: Path) -> pd.DataFrame:
+    fail = _failing(path)
     if not path.is_file():
-        fail("history.csv is missing")
+        fail("is missing")
     try:
         history = pd.read_csv(path)
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        fail(f"history.csv is unreadable ({error})")
+        fail(f"is unreadable ({error})")
     if not {"epoch", "candidate", "val_iwae"} <= set(history.columns) or history.empty:
-        fail("history.csv has no rows or lacks the epoch / candidate / val_iwae columns")
+        fail("has no rows or lacks the epoch / candidate / val_iwae columns")
     return history
 
 
 def load_run(path: Path | str) -> Run:
-    """Read one run from its metrics.json; MissingRunError names the run folder."""
+    """Read one run from its metrics.json and the train.json and history.csv beside it;
+    MissingRunError names the file that is missing or malformed."""
     path = Path(path)
     folder = path.parent
-
-    def fail(message: str) -> NoReturn:
-        raise MissingRunError(f"run {folder}: {message}")
-
-    metrics = _read_json(path, fail)
+    fail = _failing(path)
+    metrics = _read_json(path)
     _check_metrics(metrics, fail)
     info = dict(metrics["run"])
     try:
@@ -169,11 +179,12 @@ def load_run(path: Path | str) -> Run:
     except (TypeError, ValueError):
         fail("metrics.json 'run' has a non-integer latent or seed")
     info["dataset"], info["prior"] = str(info["dataset"]), str(info["prior"])
-    train = _read_json(folder / "train.json", fail)
-    _check_train(train, fail)
+    train = _read_json(folder / "train.json")
+    _check_train(train, _failing(folder / "train.json"))
     return Run(folder=folder, info=info, metrics=metrics["metrics"], not_applicable=metrics["not_applicable"],
                per_dimension=metrics["per_dimension"], train=train,
-               history=_read_history(folder / "history.csv", fail))
+               history=_read_history(folder / "history.csv"),
+               code={"train": train.get("code"), "analysis": metrics.get("code")})
 
 
 def load_runs(metrics_paths: Iterable[Path | str]) -> list[Run]:
@@ -191,6 +202,33 @@ def load_runs(metrics_paths: Iterable[Path | str]) -> list[Run]:
     if not runs:
         raise MissingRunError("the report was given no runs")
     return runs
+
+
+def code_drift(runs: Sequence[Run]) -> dict[str, int]:
+    """How many runs were made by code whose normalised hash differs from today's under the same stage
+    version ("older code of the same version": a forgotten version bump shows here), and how many
+    recorded no code at all. A run counts once, whichever of its stages (train, analysis) differs."""
+    from sparse_vae.codehash import stage_record
+
+    today = {stage: stage_record(stage) for stage in ("train", "analysis")}
+    older = unrecorded = 0
+    for run in runs:
+        records = [(run.code.get(stage), now) for stage, now in today.items()]
+        if any(record is None for record, _ in records):
+            unrecorded += 1
+        elif any(record["version"] == now["version"] and record["code_hash"] != now["code_hash"]
+                 for record, now in records):
+            older += 1
+    return {"older_code_same_version": older, "no_code_record": unrecorded}
+
+
+def code_drift_line(runs: Sequence[Run]) -> str:
+    """The report's one line on code provenance."""
+    drift = code_drift(runs)
+    line = f"{drift['older_code_same_version']} of {len(runs)} runs from older code of the same version"
+    if drift["no_code_record"]:
+        line += f"; {drift['no_code_record']} recorded no code hash (made before it was recorded)"
+    return line + "."
 
 
 #: field-fit keys the report reads from a dictionary baseline's metrics.json ("fields" section).
