@@ -32,7 +32,7 @@ Guards on what a run returns:
   Cauchy posterior a single far-tail sample makes one batch's loss enormous, which is not divergence;
   a run that explodes has most batches beyond. One nat per pixel in the margin keeps the rule
   meaningful when the initial loss is near 0.
-* evaluation noise: validation and test scores draw from their own generator (seeded `EVAL_SEED`
+* evaluation noise: validation and test scores draw from their own generator (seeded `scoring.EVAL_SEED`
   at every evaluation, the same for every seed), so every epoch is scored on the same noise and
   evaluating does not change training.
 """
@@ -45,15 +45,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from sparse_vae.checkpoint import CHECKPOINT_NAME, fingerprint_of, load_checkpoint, restore, save_checkpoint
 from sparse_vae.data.io import load_dataset
 from sparse_vae.errors import TrainingDiverged
 from sparse_vae.grid import DIVERGENCE_FACTOR, LOSS_TERMS, CandidateAdam, CandidateBook, divergence
-from sparse_vae.model import VAE, Noise, export_candidate, iwae_bound
+from sparse_vae.model import VAE, export_candidate
 from sparse_vae.pack import Layout, build_pack, check_pack
+from sparse_vae.run_setup import (  # noqa: F401  (resolve_device, set_threads: part of this module's interface)
+    VALIDATION_FRACTION,
+    VALIDATION_SEED,
+    data_obs_sd,
+    format_duration,
+    learning_rates,
+    resolve_device,
+    run_name,
+    set_threads,
+    validation_split,
+)
+from sparse_vae.scoring import EVAL_TERMS, score
 
 __all__ = ["CHECKPOINT_NAME", "Trainer", "fingerprint_of", "train_pack", "train_run"]
 
@@ -61,74 +72,11 @@ HISTORY_COLUMNS = [
     "epoch", "candidate", "lr", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl",
     "val_iwae", "seconds", "samples_per_s",
 ]
-EVAL_TERMS = ("loss", "recon", "kl", "iwae")
-EVAL_BATCH = 1024              # examples per draw of the evaluation noise (fixes which draw meets which example)
-EVAL_ELEMENTS = 1 << 24        # cap on a scoring pass's largest tensor (draws x members x examples x pixels)
-VALIDATION_FRACTION = 0.1      # share of the train split held out to choose and stop
-VALIDATION_SEED = 0            # fixed, so every prior and training seed holds out the same examples
-EVAL_SEED = 12345              # RNG stream of the validation/test scores (common to all epochs)
 LOG_LINES = 10                 # progress lines per run (plus the first and last epoch)
 SELECTION = "best_validation_iwae"
 #: what a spec built outside the workflow (tests, benchmarks) gets for the stopping keys the config
 #: schema requires: no early stopping, no warm-up, 16-draw validation IWAE
 TRAIN_DEFAULTS = {"patience": None, "min_delta": 0.0, "val_iwae_samples": 16, "kl_warmup": 0}
-
-
-def learning_rates(train: dict[str, Any]) -> list[float]:
-    """`train.lr` as the list of grid candidates (a number is a one-candidate grid)."""
-    lr = train["lr"]
-    return [float(v) for v in lr] if isinstance(lr, (list, tuple)) else [float(lr)]
-
-
-def data_obs_sd(x: torch.Tensor) -> float:
-    """The data's own pixel sd (root mean per-pixel variance): where a learned pixel sd starts.
-
-    A fixed start (0.1) is 20x the synthetic data's sd; the likelihood's gradient then barely
-    reaches the decoder until the sd has shrunk, and the priors that need a sharper start lost
-    (issue 20). The data's sd is what a decoder that predicts the mean image would learn first.
-    """
-    return float(x.var(dim=0).mean().sqrt())
-
-
-def resolve_device(device: str) -> torch.device:
-    """`auto` picks CUDA when present; asking for CUDA without one is an error, not a silent CPU run."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was requested but torch sees no CUDA device")
-    return torch.device(device)
-
-
-def set_threads(threads: int) -> None:
-    """Pin torch to the rule's thread count (oversubscribed cores slow small models 5-10x), and
-    flush denormals to zero: Adam's second moments of tiny gradients fall below 1e-38, where each
-    arithmetic operation takes a slow microcode path (the candidates' Adam step ran 3x slower);
-    values that small change nothing a run reports."""
-    torch.set_flush_denormal(True)
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(threads)
-    except RuntimeError:  # already fixed earlier in this process
-        pass
-
-
-def run_name(spec: dict[str, Any]) -> str:
-    return f"{spec['dataset']}/{spec['prior']['name']}/z{spec['latent']}/seed{spec['seed']}"
-
-
-def validation_split(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train indices, validation indices) of an n-example train split: a fixed random 10%, sorted."""
-    if n < 2:
-        raise ValueError(f"the train split needs at least 2 examples to hold out a validation set, has {n}")
-    n_val = max(1, round(VALIDATION_FRACTION * n))
-    order = np.random.default_rng(VALIDATION_SEED).permutation(n)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-def format_duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 @dataclass
@@ -265,36 +213,9 @@ class Trainer:
         print(f"[{name}] dropped grid candidate: {who}: {what}", flush=True)
 
     # -- the validation score ----------------------------------------------------------------
-    @torch.no_grad()
     def evaluate(self, x: torch.Tensor, model: VAE | None = None) -> torch.Tensor:
-        """(K, 4) mean -ELBO, recon, kl and IWAE bound (`model.iwae_bound`) over `x` with
-        `val_iwae_samples` draws each, K = the members the model holds (1 for a plain model).
-
-        The draws come from the evaluation generator, EVAL_BATCH examples at a time, shared by every
-        member: each member is scored on exactly the noise its run alone would see. Rows are scored
-        in slices small enough for memory (a pack's tensors are K times a run's)."""
-        model = self.model if model is None else model
-        model.eval()
-        n_samples, k = self.train["val_iwae_samples"], model.candidates or 1
-        saved, model.noise = model.noise, Noise([self.eval_draws.manual_seed(EVAL_SEED)])
-        rows = max(1, min(EVAL_BATCH, EVAL_ELEMENTS // (n_samples * k * x.shape[1])))
-        totals = torch.zeros(k, len(EVAL_TERMS), device=self.device, dtype=torch.float64)
-        for start in range(0, x.shape[0], EVAL_BATCH):
-            batch = x[start:start + EVAL_BATCH]
-            eps = model.standard_eps((n_samples, batch.shape[0], model.latent), batch)
-            terms = torch.cat([self._score(model, batch[r:r + rows], eps[:, r:r + rows])
-                               for r in range(0, batch.shape[0], rows)], -2)
-            totals += terms.reshape(k, -1, len(EVAL_TERMS)).sum(1)
-        model.noise = saved
-        return (totals / x.shape[0]).cpu()
-
-    @staticmethod
-    def _score(model: VAE, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """(..., B, 4) per-example -ELBO, recon, kl and IWAE bound at the given standard draws."""
-        log_lik, log_ratio = model.log_weights(x, model.posterior(x), eps.shape[0], eps)
-        log_lik, log_ratio = log_lik.double(), log_ratio.double().sum(-1)
-        iwae = iwae_bound(log_lik - log_ratio, 0)
-        return torch.stack([(log_ratio - log_lik).mean(0), -log_lik.mean(0), log_ratio.mean(0), iwae], -1)
+        """(K, 4) validation/test score of the stacked model (or `model`): `scoring.score`."""
+        return score(self.model if model is None else model, x, self.train["val_iwae_samples"], self.eval_draws)
 
     # -- the stopping bookkeeping ------------------------------------------------------------
     def record_epoch(self, epoch: int, started: list[int], train: torch.Tensor, val: torch.Tensor,

@@ -90,7 +90,7 @@ def data_code(wildcards):
     return code_fingerprint(*data_modules(config["datasets"][wildcards.dataset]["source"]))
 
 TRAIN_CODE = code_fingerprint("checkpoint.py", "distributions.py", "grid.py", "model.py", "pack.py",
-                              "run_record.py", "train.py")
+                              "run_record.py", "run_setup.py", "scoring.py", "train.py")
 # catalogue.py: the metric vocabulary both analysis (definitions) and report (columns) read.
 ANALYZE_CODE = code_fingerprint("catalogue.py", *package_files("analysis"))
 REPORT_CODE = code_fingerprint("catalogue.py", *package_files("report"))
