@@ -177,7 +177,7 @@ def test_common_random_numbers_pair_the_priors_of_a_seed() -> None:
                 for prior, kl in (("normal", "closed_form"), ("laplace", "closed_form"), ("cauchy", "closed_form"),
                                   ("cauchy_gauss", "monte_carlo"))]
     first = trainers[0]
-    orders = [torch.randperm(first.x_train.shape[0], generator=t.batch_order) for t in trainers]
+    orders = [torch.randperm(first.x_train.shape[0], generator=t.batch_order[0]) for t in trainers]
     for trainer, order in zip(trainers[1:], orders[1:]):
         assert torch.equal(trainer.x_val, first.x_val)
         assert torch.equal(order, orders[0])
@@ -192,7 +192,7 @@ def test_learned_pixel_sd_starts_at_the_data_sd() -> None:
     x = torch.from_numpy(template_images(512))
     trainer = Trainer(make_spec(), x, x[:64], torch.device("cpu"), "x", None)
     expected = float(trainer.x_train.var(0).mean().sqrt())
-    assert float(trainer.model.obs_sd()[0].detach()) == pytest.approx(expected, rel=1e-5)
+    assert float(trainer.model.obs_sd().flatten()[0].detach()) == pytest.approx(expected, rel=1e-5)
     assert math.isclose(expected, 0.07, rel_tol=0.5)   # the toy data's scale, far from the old fixed 0.1
 
 
@@ -236,19 +236,20 @@ def test_a_stopped_candidate_leaves_the_batch_and_the_others_go_on_unchanged() -
     """lr 1e-7 is flat, so it converges at epoch 3 and its row is dropped from the stacked model;
     candidate 0 trains on as it does when nothing stops (patience off): same batches and draws, the
     only difference the rounding of a matmul one candidate narrower (~1e-7 relative)."""
-    compacted = _toy_trainer(patience=2)   # the seed's training draws come from the global RNG:
-    compacted.fit()                        # build and fit one trainer at a time
+    compacted = _toy_trainer(patience=2)
+    compacted.fit()
     reference = _toy_trainer(patience=None)
     reference.fit()
-    assert compacted.book.status == ["cap", "converged"] and compacted.book.best_epoch[1] == 1
-    assert compacted.model.candidates == 1 and compacted.rows == [0]
-    ours, theirs = (pd.DataFrame(t.state.history).drop(columns=["seconds", "samples_per_s"])
+    book = compacted.books[0]
+    assert book.status == ["cap", "converged"] and book.best_epoch[1] == 1
+    assert compacted.model.candidates == 1 and compacted.layout.rows == [0]
+    ours, theirs = (pd.DataFrame(t.state.history[0]).drop(columns=["seconds", "samples_per_s"])
                     for t in (compacted, reference))
     pd.testing.assert_frame_equal(ours[ours.candidate == 0].reset_index(drop=True),
                                   theirs[theirs.candidate == 0].reset_index(drop=True), rtol=1e-5)
     assert ours.loc[(ours.candidate == 0) & (ours.epoch <= 3)].equals(theirs.loc[(theirs.candidate == 0) & (theirs.epoch <= 3)])
     assert set(ours.loc[ours.epoch > 3, "candidate"]) == {0}
-    winner, model = compacted.kept_model()
+    winner, model = compacted.kept_models()[0]
     assert winner == 0 and model.candidates is None
     assert compacted.model.candidates == 2   # the whole grid again, on its kept weights
 
@@ -273,9 +274,9 @@ def test_a_run_killed_after_a_candidate_stopped_resumes_exactly(tmp_path: Path) 
     resumed.fit()
     uninterrupted = _toy_trainer(patience=2)
     uninterrupted.fit()
-    ours, theirs = (pd.DataFrame(t.state.history).drop(columns=["seconds", "samples_per_s"])
+    ours, theirs = (pd.DataFrame(t.state.history[0]).drop(columns=["seconds", "samples_per_s"])
                     for t in (resumed, uninterrupted))
     pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
-    for (name, a), b in zip(resumed.kept_model()[1].state_dict().items(),
-                            uninterrupted.kept_model()[1].state_dict().values()):
+    for (name, a), b in zip(resumed.kept_models()[0][1].state_dict().items(),
+                            uninterrupted.kept_models()[0][1].state_dict().values()):
         assert torch.equal(a, b), name

@@ -47,9 +47,14 @@ def planned_jobs(workdir: Path, config: Path, *args: str) -> set[tuple[str, str]
     return jobs
 
 
-def run_jobs(dataset: str, prior: str, latent: int) -> set[tuple[str, str]]:
-    wildcards = f"dataset={dataset}, prior={prior}, latent={latent}, seed=1"
-    return {("train", wildcards), ("analyze", wildcards)}
+def run_jobs(dataset: str, prior: str, latent: int, pack: int = 1) -> set[tuple[str, str]]:
+    """The train and analyze jobs of one pack (the tiny study's one seed is pack 1)."""
+    wildcards = f"dataset={dataset}, prior={prior}, latent={latent}"
+    return {(f"train_pack{pack}", wildcards), (f"analyze_pack{pack}", wildcards)}
+
+
+TINY_GROUPS = [("synthetic", p, 2) for p in ("normal", "laplace", "cauchy")] + [
+    ("digits", p, 2) for p in ("normal", "laplace", "cauchy")] + [("natural", p, 3) for p in ("normal", "laplace", "cauchy")]
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +108,7 @@ def test_report_setting_reruns_only_the_report(study: tuple[Path, dict]) -> None
 
 def test_analysis_setting_reruns_analyses_and_report(study: tuple[Path, dict]) -> None:
     jobs = dry_run_after(study, lambda c: c["analysis"].update(iwae_samples=16))
-    assert {rule for rule, _ in jobs} == {"analyze", "report"}
+    assert {rule for rule, _ in jobs} == {"analyze_pack1", "report"}
     assert len(jobs) == 9 + 1
 
 
@@ -122,8 +127,30 @@ def test_deleted_metrics_reruns_that_analysis_and_report(study: tuple[Path, dict
         jobs = planned_jobs(workdir, workdir / "presets" / "tiny.yaml")
     finally:
         metrics.write_bytes(saved)
-    wildcards = "dataset=digits, prior=cauchy, latent=2, seed=1"
-    assert jobs == {("analyze", wildcards)} | REPORT
+    wildcards = "dataset=digits, prior=cauchy, latent=2"
+    assert jobs == {("analyze_pack1", wildcards)} | REPORT
+
+
+def test_deleted_model_reruns_its_pack(study: tuple[Path, dict]) -> None:
+    """A run's deleted model.pt retrains its pack (here the one seed) and reanalyses it, nothing else."""
+    workdir, _ = study
+    model = workdir / "results/tiny/runs/synthetic/laplace/z2/seed1/model.pt"
+    saved = model.read_bytes()
+    model.unlink()
+    try:
+        jobs = planned_jobs(workdir, workdir / "presets" / "tiny.yaml")
+    finally:
+        model.write_bytes(saved)
+    assert jobs == run_jobs("synthetic", "laplace", 2) | REPORT
+
+
+def test_seeds_of_a_new_pack_rerun_none_of_the_old_ones(study: tuple[Path, dict]) -> None:
+    """Seeds 9 and 10 are pack 2 (pack_size 8): only pack 2's jobs are planned, pack 1 is untouched;
+    seed 2 instead joins pack 1, whose jobs all rerun (its members changed)."""
+    jobs = dry_run_after(study, lambda c: c["study"].update(seeds=[1, 9, 10]))
+    assert jobs == set().union(*(run_jobs(*group, pack=2) for group in TINY_GROUPS)) | REPORT
+    jobs = dry_run_after(study, lambda c: c["study"].update(seeds=[1, 2]))
+    assert jobs == set().union(*(run_jobs(*group) for group in TINY_GROUPS)) | REPORT
 
 
 @contextmanager

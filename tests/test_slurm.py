@@ -49,7 +49,8 @@ STATUS_ARGS = {"slurmdbd": FAST_STATUS, "none": [*FAST_STATUS, "--slurm-status-c
 # Group jobs are named by a uuid, single jobs by a number.
 SUBMITTED = re.compile(r"Job \S+ has been submitted with SLURM jobid (\d+)")
 GROUP_JOB = re.compile(r"^\s*(?:\[.*\] )?Group job run\b", flags=re.M)
-WILDCARDS = re.compile(r"wildcards: dataset=(\w+), prior=(\w+), latent=(\d+), seed=(\d+)")
+# A train/analyze job is one pack (dataset, prior, latent and a chunk of seeds: rule *_pack<n>).
+WILDCARDS = re.compile(r"wildcards: dataset=(\w+), prior=(\w+), latent=(\d+)")
 
 
 def _env() -> dict[str, str]:
@@ -112,6 +113,15 @@ def tiny_runs(root: Path) -> list[Path]:
         for z in config["datasets"][d]["latent_sizes"]
         for s in config["study"]["seeds"]
     ]
+
+
+def tiny_packs() -> list[tuple[str, str, int, int]]:
+    """(dataset, prior, latent, pack) of the tiny study: one train and one analyze job each."""
+    config = yaml.safe_load(TINY.read_text())
+    size = config["study"].get("pack_size", yaml.safe_load((REPO / "config.yaml").read_text())["study"]["pack_size"])
+    packs = sorted({(s - 1) // size + 1 for s in config["study"]["seeds"]})
+    return [(d, p, z, n) for d in config["study"]["datasets"] for p in config["study"]["priors"]
+            for z in config["datasets"][d]["latent_sizes"] for n in packs]
 
 
 def dry_run_group_jobs(out: str) -> int:
@@ -183,8 +193,8 @@ def sacct_steps(job_id: str) -> list[Interval]:
 
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]")
 # A job starting in a job step's own Snakemake (there every job is a "localrule"), and its end.
-JOB_START = re.compile(r"^localrule (train|analyze):$")
-JOB_END = re.compile(r"^Finished jobid: (\d+) \(Rule: (train|analyze)\)$")
+JOB_START = re.compile(r"^localrule (train|analyze)_pack\d+:$")
+JOB_END = re.compile(r"^Finished jobid: (\d+) \(Rule: (train|analyze)_pack\d+\)$")
 
 
 def logged_jobs(slurm_log: Path, declared: dict[str, dict[str, int]]) -> list[Interval]:
@@ -332,7 +342,7 @@ def accounting_cluster(slurm_cluster: Cluster) -> Cluster:
 
 def test_profile_resolves_from_the_repo_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`snakemake --profile slurm` in the repo root picks ./slurm/config.yaml (dry run, no cluster),
-    and plans one Slurm job per run: each run's train and analyze jobs form one group job."""
+    and plans one Slurm job per pack: each pack's train and analyze jobs form one group job."""
     from snakemake.cli import get_profile_dir
 
     monkeypatch.chdir(REPO)
@@ -353,22 +363,24 @@ def test_profile_resolves_from_the_repo_root(tmp_path: Path, monkeypatch: pytest
     # "Using profile slurm for ..." or, with the workflow profile profiles/default, "Using profiles
     # slurm and workflow specific profile ...".
     assert re.search(r"Using profiles? slurm\b", out), out
-    runs = len(tiny_runs(tmp_path))
+    packs = tiny_packs()
     for rule in ("train", "analyze"):
-        assert any(line.split()[:2] == [rule, str(runs)] for line in out.splitlines()), out
-    assert dry_run_group_jobs(out) == runs, out
+        for n in sorted({pack for *_, pack in packs}):
+            count = sum(pack == n for *_, pack in packs)
+            assert any(line.split()[:2] == [f"{rule}_pack{n}", str(count)] for line in out.splitlines()), out
+    assert dry_run_group_jobs(out) == len(packs), out
     assert had_metadata or not (REPO / ".snakemake").exists(), "the dry run wrote into the repo"
 
 
 def test_group_components_pack_runs(tmp_path: Path) -> None:
-    """--group-components run=3 plans a third as many Slurm jobs (dry run, no cluster)."""
+    """--group-components run=3 plans a third as many Slurm jobs as packs (dry run, no cluster)."""
     result = snakemake(
         "--profile", str(PROFILE), "-s", str(REPO / "Snakefile"), "-n", "-d", str(tmp_path),
         "--configfile", str(TINY), "--group-components", "run=3", cwd=tmp_path, timeout=180,
     )
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
-    assert dry_run_group_jobs(out) == math.ceil(len(tiny_runs(tmp_path)) / 3), out
+    assert dry_run_group_jobs(out) == math.ceil(len(tiny_packs()) / 3), out
 
 
 def test_exponent_without_sign_is_explained(tmp_path: Path) -> None:
@@ -621,3 +633,23 @@ def test_packed_runs_without_accounting(
     assert m.runs == 3
     with capsys.disabled():
         print(f"\n[slurm] no accounting, 3 runs in one job: {m.line()}")
+
+
+def test_a_pack_job_asks_for_its_seeds(tmp_path: Path) -> None:
+    """Seeds [1, 2, 3] are one pack: one train and one analyze job per (dataset, prior, latent), one
+    Slurm job (group) each, with a time limit of the declared per-run runtime times its 3 seeds."""
+    config = yaml.safe_load(TINY.read_text())
+    config["study"].update(seeds=[1, 2, 3], datasets=["digits"], priors=["normal"])
+    path = tmp_path / "three.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(
+        "--profile", str(PROFILE), "-s", str(REPO / "Snakefile"), "-n", "-d", str(tmp_path),
+        "--configfile", str(path), cwd=tmp_path, timeout=180,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert dry_run_group_jobs(out) == 1, out
+    for rule in ("train", "analyze"):
+        block = re.search(rf"rule {rule}_pack1:\n((?:\s+.*\n)+?)\s+resources: (.*)\n", out)
+        assert block, out
+        assert f"runtime={3 * config['resources'][rule]['runtime']}" in block.group(2), block.group(2)

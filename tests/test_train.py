@@ -142,6 +142,35 @@ def test_checkpoint_of_other_settings_is_not_resumed(data_file: Path, tmp_path: 
     pd.testing.assert_frame_equal(losses(tmp_path / "fresh"), losses(run_dir), check_exact=True)
 
 
+def test_a_checkpoint_of_another_training_version_is_never_resumed(data_file: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A run killed under TRAIN = v and rerun under v + 1 discards its checkpoint (one line naming the
+    run) and trains afresh: its numbers equal a fresh run's, never a mix of two code versions."""
+    from sparse_vae import versions
+
+    spec = make_spec("laplace", epochs=40)
+    run_dir = tmp_path / "killed"
+    command = [sys.executable, "-m", "sparse_vae", "train", "--data", str(data_file),
+               "--spec", json.dumps(spec), "--run-dir", str(run_dir), "--threads", "1", "--device", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "checkpoint.pt").exists():
+        assert process.poll() is None, "training finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    monkeypatch.setattr(versions, "TRAIN", versions.TRAIN + 1)
+    capsys.readouterr()
+    summary = train_run(data_file, spec, run_dir)
+    out = capsys.readouterr().out
+    assert "discarding checkpoint" in out and "resumed from" not in out
+    assert summary["code"]["version"] == versions.TRAIN
+    train_run(data_file, spec, tmp_path / "fresh")
+    pd.testing.assert_frame_equal(losses(tmp_path / "fresh"), losses(run_dir), check_exact=True)
+
+
 def test_nan_loss_stops_with_run_epoch_step_and_term(data_file: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from sparse_vae import model as model_module
@@ -256,3 +285,72 @@ def test_progress_log_is_short_with_units_and_eta(data_file: Path, tmp_path: Pat
     assert "ETA 0:00" in progress[-1]
     assert lines[-1].startswith("[toy/laplace/z2/seed7] kept candidate 0 (lr 0.003) at epoch ")
     assert len(pd.read_csv(tmp_path / "history.csv")) == 23
+
+
+def pack_specs(seeds: tuple[int, ...], epochs: int = 2, **train) -> list[dict]:
+    return [{**make_spec("cauchy", epochs=epochs, lr=[1e-3, 3e-3], **train), "seed": seed} for seed in seeds]
+
+
+def test_a_pack_equals_its_seeds_trained_one_at_a_time(data_file: Path, tmp_path: Path) -> None:
+    """A pack of 3 seeds x 2 rates is 3 independent runs: each seed's history, kept weights and
+    train.json are those of the seed trained alone (same code), up to the rounding of wider matmuls;
+    and the seeds differ from each other (their own init, batches and draws)."""
+    from sparse_vae.train import train_pack  # noqa: PLC0415
+
+    specs, columns = pack_specs((1, 2, 3)), ["epoch", "candidate", "lr", *LOSS_COLUMNS]
+    packed = train_pack(data_file, specs, [tmp_path / "pack" / f"seed{s['seed']}" for s in specs])
+    for spec, summary in zip(specs, packed):
+        alone = train_run(data_file, spec, tmp_path / "alone" / f"seed{spec['seed']}")
+        a, b = (pd.read_csv(tmp_path / where / f"seed{spec['seed']}" / "history.csv")[columns]
+                for where in ("pack", "alone"))
+        pd.testing.assert_frame_equal(a, b, rtol=1e-5, check_exact=False)
+        model_a, model_b = (load_model(tmp_path / where / f"seed{spec['seed']}" / "model.pt")[0]
+                            for where in ("pack", "alone"))
+        for (name, x), y in zip(model_a.state_dict().items(), model_b.state_dict().values()):
+            torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6, msg=name)
+        assert set(summary) == set(alone) and summary["candidate"] == alone["candidate"]
+        assert summary["selected"]["test_iwae"] == pytest.approx(alone["selected"]["test_iwae"], rel=1e-5)
+    first, second = (pd.read_csv(tmp_path / "pack" / f"seed{s}" / "history.csv")["train_loss"] for s in (1, 2))
+    assert not np.allclose(first, second)
+
+
+def test_a_killed_pack_resumes_to_identical_results(data_file: Path, tmp_path: Path) -> None:
+    """Interrupted after epoch 2 (its checkpoint written) and rerun, a pack finishes exactly as an
+    uninterrupted one: every run's history and weights bit for bit."""
+    from sparse_vae.train import Trainer, train_pack  # noqa: PLC0415
+
+    class Killed(Exception):
+        pass
+
+    specs = pack_specs((1, 2), epochs=4)
+    train_pack(data_file, specs, [tmp_path / "whole" / f"seed{s['seed']}" for s in specs])
+    dirs = [tmp_path / "killed" / f"seed{s['seed']}" for s in specs]
+    original = Trainer.save_checkpoint
+
+    def save_then_die(self: Trainer) -> None:
+        original(self)
+        if self.state.epoch == 2:
+            raise Killed
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "save_checkpoint", save_then_die)
+        with pytest.raises(Killed):
+            train_pack(data_file, specs, dirs)
+    assert (dirs[0] / "checkpoint.pt").exists() and not any((d / "model.pt").exists() for d in dirs)
+    train_pack(data_file, specs, dirs)
+    assert not (dirs[0] / "checkpoint.pt").exists()
+    for spec in specs:
+        whole, killed = (tmp_path / where / f"seed{spec['seed']}" for where in ("whole", "killed"))
+        pd.testing.assert_frame_equal(losses(whole), losses(killed), check_exact=True)
+        for (name, a), b in zip(load_model(whole / "model.pt")[0].state_dict().items(),
+                                load_model(killed / "model.pt")[0].state_dict().values()):
+            assert torch.equal(a, b), name
+
+
+def test_specs_of_one_pack_may_differ_only_in_seed(data_file: Path, tmp_path: Path) -> None:
+    from sparse_vae.train import train_pack  # noqa: PLC0415
+
+    specs = pack_specs((1, 2))
+    specs[1]["train"]["batch_size"] = 16
+    with pytest.raises(ValueError, match="seed 2 differs in train"):
+        train_pack(data_file, specs, [tmp_path / "a", tmp_path / "b"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,11 +55,34 @@ def test_dry_run_resolves_the_whole_study(tmp_path: Path, preset: str) -> None:
     result = snakemake(tmp_path, "-n", "--configfile", str(REPO / preset))
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout + result.stderr
-    n_runs = sum(
+    n_groups = sum(
         len(config["datasets"][d]["latent_sizes"]) * len(dataset_priors(config, d)) for d in config["study"]["datasets"]
-    ) * len(config["study"]["seeds"])
-    for rule, count in (("train", n_runs), ("analyze", n_runs), ("report", 1)):
+    )
+    pack_size = config["study"].get("pack_size", yaml.safe_load((REPO / "config.yaml").read_text())["study"]["pack_size"])
+    packs = {(seed - 1) // pack_size + 1 for seed in config["study"]["seeds"]}
+    # one train and one analyze job per (dataset, prior, latent) and pack of seeds, none per seed
+    expected = [(f"{stage}_pack{n}", n_groups) for stage in ("train", "analyze") for n in sorted(packs)]
+    for rule, count in (*expected, ("report", 1)):
         assert any(line.split()[:2] == [rule, str(count)] for line in out.splitlines()), out
+    assert not any(line.split()[:1] in (["train"], ["analyze"]) for line in out.splitlines()), out
+
+
+def test_seeds_fall_into_fixed_packs(tmp_path: Path) -> None:
+    """Seeds 1-8 form pack 1 and 9-16 pack 2 (pack_size 8): seeds [1, 2, 3, 9] are two packs, whose
+    train jobs train and write exactly their own seeds' runs."""
+    config = yaml.safe_load((REPO / "presets/tiny.yaml").read_text())
+    config["study"] = {"datasets": ["digits"], "priors": ["normal"], "seeds": [3, 1, 9, 2], "pack_size": 8}
+    path = tmp_path / "packs.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(path))
+    assert result.returncode == 0, result.stderr + result.stdout
+    out = result.stdout
+    for rule in ("train_pack1", "train_pack2", "analyze_pack1", "analyze_pack2"):
+        assert any(line.split()[:2] == [rule, "1"] for line in out.splitlines()), out
+    commands = [line for line in out.splitlines() if "sparse_vae train" in line]
+    assert len(commands) == 2
+    seeds = sorted(sorted(int(s) for s in re.findall(r"/seed(\d+)(?:'| |$)", line)) for line in commands)
+    assert seeds == [[1, 2, 3], [9]], commands
 
 
 def test_bad_config_is_rejected_before_any_job(tmp_path: Path) -> None:

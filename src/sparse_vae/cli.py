@@ -46,15 +46,20 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from sparse_vae.train import train_run
+    from sparse_vae.train import train_pack
 
-    train_run(Path(args.data), args.spec, Path(args.run_dir), threads=args.threads, device=args.device)
+    specs = args.spec if isinstance(args.spec, list) else [args.spec]
+    if len(specs) != len(args.run_dir):
+        raise SparseVAEError(f"--spec holds {len(specs)} run specs but --run-dir names {len(args.run_dir)} folders")
+    train_pack(Path(args.data), specs, [Path(d) for d in args.run_dir], threads=args.threads, device=args.device)
 
 
 def _cmd_analyze(args: argparse.Namespace) -> None:
-    from sparse_vae.analysis import analyze_run
+    from sparse_vae.analysis.run_io import analyze_pack
 
-    analyze_run(Path(args.data), Path(args.run_dir), args.params, threads=args.threads, figures=not args.no_figures)
+    figures_for = [] if args.no_figures else args.figures_for
+    analyze_pack(Path(args.data), [Path(d) for d in args.run_dir], args.params, threads=args.threads,
+                 figures_for=None if figures_for is None else [Path(d) for d in figures_for])
 
 
 def _cmd_baseline(args: argparse.Namespace) -> None:
@@ -124,24 +129,29 @@ def _add_data_commands(sub: Any) -> None:
 
 def _add_run_commands(sub: Any) -> None:
     """train, analyze, baseline: one run (or one dataset's sparse-coding baseline)."""
-    p = sub.add_parser("train", help="train one VAE (resumes from a checkpoint in --run-dir)")
+    p = sub.add_parser("train", help="train one VAE, or a pack of seeds as one batched model (resumes from a "
+                       "checkpoint in the first --run-dir)")
     p.add_argument("--data", required=True, help="prepared dataset .npz")
     p.add_argument("--spec", required=True, type=_json_arg,
                    help="run spec JSON: dataset, prior{name,family,posterior,scale,kl,kl_samples,objective,"
                         "objective_samples}, latent, seed, model, train{epochs,batch_size,lr (number or grid),"
-                        "checkpoint_every,patience,min_delta,val_iwae_samples}")
-    p.add_argument("--run-dir", required=True, help="folder for model.pt, history.csv, train.json")
+                        "checkpoint_every,patience,min_delta,val_iwae_samples}; or a list of specs that "
+                        "differ only in seed (a pack)")
+    p.add_argument("--run-dir", required=True, nargs="+",
+                   help="folder for model.pt, history.csv, train.json: one per spec, in order")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (set from the rule's threads)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA when present")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("analyze", help="latent-space metrics and figures of one trained run")
+    p = sub.add_parser("analyze", help="latent-space metrics and figures of trained runs (one process)")
     p.add_argument("--data", required=True, help="prepared dataset .npz")
-    p.add_argument("--run-dir", required=True, help="run folder holding model.pt")
+    p.add_argument("--run-dir", required=True, nargs="+", help="run folders holding model.pt")
     p.add_argument("--params", required=True, type=_json_arg, help="the `analysis` settings as JSON")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--no-figures", action="store_true",
-                   help="leave figures/ empty (a seed the report does not show; analysis.figures)")
+                   help="leave every run's figures/ empty (seeds the report does not show; analysis.figures)")
+    p.add_argument("--figures-for", nargs="+", metavar="RUN_DIR",
+                   help="draw figures only for these of the --run-dir folders (the others' figures/ stay empty)")
     p.set_defaults(func=_cmd_analyze)
 
     p = sub.add_parser("baseline", help="sparse-coding dictionary (L1) on a dataset's train patches, with field fits")

@@ -98,12 +98,13 @@ class GuardedCauchy(Cauchy):
 
 
 def standard_draws(posterior: str, shape: tuple[int, ...], dtype: torch.dtype = torch.float32,
-                   device: torch.device | str | None = None) -> Tensor:
+                   device: torch.device | str | None = None, generator: torch.Generator | None = None) -> Tensor:
     """Draws of the standard member of a posterior family (loc 0, scale 1), exactly those that
-    torch's `Normal.rsample` and `GuardedCauchy.rsample` scale and shift (same RNG calls)."""
+    torch's `Normal.rsample` and `GuardedCauchy.rsample` scale and shift (same RNG calls), from
+    `generator` (default: torch's global one)."""
     if posterior == "gaussian":
-        return torch.empty(shape, dtype=dtype, device=device).normal_()
-    u = torch.rand(shape, dtype=dtype, device=device)
+        return torch.empty(shape, dtype=dtype, device=device).normal_(generator=generator)
+    u = torch.rand(shape, dtype=dtype, device=device, generator=generator)
     lower = u < 0.5
     w = torch.where(lower, u, 1.0 - u).clamp_(min=CAUCHY_U_MIN)
     eps = torch.tan(math.pi * w).reciprocal_()

@@ -21,13 +21,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from sparse_vae.model import VAE, build_model
 
 STATUSES = ("training", "converged", "cap", "diverged")
 LOSS_TERMS = ("loss", "recon", "kl")
@@ -157,22 +155,14 @@ class CandidateBook:
 
 
 def restart_seed(seed: int, k: int) -> int:
-    """The seed of grid candidate k's initial weights: the run's own seed for k = 0."""
+    """The seed of grid candidate k's initial weights: the run's own seed for k = 0.
+
+    Candidate k > 0 starts from the weights of a plain model seeded `restart_seed(s, k)`
+    (`pack.member_start`): each candidate is a restart as well as a learning rate. Why: the small
+    models have local optima (e.g. a template left unused), and which one a run falls into depends
+    on its start; restarts make the grid's best-of-K less hostage to one draw, for every prior
+    alike. Candidate k's start depends only on (seed, k), so priors stay paired."""
     return seed if k == 0 else seed + 1_000_003 * k
-
-
-def restart_candidates(model: VAE, spec: dict[str, Any], obs_sd: float) -> None:
-    """Give candidate k > 0 its own initial weights (those of a plain model seeded `restart_seed(s, k)`):
-    each candidate is a restart as well as a learning rate. Why: the small models have local optima
-    (e.g. a template left unused), and which one a run falls into depends on its start; restarts
-    make the grid's best-of-K less hostage to one draw, for every prior alike. Candidate k's start
-    depends only on (seed, k), so priors stay paired; the global RNG stream is left as it was."""
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        for k in range(1, model.candidates):
-            torch.manual_seed(restart_seed(spec["seed"], k))
-            plain = build_model(spec, model.input_dim, obs_sd_init=obs_sd).state_dict()
-            for name, value in model.named_parameters():
-                value[k] = plain[name].to(value.device).reshape(value[k].shape)
 
 
 def divergence(terms: torch.Tensor, limit: float, initial: float, pixels: int) -> tuple[str, int, str] | None:

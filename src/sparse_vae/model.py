@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -48,8 +49,8 @@ from sparse_vae.distributions import (
     standard_log_density,
 )
 
-__all__ = ["OBS_SD_MIN", "LossTerms", "VAE", "build_model", "export_candidate", "load_model",
-           "prior_family_and_posterior", "save_model"]
+__all__ = ["OBS_SD_MIN", "LossTerms", "Noise", "VAE", "build_model", "export_candidate", "iwae_bound",
+           "load_model", "prior_family_and_posterior", "save_model"]
 
 OBS_SD_MIN = 1e-3            # floor of the Gaussian pixel sd (learned or fixed)
 OBS_SD_INIT = 0.1            # initial learned pixel sd when no data sd is given (build_model passes the data's)
@@ -61,6 +62,36 @@ LIKELIHOODS = ("gaussian", "bernoulli")
 KL_METHODS = ("closed_form", "monte_carlo")
 OBJECTIVES = ("elbo", "iwae")
 _CHECKPOINT_KEYS = ("spec", "input_dim", "state_dict")
+
+
+def iwae_bound(log_w: Tensor, dim: int = 0) -> Tensor:
+    """The importance-weighted bound from importance log-weights: `log (1/K) sum_k exp(log_w_k)`
+    over the K draws along `dim` (= logsumexp - log K), per example.
+
+    `log_w` = log p(x, z_k) - log q(z_k | x) of K draws z_k ~ q(z|x), as `VAE.log_weights` gives them
+    (log p(x|z) minus the summed log q(z|x) - log p(z)). The one reduction of the project: the
+    training objective (float32, with gradients), the validation score that selects and stops runs,
+    and the analysis' test-split bound all call it. Computed in `log_w`'s dtype: pass float64 to score
+    (with hundreds of draws the weights span hundreds of nats, and float32 loses the small ones).
+    K = 1 gives the ELBO's one-draw estimate. Why it is finite under a Cauchy posterior: see
+    `VAE.iwae_bound`.
+    """
+    return torch.logsumexp(log_w, dim) - math.log(log_w.shape[dim])
+
+
+@dataclass
+class Noise:
+    """Where a model's reparameterisation draws come from (`VAE.noise`; None: torch's global RNG).
+
+    `generators`: one torch.Generator per group of candidates; `groups`: the group of each of the
+    K candidates ((K,) long tensor), or None for one group shared by all. A pack of seeds x learning
+    rates (`sparse_vae.pack`) gives every seed its own generator and the seed's candidates one group:
+    a seed's candidates share their draws (as a grid's do) and see exactly the draws that seed's run
+    alone would see, whatever else is in the pack.
+    """
+
+    generators: list[torch.Generator]
+    groups: Tensor | None = None
 
 
 class LossTerms(NamedTuple):
@@ -81,6 +112,9 @@ class CandidateLinear(nn.Module):
     batched matmul (`baddbmm`) serves all K, which is why a grid of K settings costs about one run
     on the small models (their steps are bound by per-kernel overhead, not arithmetic: bench/).
     Parameter names match `nn.Linear`, so candidate k's slice is a plain layer's state.
+    A (G, B, in) input with G < K dividing K is grouped: G inputs, each shared by K/G consecutive
+    candidates (a pack's seeds, each with its own batch, times its learning rates), one batched
+    matmul with K/G candidates' weights side by side per group.
     """
 
     def __init__(self, candidates: int, n_in: int, n_out: int) -> None:
@@ -96,6 +130,13 @@ class CandidateLinear(nn.Module):
         if x.dim() == 2:  # one input (B, in) shared by all candidates (the data): a single matmul
             out = torch.addmm(self.bias.reshape(-1), x, self.weight.reshape(-1, n_in).t())
             return out.reshape(x.shape[0], k, -1).transpose(0, 1)
+        if x.dim() == 3 and x.shape[0] != k:  # grouped input (G, B, in)
+            g, b = x.shape[:2]
+            if k % g:
+                raise ValueError(f"{g} input groups do not divide {k} candidates")
+            weight = self.weight.reshape(g, -1, n_in).transpose(1, 2)         # (G, in, K/G * out)
+            out = torch.baddbmm(self.bias.reshape(g, 1, -1), x, weight)       # (G, B, K/G * out)
+            return out.reshape(g, b, k // g, -1).transpose(1, 2).reshape(k, b, -1)
         lead = x.shape[:-3]
         flat = x.movedim(-3, 0).reshape(k, -1, n_in)
         out = torch.baddbmm(self.bias.unsqueeze(1), flat, self.weight.transpose(1, 2))
@@ -160,6 +201,7 @@ class VAE(nn.Module):
         self.kl_method, self.kl_samples = kl, int(kl_samples)
         self.objective, self.objective_samples = objective, int(objective_samples)
         self.candidates = candidates
+        self.noise: Noise | None = None   # reparameterisation draws: torch's global RNG unless set
         self.identity_mean = decoder == "linear" and likelihood == "gaussian"
 
         # Encoder: x -> hidden (ReLU) -> (loc, raw_scale), one pair per latent dimension.
@@ -228,18 +270,27 @@ class VAE(nn.Module):
         return self.obs_log_sd.clamp(min=_LOG_OBS_SD_MIN) if self.obs_learned else self.obs_log_sd
 
     def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
-        """log p(x|z) summed over pixels; x (B, D), z (..., B, L) -> (..., B)."""
+        """log p(x|z) summed over pixels; x (B, D), z (..., B, L) -> (..., B). With K candidates x may
+        also be grouped, (G, B, D): group g's data for its K/G consecutive candidates (`CandidateLinear`)."""
         out = self.decoder(z)
+        groups = x.shape[0] if x.dim() == 3 and x.shape[0] != out.shape[-3] else 0
+        if groups:   # (..., K, B, D) -> (..., G, K/G, B, D) against x (G, 1, B, D): no copy of x
+            out, x = out.unflatten(-3, (groups, -1)), x.unsqueeze(-3)
         if self.likelihood == "bernoulli":
-            return (x * out - softplus(out)).sum(-1)        # = -BCE_with_logits(out, x), see softplus
+            ll = (x * out - softplus(out)).sum(-1)          # = -BCE_with_logits(out, x), see softplus
+            return ll.flatten(-3, -2) if groups else ll
         # -0.5 sum(r^2 / sd^2) - sum(log sd) - D log sqrt(2 pi): the sd terms are summed once per
         # candidate, not once per draw and example (the draws' tensors are a step's largest)
         log_sd = self._obs_log_sd()
+        if groups and self.obs_learned:
+            log_sd = log_sd.unflatten(0, (groups, -1))
         squared = (x - self._mean(out)).square()
         half_precision = 0.5 * torch.exp(-2 * log_sd)
         if self.obs_learned:
-            return -(squared * half_precision).sum(-1) - (log_sd.sum(-1) + self.input_dim * _HALF_LOG_2PI)
-        return -squared.sum(-1) * half_precision - self.input_dim * (log_sd + _HALF_LOG_2PI)
+            ll = -(squared * half_precision).sum(-1) - (log_sd.sum(-1) + self.input_dim * _HALF_LOG_2PI)
+        else:
+            ll = -squared.sum(-1) * half_precision - self.input_dim * (log_sd + _HALF_LOG_2PI)
+        return ll.flatten(-3, -2) if groups else ll
 
     def decoder_dictionary(self) -> Tensor | None:
         """(L, D) decoder weight columns (one dictionary element per latent) for a linear decoder, else None."""
@@ -262,9 +313,10 @@ class VAE(nn.Module):
         z = self.draw(q)
         recon = -self.log_likelihood(x, z)                                # (B,)
         if self.kl_method == "monte_carlo":
-            # One KL sample reuses the reconstruction's z (the talk's estimator); more draw afresh.
-            reuse = z if self.kl_samples == 1 else None
-            kl_dims = kl_divergence(q, self.prior(), "monte_carlo", self.kl_samples, z=reuse)
+            # One KL sample reuses the reconstruction's z (the talk's estimator); more draw afresh
+            # (from the model's noise, like every other draw)
+            fresh = z if self.kl_samples == 1 else self.draw(q, (self.kl_samples,))
+            kl_dims = kl_divergence(q, self.prior(), "monte_carlo", self.kl_samples, z=fresh)
         else:
             kl_dims = kl_divergence(q, self.prior(), "closed_form")      # (B, L)
         kl = kl_dims.sum(-1)
@@ -274,32 +326,55 @@ class VAE(nn.Module):
         """Reparameterised draws z = loc + scale * eps of q (a location-scale family)."""
         return self._draw(q, sample_shape)[1]
 
-    def _draw(self, q: Distribution, sample_shape: tuple[int, ...]) -> tuple[Tensor, Tensor]:
-        """(eps, z): standard draws (*sample_shape, B, L) and z = loc + scale * eps.
+    def standard_eps(self, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        """Standard draws of the posterior family from the model's `noise`: (*shape) with one
+        group (or the global RNG), (*shape[:-2], G, *shape[-2:]) with G groups."""
+        noise, family = self.noise, self.posterior_family
+        if noise is None:
+            return standard_draws(family, shape, like.dtype, like.device)
+        draws = [standard_draws(family, shape, like.dtype, like.device, generator=g) for g in noise.generators]
+        return draws[0] if noise.groups is None else torch.stack(draws, -3)
+
+    def _spread(self, eps: Tensor) -> Tensor:
+        """Standard draws laid against the candidates' (K, B, L) posteriors: one shared draw
+        broadcast to all, or each group's draw copied to its candidates."""
+        if self.candidates is None:
+            return eps
+        if self.noise is None or self.noise.groups is None:
+            return eps.unsqueeze(-3)
+        return eps.index_select(-3, self.noise.groups)
+
+    def _draw(self, q: Distribution, sample_shape: tuple[int, ...],
+              eps: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(eps, z): standard draws (*sample_shape, B, L) and z = loc + scale * eps (`eps` given:
+        those draws, e.g. rows of a larger batch's).
 
         The draws are those of `q.rsample` (same RNG calls). With K candidates one standard draw
-        eps is shared by all of them, as the data batch is: candidates then differ only in their
-        settings (common random numbers), and candidate k sees exactly the noise a plain model at
-        the same RNG state would (same draws, same order).
+        eps is shared by all of them, as the data batch is (or by each group's, see `Noise`):
+        candidates then differ only in their settings (common random numbers), and candidate k sees
+        exactly the noise a plain model at the same RNG state would (same draws, same order).
         """
-        eps = standard_draws(self.posterior_family, (*sample_shape, *q.loc.shape[-2:]), q.loc.dtype, q.loc.device)
-        return eps, q.loc + (eps if self.candidates is None else eps.unsqueeze(-3)) * q.scale
+        if eps is None:
+            eps = self.standard_eps((*sample_shape, *q.loc.shape[-2:]), q.loc)
+        return eps, q.loc + self._spread(eps) * q.scale
 
-    def log_weights(self, x: Tensor, q: Distribution, n_samples: int) -> tuple[Tensor, Tensor]:
+    def log_weights(self, x: Tensor, q: Distribution, n_samples: int,
+                    eps: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(log p(x|z), per-dim log q(z|x) - log p(z)) for `n_samples` draws: (S, ..., B), (S, ..., B, L).
 
-        log q(z|x) is taken at the standard draw that made z (`distributions.standard_log_density`):
-        the value and gradient of `q.log_prob(z)`, in a third of the elementwise passes.
+        The project's one log-weight function: log w = log p(x|z) - (log q(z|x) - log p(z)).sum(-1),
+        reduced by `iwae_bound`. log q(z|x) is taken at the standard draw that made z
+        (`distributions.standard_log_density`): the value and gradient of `q.log_prob(z)`, in a
+        third of the elementwise passes. `eps`: use these standard draws (see `_draw`).
         """
-        eps, z = self._draw(q, (n_samples,))
-        log_q = standard_log_density(self.posterior_family, eps)
-        log_q = (log_q if self.candidates is None else log_q.unsqueeze(-3)) - q.scale.log()
+        eps, z = self._draw(q, (n_samples,), eps)
+        log_q = self._spread(standard_log_density(self.posterior_family, eps)) - q.scale.log()
         return self.log_likelihood(x, z), log_q - prior_log_density(self.prior_family, z, self.prior_scale_value)
 
     def _iwae_terms(self, x: Tensor, q: Distribution, kl_weight: float = 1.0) -> LossTerms:
         log_lik, log_ratio = self.log_weights(x, q, self.objective_samples)
         log_w = log_lik - kl_weight * log_ratio.sum(-1)
-        bound = torch.logsumexp(log_w, 0) - math.log(self.objective_samples)
+        bound = iwae_bound(log_w, 0)
         return LossTerms(-bound.mean(-1), -log_lik.mean((0, -1)), log_ratio.sum(-1).mean((0, -1)),
                          log_ratio.mean((0, -2)))
 
@@ -316,7 +391,7 @@ class VAE(nn.Module):
         selected and tuned on a well-defined quantity.
         """
         log_lik, log_ratio = self.log_weights(x, self.posterior(x), n_samples)
-        return torch.logsumexp(log_lik - log_ratio.sum(-1), 0) - math.log(n_samples)
+        return iwae_bound(log_lik - log_ratio.sum(-1), 0)
 
 
 def prior_family_and_posterior(prior: dict) -> tuple[str, str]:

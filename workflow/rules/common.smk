@@ -3,6 +3,8 @@
 # (src/sparse_vae/versions.py), so Snakemake reruns only the jobs an edit invalidated: a change
 # that moves a stage's numbers bumps its version, a refactor that moves none reruns nothing.
 
+import shlex
+
 from sparse_vae import versions
 from sparse_vae.config import canonical_json, dataset_priors, generating_family
 from sparse_vae.data import DOWNLOADABLE
@@ -11,13 +13,25 @@ from sparse_vae.data import DOWNLOADABLE
 RESULTS = config["results"].rstrip("/")  # this study's output folder
 DATASETS = config["study"]["datasets"]
 SEEDS = config["study"]["seeds"]
+PACK_SIZE = config["study"]["pack_size"]
+
+
+def pack_of(seed):
+    """The pack a seed trains in: pack n holds seeds (n - 1) x pack_size + 1 .. n x pack_size, fixed
+    whatever else the study holds, so adding seeds 9-16 adds pack 2 and leaves pack 1 as it was
+    (seed 0 is pack 0)."""
+    return (int(seed) - 1) // PACK_SIZE + 1
+
+
+# pack number -> its seeds in the study (ascending): one train job and one analyze job per
+# (dataset, prior, latent, pack), written out in a loop (train.smk, analyze.smk)
+SEED_PACKS = {n: sorted(s for s in SEEDS if pack_of(s) == n) for n in sorted({pack_of(s) for s in SEEDS})}
 
 
 wildcard_constraints:
     dataset="|".join(sorted(config["datasets"])),
     prior="|".join(sorted(config["priors"])),  # the configured prior entry names
     latent=r"\d+",
-    seed=r"\d+",
 
 
 def study_runs():
@@ -38,6 +52,11 @@ def run_files(name):
     ]
 
 
+def pack_files(seeds, name):
+    """One file per run of a pack (dataset, prior and latent stay wildcards)."""
+    return [f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{s}/{name}" for s in seeds]
+
+
 def data_version(wildcards):
     """The DATA version of this dataset's source (the prepare rule's params)."""
     return versions.DATA[config["datasets"][wildcards.dataset]["source"]]
@@ -53,42 +72,58 @@ def raw_input(wildcards):
 
 # -- training ------------------------------------------------------------------------------
 
-# Job group of train + analyze: each run's two jobs form one group job (one Slurm job per run), and
-# `--group-components run=N` (slurm/config.yaml) packs N runs into one submission.
+# Job group of train + analyze: each pack's two jobs (all its seeds) form one group job (one Slurm
+# job per pack), and `--group-components run=N` (slurm/config.yaml) puts N packs into one submission.
 RUN_GROUP = "run"
 # Inside a Slurm job the executor plugin runs the group's jobs one at a time (its inner Snakemake
 # gets `--jobs 1`). Each train/analyze job takes one `pack_slot`, and the slurm profile allows one
-# per Slurm job (scope local), so Snakemake sizes a pack for that: one run's CPUs and memory, and
-# the sum of its jobs' runtimes as time limit. Unlimited (no effect) outside the slurm profile.
+# per Slurm job (scope local), so Snakemake sizes a submission for that: one job's CPUs and memory,
+# and the sum of its jobs' runtimes as time limit. Unlimited (no effect) outside the slurm profile.
 PACK_SLOT = 1
 
 TRAIN_RESOURCES = config["resources"]["train"]
 ANALYZE_RESOURCES = config["resources"]["analyze"]
 
 
-def train_spec(wildcards):
-    """The run spec: exactly the config a training run depends on."""
+def run_spec(wildcards, seed):
+    """A run's spec: exactly the config a training run depends on."""
     dataset = config["datasets"][wildcards.dataset]
-    return canonical_json(
-        {
-            "dataset": wildcards.dataset,
-            "prior": dict(name=wildcards.prior, **config["priors"][wildcards.prior]),
-            "latent": int(wildcards.latent),
-            "seed": int(wildcards.seed),
-            "model": dataset["model"],
-            "train": dataset["train"],
-        }
-    )
+    return {
+        "dataset": wildcards.dataset,
+        "prior": dict(name=wildcards.prior, **config["priors"][wildcards.prior]),
+        "latent": int(wildcards.latent),
+        "seed": int(seed),
+        "model": dataset["model"],
+        "train": dataset["train"],
+    }
 
 
-def draws_figures(wildcards):
-    """The analyze flag for a run's figures: drawn for the report's representative seed (the only one
-    it shows) unless `analysis.figures` is `all`; an empty figures/ folder otherwise."""
+def pack_specs(seeds):
+    """The train params of a pack: its members' specs (a list, one per seed), nothing else."""
+    return lambda wildcards: canonical_json([run_spec(wildcards, seed) for seed in seeds])
+
+
+def pack_runtime(resources, seeds):
+    """A pack job's time limit (minutes): the declared per-run runtime times its seeds, which bounds
+    the pack (it costs at most its seeds one after another; bench/pack_throughput.py)."""
+    return resources["runtime"] * len(seeds)
+
+
+def draws_figures(seeds):
+    """The analyze flags for a pack's figures: drawn for the report's representative seed (the only one
+    it shows) unless `analysis.figures` is `all`; empty figures/ folders otherwise."""
     representative = config["report"]["representative_seed"]
     representative = SEEDS[0] if representative is None else representative
-    if config["analysis"]["figures"] == "all" or int(wildcards.seed) == int(representative):
-        return ""
-    return "--no-figures"
+
+    def flags(wildcards):
+        if config["analysis"]["figures"] == "all":
+            return ""
+        if int(representative) not in seeds:
+            return "--no-figures"
+        run_dir = f"{RESULTS}/runs/{wildcards.dataset}/{wildcards.prior}/z{wildcards.latent}/seed{representative}"
+        return f"--figures-for {shlex.quote(run_dir)}"
+
+    return flags
 
 
 def gpu_resources():

@@ -23,12 +23,13 @@ from sparse_vae.analysis.compute import check_params, compute_analysis
 from sparse_vae.analysis.figure_data import figure_data
 from sparse_vae.analysis.figures import write_figures
 from sparse_vae.atomic import atomic_dir, atomic_open, write_text
+from sparse_vae.codehash import stage_record
 from sparse_vae.data.io import load_dataset
 from sparse_vae.errors import SparseVAEError
 from sparse_vae.model import load_model
 from sparse_vae.provenance import versions
 
-__all__ = ["analyze_run", "jsonable"]
+__all__ = ["analyze_pack", "analyze_run", "jsonable"]
 
 
 def _load_model(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -83,8 +84,21 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def analyze_pack(data_path: Path, run_dirs: list[Path], params: dict[str, Any], threads: int = 1,
+                 figures_for: list[Path] | None = None) -> list[dict[str, Any]]:
+    """`analyze_run` for every run of a pack (the seeds a train job trained together) in one
+    process: one data load, one import. `figures_for`: the runs whose figures are drawn (None:
+    every run). Returns each run's metrics.json content."""
+    drawn = None if figures_for is None else {Path(d).resolve() for d in figures_for}
+    with _thread_limits(max(1, int(threads))):
+        dataset = load_dataset(data_path)
+    return [analyze_run(data_path, Path(run_dir), params, threads,
+                        figures=drawn is None or Path(run_dir).resolve() in drawn, dataset=dataset)
+            for run_dir in run_dirs]
+
+
 def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads: int = 1,
-                figures: bool = True) -> dict[str, Any]:
+                figures: bool = True, dataset: Any = None) -> dict[str, Any]:
     """Analyse `run_dir/model.pt` on the dataset's test split; write latents, figures, then metrics.
 
     `figures=False` leaves figures/ empty (a seed the report does not show: a third of a small
@@ -95,6 +109,7 @@ def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads:
     metrics.json is written last: a job killed at any point leaves no metrics.json beside partial
     outputs, so Snakemake (and the report) never mistake a partial analysis for a finished one.
     Same inputs and threads give a byte-identical metrics.json. Returns the metrics.json content.
+    `dataset`: `data_path` already loaded (`analyze_pack`).
     """
     run_dir = Path(run_dir)
     threads = max(1, int(threads))
@@ -102,7 +117,7 @@ def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads:
     metrics_path = run_dir / "metrics.json"
     started = time.perf_counter()
     with _thread_limits(threads):
-        dataset = load_dataset(data_path)
+        dataset = load_dataset(data_path) if dataset is None else dataset
         model, checkpoint = _load_model(run_dir / "model.pt")
         if hasattr(model, "eval"):
             model.eval()
@@ -117,6 +132,7 @@ def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads:
         report = jsonable(analysis.report)
         # the environment that computed these numbers (scikit-learn, scipy, ... may differ from training's)
         report["settings"]["versions"] = jsonable(versions())
+        report["code"] = stage_record("analysis")   # ANALYSIS version and normalised code hash (codehash)
 
         metrics_path.unlink(missing_ok=True)
         run_dir.mkdir(parents=True, exist_ok=True)
