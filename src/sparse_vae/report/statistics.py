@@ -184,6 +184,7 @@ def _standard_draws(n: int, draws: int) -> np.ndarray:
     return np.random.default_rng(1000 + n).standard_normal((draws, n))
 
 
+@lru_cache(maxsize=4096)
 def sign_flip_power(effect_sd: float, n: int, level: float, draws: int = POWER_DRAWS) -> float:
     """Power of the two-sided sign-flip test (``sign_flip_p``) at `level` for n pairs whose differences
     are Normal with mean `effect_sd` standard deviations, by simulation: the share of simulated
