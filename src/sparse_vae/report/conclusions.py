@@ -46,7 +46,8 @@ def _judged(ev: Evidence, cid: str, dataset: str, latent: int, metrics: Sequence
             results: Sequence[dict[str, Any]], summary: str, extra: str = "", claim: str | None = None) -> None:
     """Add a verdict row from the comparisons of `metrics` (control and estimator failures override)."""
     outcomes = [o for r in results for o in r["outcomes"]]
-    failed = ev.failed_controls(metrics) + estimator_failures(ev, metrics, ev.priors(dataset, latent))
+    compared = {p for r in results for c in r["comparisons"] for p in (c.a, c.b)}  # the priors this row reads
+    failed = ev.failed_controls(metrics) + estimator_failures(ev, metrics, compared)
     verdict = classify(outcomes, control_failed=bool(failed))
     seeds = ", ".join(f"{m} {r['k']}/{r['n']}" for m, r in zip(metrics, results))
     evidence = " ".join(f"{r['text']}. {summary} holds in {r['k']}/{r['n']} seeds." for r in results)
