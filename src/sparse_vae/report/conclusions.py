@@ -167,17 +167,17 @@ def _pair(low: str, high: str) -> Callable[[list[str]], list[tuple[str, str]]]:
 
 
 def informative_laplace(ev: Evidence) -> None:
-    """2a: laplace's code carries more label information than normal's (whole-code summaries)."""
+    """laplace's code carries more label information than normal's (whole-code summaries)."""
     _informative(ev, "2a", _pair("normal", "laplace"), INFO_CODE, "laplace > normal")
 
 
 def informative_cauchy(ev: Evidence) -> None:
-    """2b: cauchy's code carries more label information than normal's (whole-code summaries)."""
+    """cauchy's code carries more label information than normal's (whole-code summaries)."""
     _informative(ev, "2b", _pair("normal", "cauchy"), INFO_CODE, "cauchy > normal")
 
 
 def informative_per_dim(ev: Evidence) -> None:
-    """2c: the talk's per-dimension reading, normal < laplace < cauchy in the best dimension's label
+    """the talk's per-dimension reading, normal < laplace < cauchy in the best dimension's label
     information and the per-used-dim curve's area ("Cauchy noticeably better than Laplace")."""
     chain = lambda present: list(zip(present, present[1:])) if len(present) >= 2 else []  # noqa: E731
     _informative(ev, "2c", chain, INFO_PER_DIM, "the full ordering")
@@ -231,14 +231,14 @@ CONCLUSIONS: dict[str, Conclusion] = {
         f"ratios; 'fairly well' is a test MSE at most {FAIR_MSE_FRACTION:g} x the mean-image predictor's.",
         reconstruction, "reconstruction order"),
     "2a": Conclusion(
-        "2a: laplace's code carries more label information than normal's",
+        "laplace's code carries more label information than normal's",
         _TALK_2, "Read from threshold-free summaries of the sampled code: total label information and a "
         "rank-transformed probe (template recovery without labels).", informative_laplace, "laplace more informative"),
     "2b": Conclusion(
-        "2b: cauchy's code carries more label information than normal's",
+        "cauchy's code carries more label information than normal's",
         _TALK_2, "As 2a, for cauchy against normal.", informative_cauchy, "cauchy more informative"),
     "2c": Conclusion(
-        "2c: per dimension, normal < laplace < cauchy (Cauchy noticeably better than Laplace)",
+        "per dimension, normal < laplace < cauchy (Cauchy noticeably better than Laplace)",
         _TALK_2, "The talk's per-dimension reading: the best dimension's label information and the area of "
         "the mean-per-used-dimension curve over 'used' thresholds.", informative_per_dim, "per-dim info order"),
     "3a": Conclusion(
@@ -253,13 +253,13 @@ CONCLUSIONS: dict[str, Conclusion] = {
         "Tested on whitened 12x12 patches with a linear decoder, gated by the sparse-coding baseline; "
         "supported / partly / not by a rule over seeds.", v1_claim, "V1-like fields (literature)"),
     "4": Conclusion(
-        "4: with a 2-D latent, laplace uses one dimension in more seeds than normal",
+        "with a 2-D latent, laplace uses one dimension in more seeds than normal",
         "Laplace VAE has a tendency to only use 1 dimension in the 2 dimension test outputs.",
         "Counts out of n seeds (a dimension is used when its rate exceeds 0.1 nats), an exact test on the "
         f"paired per-seed indicators; collapsed runs (held-out likelihood more than {COLLAPSE_NATS:g} nats below "
         "the best prior's) are reported, not removed.", one_dimension, "laplace uses one of two dims"),
     "5": Conclusion(
-        "5: sparsity: laplace codes are sparser than normal (fewer dims active at once, Hoyer excess)",
+        "sparsity: laplace codes are sparser than normal (fewer dims active at once, Hoyer excess)",
         "(the study's premise, labelled) a Laplace prior gives sparse codes",
         "Not a claim of the talk: sparse is read as fewer used dimensions active at once per input and a Hoyer "
         "index above a Gaussian code's.", sparsity, "laplace sparser (premise)"),

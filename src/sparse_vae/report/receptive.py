@@ -28,11 +28,11 @@ __all__ = ["LOCALIZATION_CLAIM", "RETINA_CLAIM", "RETINA_METRICS", "V1_CLAIM", "
 
 #: the centre-surround fractions of the retina-like claim (analysis.sensitivity.RETINA_METRICS).
 RETINA_METRICS = ("rf_center_surround_fraction", "rf_enc_center_surround_fraction")
-RETINA_CLAIM = ("3a: retina-like fields: laplace has more centre-surround (opposite-sign DoG) fields than normal on "
+RETINA_CLAIM = ("retina-like fields: laplace has more centre-surround (opposite-sign DoG) fields than normal on "
                 "unwhitened natural-image patches, decoder and encoder fields")
-V1_CLAIM = ("3b: V1-like fields, as in sparse coding (literature, not the talk): laplace's linear-decoder fields on "
+V1_CLAIM = ("V1-like fields, as in sparse coding (literature, not the talk): laplace's linear-decoder fields on "
             "whitened patches are more often Gabor-like than normal's, over seeds")
-LOCALIZATION_CLAIM = ("3a (fallback, runs without field fits): laplace's receptive fields are more localised "
+LOCALIZATION_CLAIM = ("(fallback, runs without field fits): laplace's receptive fields are more localised "
                       "than normal's")
 #: 3b's rule over seeds, fixed a priori: a finding about a prior's fields must show in most of its runs,
 #: not in one field of one seed: Gabor-like fields in at least three quarters of laplace's seeds.

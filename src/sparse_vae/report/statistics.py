@@ -305,10 +305,7 @@ def compare_family(items: Sequence[tuple[str, str, str, pd.Series, pd.Series]], 
 
 
 def _margin(metric: str) -> float | None:
-    try:
-        return catalogue.metric(metric).margin
-    except KeyError:
-        return None
+    return catalogue.margin_of(metric)[0]
 
 
 def _scale(metric: str) -> str:
