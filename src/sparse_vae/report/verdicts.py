@@ -5,7 +5,9 @@ the Holm-adjusted test of the per-seed differences rejects at alpha = 1 - confid
 direction, is *reversed* when it rejects the other way, reads *no difference* when it does not
 reject and the interval of the mean difference lies within the metric's equivalence margin, and is
 *inconclusive* otherwise (``claim_outcome``). ``classify`` turns a conclusion's comparisons into one
-verdict; ``note`` says why a verdict is not plain; the control constants say which metrics a
+verdict; ``deciding`` names the comparison that decides it (the row's headline effect); a claim whose
+test is below its own detection floor reads *not observed* (set by its judge, e.g. claim 3a); ``note``
+says why a verdict is not plain; the control constants say which metrics a
 failed control takes down (here, not in ``controls``, so that ``evidence`` and ``controls`` need
 not import each other). Not here: the numbers (``statistics``), the per-prior view (``evidence``),
 the controls and conclusions, tables, figures, HTML.
