@@ -123,7 +123,8 @@ def test_comparisons_state_the_power_of_the_test_run():
     (c,) = statistics.compare_family([("hoyer", "a", "b", a, b)], 0.95)
     assert c.test == "sign-flip"
     assert c.mde == pytest.approx(statistics.sign_flip_mde(8, 0.05) * c.sd)
-    assert c.power == pytest.approx(statistics.sign_flip_power(round(0.04 / c.sd, 3), 8, 0.05))
+    # the power at the margin, read off the simulated curve: within its interpolation error of a direct run
+    assert c.power == pytest.approx(statistics.sign_flip_power(0.04 / c.sd, 8, 0.05), abs=0.02)
     (t,) = statistics.compare_family([("hoyer", "a", "b", a[:4], b[:4])], 0.95)  # 4 pairs: the paired t runs
     assert t.test == "paired t" and t.mde == pytest.approx(statistics.mde(t.sd, 4, 0.05))
 

@@ -236,8 +236,23 @@ def power_of_test(test: str, effect: float | None, sd: float, n: int, level: flo
     the observed spread sd; NaN without an effect, below 2 pairs or without spread."""
     if effect is None or n < 2 or math.isnan(sd) or sd == 0:
         return math.nan
-    effect_sd = round(effect / sd, 3)  # rounded so that the simulation's cache is shared
-    return t_power(effect_sd, n, level) if test != "sign-flip" else sign_flip_power(effect_sd, n, level)
+    effect_sd = abs(effect / sd)
+    if test != "sign-flip":
+        return t_power(effect_sd, n, level)
+    grid, curve = _power_curve(n, level)
+    return float(np.interp(effect_sd, grid, curve))  # beyond the grid's end: its last value (~1)
+
+
+#: effects (in sd of the differences) at which ``_power_curve`` simulates the sign-flip test's power.
+POWER_GRID = np.round(np.arange(0.0, 6.05, 0.1), 2)
+
+
+@lru_cache(maxsize=None)
+def _power_curve(n: int, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The sign-flip test's simulated power on POWER_GRID, once per (pairs, level): a comparison's
+    power at its margin is read off it by linear interpolation (power is smooth in the effect under
+    common random numbers), so the cost does not grow with the number of comparisons."""
+    return POWER_GRID, np.array([sign_flip_power(float(x), n, level) for x in POWER_GRID])
 
 
 @dataclass(frozen=True)
