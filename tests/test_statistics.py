@@ -22,7 +22,7 @@ from scipy import stats
 
 from sparse_vae import catalogue, provenance, report
 from sparse_vae.errors import SparseVAEError
-from sparse_vae.report import conclusions, pairwise, runs, stability, statistics
+from sparse_vae.report import conclusions, evidence, pairwise, runs, stability, statistics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_report import make_study  # noqa: E402
@@ -35,7 +35,7 @@ def _frame(values: dict, metric: str, dataset="mnist", latent=20) -> pd.DataFram
                          for p, vals in values.items() for s, v in enumerate(vals, start=1)])
 
 
-def _row(df: pd.DataFrame, conclusion: int) -> pd.Series:
+def _row(df: pd.DataFrame, conclusion: str) -> pd.Series:
     v = conclusions.compute_verdicts(df, (), 0.95, {d: d for d in df["dataset"]})
     return v[v.conclusion == conclusion].iloc[0]
 
@@ -93,11 +93,47 @@ def test_minimal_detectable_effect_has_the_stated_power():
     assert math.isnan(statistics.mde(1.0, 1, 0.05)) and statistics.mde(0.0, 5, 0.05) == 0.0
 
 
+def test_sign_flip_power_against_known_answers():
+    """Issue 34 item 11: the power of the test actually run, by simulating it."""
+    # 5 pairs: the smallest attainable p, 2/32, exceeds 0.05, so no effect can be detected
+    assert statistics.sign_flip_power(50.0, 5, 0.05) == 0.0 and math.isinf(statistics.sign_flip_mde(5, 0.05))
+    # 8 pairs at Holm's first step over 6 comparisons (0.0083 > 2/256): a huge effect is always found
+    assert statistics.sign_flip_power(20.0, 8, 0.05 / 6) == 1.0
+    # no effect: the rejection rate is the test's size, at most the level (an exact test)
+    size = statistics.sign_flip_power(0.0, 8, 0.05)
+    assert size <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / statistics.POWER_DRAWS) and size > 0.02
+    # power rises with the effect, and the MDE has the stated power
+    k = statistics.sign_flip_mde(8, 0.05)
+    assert statistics.sign_flip_power(k, 8, 0.05) >= statistics.POWER > statistics.sign_flip_power(0.9 * k, 8, 0.05)
+    # a brute-force check of one simulated p-value path: the exact sign_flip_p at the same draws
+    z = statistics._standard_draws(8, statistics.POWER_DRAWS)[:200] + k
+    brute = np.mean([statistics.sign_flip_p(row) <= 0.05 for row in z])
+    signs = statistics._sign_patterns(8)
+    fast = np.mean(np.mean(np.abs(z @ signs.T) >= np.abs(z.sum(1))[:, None] * (1 - 1e-12), axis=1) <= 0.05)
+    assert brute == pytest.approx(fast)
+    # with many pairs the permutation test's power approaches the paired t-test's
+    assert statistics.sign_flip_mde(30, 0.05) == pytest.approx(statistics.mde(1.0, 30, 0.05), rel=0.05)
+    # with few pairs at a strict level it needs a larger effect than the t approximation claimed
+    assert statistics.sign_flip_mde(8, 0.05 / 6) > 1.1 * statistics.mde(1.0, 8, 0.05 / 6)
+
+
+def test_comparisons_state_the_power_of_the_test_run():
+    a = pd.Series(0.5 + 0.05 * NOISE, index=range(1, 9))
+    b = a - 0.02 - 0.03 * NOISE[::-1]
+    (c,) = statistics.compare_family([("hoyer", "a", "b", a, b)], 0.95)
+    assert c.test == "sign-flip"
+    assert c.mde == pytest.approx(statistics.sign_flip_mde(8, 0.05) * c.sd)
+    # the power at the margin, read off the simulated curve: within its interpolation error of a direct run
+    assert c.power == pytest.approx(statistics.sign_flip_power(0.04 / c.sd, 8, 0.05), abs=0.02)
+    (t,) = statistics.compare_family([("hoyer", "a", "b", a[:4], b[:4])], 0.95)  # 4 pairs: the paired t runs
+    assert t.test == "paired t" and t.mde == pytest.approx(statistics.mde(t.sd, 4, 0.05))
+
+
 def test_compare_family_pairs_by_seed_and_adjusts_together():
     a = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], index=range(1, 9))
     b = a - np.array([0.5, 0.4, 0.6, 0.5, 0.45, 0.55, 0.5, 0.5])  # a is higher in every seed
     c = a + np.array([0.3, -0.2, 0.1, -0.1, 0.2, -0.3, 0.05, 0.0])  # no consistent difference
-    fam = statistics.compare_family([("mse", "a", "b", a, b), ("mse", "a", "c", a, c)], 0.95)
+    fam = statistics.compare_family([("hoyer", "a", "b", a, b), ("hoyer", "a", "c", a, c)], 0.95)
     assert [f.test for f in fam] == ["sign-flip", "sign-flip"] and all(f.family == 2 for f in fam)
     assert fam[0].p == pytest.approx(2 / 256) and fam[0].p_adj == pytest.approx(min(1, 2 * 2 / 256))
     assert fam[1].p_adj == pytest.approx(max(fam[0].p_adj, fam[1].p))  # Holm's second step
@@ -107,7 +143,8 @@ def test_compare_family_pairs_by_seed_and_adjusts_together():
 
 
 # ------------------------------------------------------------------------------------------
-# "no difference" vs "inconclusive" vs "holds" on constructed runs (conclusion 1, mse margin 0.001)
+# "no difference" vs "inconclusive" vs "holds" on constructed runs (conclusion 1; MSE compared as log
+# ratios, margin log 1.1)
 # ------------------------------------------------------------------------------------------
 
 NOISE = np.array([0.3, -0.2, 0.1, -0.4, 0.2, -0.1, 0.4, -0.3])  # mean 0, 8 seeds
@@ -115,24 +152,39 @@ NOISE = np.array([0.3, -0.2, 0.1, -0.4, 0.2, -0.1, 0.4, -0.3])  # mean 0, 8 seed
 
 def test_holds_no_difference_and_inconclusive_on_constructed_runs():
     margin = catalogue.metric("mse").margin
+    assert catalogue.metric("mse").scale == "log" and margin == pytest.approx(math.log(1.1), abs=1e-4)
     base = 0.03 + 0.004 * NOISE  # per-seed noise shared by both priors (common random numbers)
-    clear = _frame({"normal": base, "laplace": base + 0.005 + 1e-4 * NOISE[::-1]}, "mse")
-    row = _row(clear, 1)
+    clear = _frame({"normal": base, "laplace": base * np.exp(0.2 + 0.003 * NOISE[::-1])}, "mse")
+    row = _row(clear, "1")
     assert row["verdict"] == "supported" and row["seeds"] == "8/8"
     assert row["test"].startswith("exact sign-flip permutation test on 8 paired seeds; no correction")
     assert row["p_adjusted"] == "normal < laplace: 0.0078"  # 2/256, no correction for one comparison
-    # a tiny difference known precisely: the interval lies within ±margin
-    tiny = _frame({"normal": base, "laplace": base + 1e-4 * NOISE[::-1]}, "mse")
-    row = _row(tiny, 1)
+    # the headline effect is the mean log ratio, in the comparison's unit
+    assert row["effect"] == pytest.approx(0.2, abs=1e-9) and row["unit"] == "log ratio"
+    assert row["effect_low"] < 0.2 < row["effect_high"]
+    # a 1% difference known precisely: the interval lies within ±log 1.1
+    tiny = _frame({"normal": base, "laplace": base * np.exp(0.01 * NOISE[::-1])}, "mse")
+    row = _row(tiny, "1")
     assert row["verdict"] == "no difference" and "within the metric's margin" in row["evidence"]
-    d = 1e-4 * NOISE[::-1]
-    lo, hi = stats.ttest_1samp(d, 0).confidence_interval(0.95)
+    lo, hi = stats.ttest_1samp(0.01 * NOISE[::-1], 0).confidence_interval(0.95)
     assert -margin < lo < hi < margin
     # the same mean difference with a spread too wide for the margin: inconclusive, and the MDE says why
-    wide = _frame({"normal": base, "laplace": base + 0.01 * NOISE[::-1]}, "mse")
-    row = _row(wide, 1)
+    wide = _frame({"normal": base, "laplace": base * np.exp(0.6 * NOISE[::-1])}, "mse")
+    row = _row(wide, "1")
     assert row["verdict"] == "inconclusive"
-    assert "minimal detectable effect" in row["evidence"] and "(margin 0.001)" in row["mde"]
+    assert "minimal detectable effect" in row["evidence"] and "(margin 0.0953)" in row["mde"]
+    assert evidence.NO_DIFFERENCE_UNREACHABLE in row["evidence"]
+
+
+def test_mse_verdicts_do_not_depend_on_the_scale_of_the_data():
+    """Issue 34 item 6: an absolute margin 70x a small data set's MSE made every comparison 'no
+    difference'; on log ratios a 20% worse MSE is found whatever the pixel scale."""
+    base = 0.0004 * np.exp(0.05 * NOISE)
+    small = _frame({"normal": base, "laplace": base * 1.2 * np.exp(0.01 * NOISE[::-1])}, "mse")
+    large = small.assign(mse=small["mse"] * 100)
+    rows = [_row(small, "1"), _row(large, "1")]
+    assert [r["verdict"] for r in rows] == ["supported", "supported"]
+    assert rows[0]["effect"] == pytest.approx(rows[1]["effect"]) == pytest.approx(math.log(1.2), abs=1e-9)
 
 
 def test_a_metric_without_a_margin_is_never_no_difference():
@@ -144,17 +196,17 @@ def test_a_metric_without_a_margin_is_never_no_difference():
 
 def test_three_way_ordering_is_one_holm_family_with_no_difference_and_holds():
     base = 0.03 + 0.004 * NOISE
-    df = _frame({"normal": base, "laplace": base + 0.005, "cauchy": base + 0.005 + 1e-4 * NOISE[::-1]}, "mse")
-    row = _row(df, 1)  # normal < laplace holds; laplace vs cauchy: no difference -> partly supported
+    df = _frame({"normal": base, "laplace": base * 1.3, "cauchy": base * 1.3 * np.exp(0.01 * NOISE[::-1])}, "mse")
+    row = _row(df, "1")  # normal < laplace holds; laplace vs cauchy: no difference -> partly supported
     assert row["verdict"] == "partly supported" and "Holm over the 2 comparisons of this row" in row["test"]
     assert "laplace < cauchy: Δ" in row["evidence"] and "no difference (interval within ±margin)" in row["evidence"]
 
 
 def test_a_seed_one_prior_lacks_is_left_out_and_said():
     base = 0.03 + 0.004 * NOISE
-    df = _frame({"normal": base, "laplace": base + 0.005}, "mse")
+    df = _frame({"normal": base, "laplace": base * 1.3}, "mse")
     df.loc[(df.prior == "laplace") & (df.seed == 3), "mse"] = np.nan  # e.g. a metric null in one run
-    row = _row(df, 1)
+    row = _row(df, "1")
     assert "7 paired seeds; seed 3 of normal only left out" in row["evidence"]
     assert row["test"].startswith("exact sign-flip permutation test on 7 paired seeds")
     pw = pairwise.pairwise_table(df, 0.95, {"normal": "normal", "laplace": "laplace"}, {"mnist": "mnist"},
@@ -175,7 +227,7 @@ def two_reports(tmp_path_factory):
     second = root / "second"  # the "rerun": a copy with one verdict and one pairwise answer flipped
     shutil.copytree(first, second)
     v = pd.read_csv(second / "verdicts.csv", keep_default_na=False)
-    i = v.index[(v.conclusion == 1) & (v.dataset == "synthetic")][0]
+    i = v.index[(v.conclusion.astype(str) == "1") & (v.dataset == "synthetic")][0]
     assert v.loc[i, "verdict"] == "supported"
     v.loc[i, "verdict"] = "inconclusive"
     v.to_csv(second / "verdicts.csv", index=False)
@@ -193,7 +245,7 @@ def test_a_flipped_verdict_is_reported_as_unstable(two_reports):
     result = report.build_report(paths, study, root / "checked")
     assert result["stability"].verdicts == {"same": len(result["verdicts"]) - 1, "flipped": 1}
     v = result["verdicts"]
-    flipped = v[(v.conclusion == 1) & (v.dataset == "synthetic")].iloc[0]
+    flipped = v[(v.conclusion == "1") & (v.dataset == "synthetic")].iloc[0]
     assert flipped["verdict"] == "unstable"
     assert "this study says 'supported', the stability rerun" in flipped["evidence"]
     before = pd.read_csv(first / "verdicts.csv", keep_default_na=False)

@@ -2,6 +2,10 @@
 direction, in report order, with each metric's equivalence margin (the smallest difference between
 two priors worth calling one, in its own units, and why). The one home of the metric vocabulary.
 
+Margins are pre-registered (issue 34): each is the smallest effect of interest, argued a priori from
+the metric's own scale, the theory of the codes or the literature, never from this study's results;
+relative (a log ratio, ``Metric.scale`` "log") where the metric's scale varies between data sets.
+
 Analysis (``SCALAR_METRICS``, the definitions written into ``metrics.json``), the report (column
 order, units, labels, the HTML's definitions table, which direction a verdict claims) and the docs
 all read this table. Adding a metric means adding a row here and computing it in the analysis
@@ -15,8 +19,8 @@ import math
 from dataclasses import dataclass
 
 __all__ = [
-    "GROUPS", "METRICS", "PER_DIMENSION", "SCALAR_METRICS", "TERMS", "TRAINING", "Metric",
-    "definitions", "direction", "label", "metric", "unit", "value_range",
+    "GROUPS", "METRICS", "PENDING_MARGINS", "PER_DIMENSION", "SCALAR_METRICS", "TERMS", "TRAINING", "Metric",
+    "definitions", "direction", "label", "margin_of", "metric", "unit", "value_range",
 ]
 
 #: analysis groups, in the order the analysis computes them (each a function of analysis.compute).
@@ -43,20 +47,31 @@ class Metric:
     #: None = no margin stated, so the report can say "inconclusive" but never "no difference".
     margin: float | None = None
     margin_reason: str = ""  # why this margin, in one line (the glossary shows it)
+    #: how two priors' values are compared: "" as differences in the metric's units, "log" as log
+    #: ratios (the margin is then a log ratio: a relative margin, for a metric whose scale varies
+    #: between data sets, e.g. MSE)
+    scale: str = ""
 
 
 def _m(name: str, label: str, unit: str, better: str, group: str, definition: str, panel: bool = False,
-       bounds: tuple = (None, None), note: str = "", margin: float | None = None, why: str = "") -> Metric:
-    return Metric(name, label, unit, better, group, definition, panel, bounds, note, margin, why)
+       bounds: tuple = (None, None), note: str = "", margin: float | None = None, why: str = "",
+       scale: str = "") -> Metric:
+    return Metric(name, label, unit, better, group, definition, panel, bounds, note, margin, why, scale)
 
 
 # Equivalence margins several metrics share (``Metric.margin`` and its reason).
-_NATS = dict(margin=0.5, why="half a nat per example: below the 1-2 nats that separate a VAE from an IWAE "
-                             "on MNIST (Burda et al.)")
+_NATS = dict(margin=0.5, why="half a nat per example (a likelihood ratio of 1.6): below the 1-2 nats that "
+                             "separate a VAE from an IWAE on MNIST (Burda et al.), the smallest gap the "
+                             "literature reports between inference schemes")
 _COUNT = dict(margin=0.5, why="counts move by whole dimensions: under half a dimension on average is no change")
 _COSINE = dict(margin=0.05, why="a few degrees between a template and its match (|cos| 0.90 -> 0.85 is 26 -> 32 "
                                 "degrees)")
-_FIELDS = dict(margin=0.05, why="5% of the fitted fields, about 2 of the ~40 used columns of a 169-latent model")
+_FIELDS = dict(margin=0.05, why="one field in twenty: the smallest share of a dictionary's fields whose change of "
+                                "shape a receptive-field study would report")
+#: label information, per dimension: a priori from what a label holds, log 10 = 2.30 nats for the ten
+#: classes of every labelled data set of the study (digits, MNIST, CIFAR)
+_LABEL = dict(margin=0.05, why="0.05 nats, about 2% of the 2.30 nats (log 10) a ten-class label holds: the "
+                               "smallest gain in one dimension's information worth reporting")
 
 
 #: scalar metrics of metrics.json, in report order (metrics.csv columns, summary tables).
@@ -98,9 +113,10 @@ METRICS: tuple[Metric, ...] = (
        "mean over test examples and pixels of (x - decode(posterior location))^2, data space; the location "
        "is the posterior median for a Cauchy too, so this ranks reconstruction for every family",
        panel=True,
-       bounds=(0, None),
-       margin=0.001, why="on [0, 1] intensities ~4% of a digits MSE (~0.025): no visible change in "
-                         "reconstructions"),
+       bounds=(0, None), scale="log",
+       margin=0.0953, why="compared as log ratios: a 10% change of MSE (log 1.1 = 0.095, 0.41 dB of PSNR), "
+                          "below which two reconstructions are not told apart by eye; relative, since MSE "
+                          "scales with each data set's pixel variance and noise"),
     _m("used_units", "used units", "dims (count)", "", "latent_use",
        "number of USED dimensions: used_ratio > used_ratio_threshold (see per_dimension used_ratio); "
        "scale-free (multiplying a dimension's location and scale by a constant keeps its status) and "
@@ -158,7 +174,7 @@ METRICS: tuple[Metric, ...] = (
     _m("mi_label_max", "MI(z; label), best dim", "nats", "higher", "labels",
        "largest per-dimension mutual information with the label (see per_dimension mi_label)",
        bounds=(0, None),
-       margin=0.05, why="0.05 nats: about 5% of the best dimension's label information on digits (~0.9 nats)"),
+       **_LABEL),
     _m("template_weight_corr", "template-weight correlation", "correlation", "higher", "ground_truth",
        "mean over true weights k of |Pearson r(w_k, loc_j(k))|, j(k) the latent dim matched to weight k "
        "one-to-one (scipy linear_sum_assignment maximising the summed |r|; no dim counts twice)",
@@ -276,11 +292,11 @@ METRICS: tuple[Metric, ...] = (
     _m("label_info_mean", "label information per used dim", "nats", "higher", "labels",
        "mean over USED dims of per_dimension label_info, I(y; z_d) of the sampled code z ~ q(z|x); "
        "null without labels", bounds=(None, None),
-       margin=0.02, why="0.02 nats: about the estimator's seed-to-seed error, 1% of log 10 (ten classes)",
-       note="<= the dim's rate (and its KL), unlike the kNN estimate on locations (mi_label_max)"),
+       note="<= the dim's rate (and its KL), unlike the kNN estimate on locations (mi_label_max); depends "
+            "on the 'used' threshold (issue 34): conclusion 2 reads the threshold-free label_info_total, "
+            "label_info_top1 and label_info_auc where the runs have them", **_LABEL),
     _m("label_info_max", "label information, best used dim", "nats", "higher", "labels",
-       "largest per_dimension label_info over USED dims, nats", bounds=(None, None),
-       margin=0.02, why="0.02 nats: about the estimator's seed-to-seed error, 1% of log 10 (ten classes)"),
+       "largest per_dimension label_info over USED dims, nats", bounds=(None, None), **_LABEL),
     _m("probe_accuracy_sampled", "linear probe accuracy, sampled code", "fraction", "higher", "labels",
        "the probe_accuracy probe (same folds) on one draw z ~ q(z|x) per example instead of the "
        "location: how much label the code the decoder receives carries", bounds=(0, 1),
@@ -347,6 +363,24 @@ TRAINING = {
 
 SCALAR_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS)
 _BY_NAME = {m.name: m for m in METRICS}
+
+#: pre-registered margins of the threshold-free label-information summaries (issue 34) whose catalogue
+#: rows the analysis adds with the metrics: name -> (margin, why). ``margin_of`` reads a row first, so a
+#: row that states its own margin wins; fold these into the rows (``**_LABEL`` / ``**_LABEL_TOTAL``).
+_LABEL_TOTAL = dict(margin=0.1, why="0.1 nats, about 4% of the 2.30 nats (log 10) a ten-class label holds: twice "
+                                    "one dimension's margin, since a sum over dimensions adds their errors")
+PENDING_MARGINS: dict[str, tuple[float, str]] = {
+    "label_info_total": (_LABEL_TOTAL["margin"], _LABEL_TOTAL["why"]),
+    "label_info_top1": (_LABEL["margin"], _LABEL["why"]),
+    "label_info_auc": (_LABEL["margin"], _LABEL["why"] + " (the area is a mean over thresholds, in nats)"),
+}
+
+
+def margin_of(name: str) -> tuple[float | None, str]:
+    """(margin, why) of a metric: its catalogue row's, else a pre-registered pending one, else (None, "")."""
+    if name in _BY_NAME:
+        return _BY_NAME[name].margin, _BY_NAME[name].margin_reason
+    return PENDING_MARGINS.get(name, (None, ""))
 
 
 def metric(name: str) -> Metric:

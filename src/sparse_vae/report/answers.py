@@ -23,6 +23,7 @@ import pandas as pd
 from sparse_vae import catalogue
 from sparse_vae.report.figures import FigureInfo, slug
 from sparse_vae.report.pairwise import PAIRWISE_COLUMNS
+from sparse_vae.report.statistics import comparison_unit
 from sparse_vae.report.tables import fmt, fmt_p, fmt_sd
 
 __all__ = ["answers_section"]
@@ -66,11 +67,13 @@ def _signed(x: Any, digits: int) -> str:
 
 
 def _effect(row: pd.Series) -> str:
-    """"Δ +0.10 [+0.08, +0.12]": the difference a − b with its interval, at one precision."""
+    """"Δ +0.10 [+0.08, +0.12]": the difference a − b with its interval, at one precision; "Δ log" for a
+    metric compared as log ratios (``statistics.comparison_unit``)."""
     digits = _decimals(row)
     lo, hi = _num(row["ci_low"]), _num(row["ci_high"])
     interval = "" if math.isnan(lo) or math.isnan(hi) else f" [{_signed(lo, digits)}, {_signed(hi, digits)}]"
-    return f"Δ {_signed(row['difference'], digits)}{interval}"
+    log = " log" if comparison_unit(str(row.get("metric", ""))) == "log ratio" else ""
+    return f"Δ{log} {_signed(row['difference'], digits)}{interval}"
 
 
 def _seeds(row: pd.Series) -> str:
@@ -108,7 +111,7 @@ def _test(row: pd.Series) -> str:
     mde = _num(row.get("mde"))
     text = f"p(Holm) {fmt_p(_num(row['p_adjusted']))}"
     if not math.isnan(mde):
-        text += f", MDE {fmt_sd(mde, _num(row['difference']))}"
+        text += f", MDE {'∞' if math.isinf(mde) else fmt_sd(mde, _num(row['difference']))}"
         text += "" if math.isnan(margin) else f" (margin {fmt(margin)})"
     return text
 
@@ -207,7 +210,8 @@ def answers_section(pairwise: pd.DataFrame | None, figures: Sequence[FigureInfo]
     ids = _panel_ids(figures)
     parts.append(_headline(pw, groups))
     parts.append(f'<p class="muted">Each cell: the answer in the verdict vocabulary, both means (first prior '
-                 f"vs second), the mean per-seed difference Δ = first − second with its {pct} paired t interval, "
+                 f"vs second), the mean per-seed difference Δ = first − second (Δ log: of the logs, for a metric "
+                 f"compared as ratios) with its {pct} paired t interval, "
                  "the seeds in which the first prior did better, the test's p-value after Holm's correction over "
                  "the pairs of that metric, and the minimal detectable effect (80% power) beside the metric's "
                  "equivalence margin; → links to the figure panel. "

@@ -13,16 +13,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import math
+
 import pandas as pd
 
 from sparse_vae import catalogue
 from sparse_vae.report.runs import Run
-from sparse_vae.report.statistics import Paired, compare_family, t_interval
+from sparse_vae.report.statistics import Paired, compare_family, comparison_unit, t_interval
 from sparse_vae.report.tables import fmt, fmt_p, fmt_sd, order
 from sparse_vae.report.verdicts import (CONTROL_SOURCES, METRIC_CONTROLS, OUTCOME_TEXT, VERDICTS, Stat,
-                                        claim_outcome, mean_sd)
+                                        claim_outcome, deciding, mean_sd)
 
-__all__ = ["PRIORS", "Evidence", "describe_test", "p_text", "mde_text"]
+__all__ = ["NO_DIFFERENCE_UNREACHABLE", "PRIORS", "Evidence", "describe_test", "headline", "p_text", "mde_text",
+           "unreachable"]
+
+#: the sentence a verdict row carries when a comparison's margin is below its minimal detectable
+#: effect (a test checks that no such row lacks it).
+NO_DIFFERENCE_UNREACHABLE = "cannot read 'no difference'"
 
 #: the priors in report order (the evidence text lists them so).
 PRIORS = ["normal", "laplace", "cauchy"]
@@ -33,9 +40,16 @@ class Evidence:
 
     def __init__(self, df: pd.DataFrame, runs: Sequence[Run], confidence: float,
                  sources: dict[str, str], figure_names: dict[tuple, str],
-                 baselines: dict[str, dict[str, float]] | None = None, claims: Mapping[int, str] | None = None,
-                 generators: Mapping[str, str | None] | None = None):
-        self.claims = dict(claims or {})  # conclusion number -> its claim (``conclusions.CONCLUSIONS``)
+                 baselines: dict[str, dict[str, float]] | None = None, claims: Mapping[str, str] | None = None,
+                 generators: Mapping[str, str | None] | None = None,
+                 estimators: Mapping[str, Any] | None = None):
+        self.claims = dict(claims or {})  # conclusion id -> its claim (``conclusions.CONCLUSIONS``)
+        #: the estimators' known-answer controls (``controls.read_estimator_controls``), None: not run
+        self.estimators = estimators
+        self.row_comparisons: list[list[Paired]] = []  # per row, the comparisons behind it
+        self.fixed_noise: set[str] = set()  # datasets with a fixed noise sd (conclusion 1 leaves them out)
+        self.reference_mse: dict[str, float] = {}  # dataset -> the mean-image predictor's MSE
+        self.retina_detection = float("nan")  # the retina control's detection rate (controls.retina_fields)
         self.generators = dict(generators or {})  # dataset -> prior family that generated it (or None)
         self.training_failed: set[str] = set()  # datasets whose training control failed
         self.df, self.confidence, self.sources, self.figures = df, confidence, sources, figure_names
@@ -80,22 +94,28 @@ class Evidence:
         why = self.reasons.get((dataset, latent, metric))
         return f"{metric} is null ({why})" if why else f"{metric} was not reported by any run"
 
-    def add(self, conclusion: int, dataset: str, latent: Any, metric: str, verdict: str, seeds: str,
-            evidence: str, claim: str | None = None, results: Sequence[dict[str, Any]] = ()) -> None:
-        """One verdict row; `results` (from ``compare_all``) give its test, p-value and MDE columns."""
+    def add(self, conclusion: str, dataset: str, latent: Any, metric: str, verdict: str, seeds: str,
+            evidence: str, claim: str | None = None, results: Sequence[dict[str, Any]] = (),
+            test: str | None = None, p_adjusted: str | None = None) -> None:
+        """One verdict row; `results` (from ``compare_all``, or shaped like it) give its test, p-value,
+        MDE and headline-effect columns (``headline``); `test` / `p_adjusted` override the text."""
         assert verdict in VERDICTS, verdict
-        if conclusion > 0 and dataset in self.training_failed:
+        assert isinstance(conclusion, str) and conclusion in self.claims, conclusion
+        if conclusion != "0" and dataset in self.training_failed:
             verdict = "control failed"
             evidence = ("Training control failed on this dataset (the prior that generated it is worse in "
                         "held-out likelihood than the normal prior): no finding. " + evidence)
-        if conclusion > 0 and dataset:
+        if conclusion != "0" and dataset:
             evidence += self.unconverged_note(dataset, latent)
         comparisons = [c for r in results for c in r["comparisons"]]
+        evidence += unreachable(comparisons)
+        self.row_comparisons.append(comparisons)
         self.rows.append({
             "conclusion": conclusion, "claim": claim or self.claims[conclusion], "dataset": dataset,
             "latent": latent, "metric": metric, "verdict": verdict, "seeds": seeds,
-            "test": describe_test(comparisons), "p_adjusted": p_text(results), "mde": mde_text(results),
-            "evidence": evidence,
+            "test": describe_test(comparisons) if test is None else test,
+            "p_adjusted": p_text(results) if p_adjusted is None else p_adjusted, "mde": mde_text(results),
+            **headline(results), "evidence": evidence,
         })
 
     def unconverged_note(self, dataset: str, latent: Any) -> str:
@@ -180,12 +200,39 @@ def _comparison_text(c: Paired, outcome: str, pct: str) -> str:
     """One comparison in words: the mean paired difference, its interval, the test, the verdict word."""
     if c.n < 2:
         return OUTCOME_TEXT["no interval"] + (f" ({c.unpaired})" if c.unpaired else "")
-    text = (f"Δ {fmt(c.mean, 3)} [{fmt(c.lo, 3)}, {fmt(c.hi, 3)}] ({pct} paired t interval, {c.n} paired seeds"
+    log = " log ratio" if comparison_unit(c.metric) == "log ratio" else ""
+    text = (f"Δ{log} {fmt(c.mean, 3)} [{fmt(c.lo, 3)}, {fmt(c.hi, 3)}] ({pct} paired t interval, {c.n} paired seeds"
             + (f"; {c.unpaired} left out" if c.unpaired else "") + f"), {c.test} p {fmt_p(c.p)}, "
             f"Holm {fmt_p(c.p_adj)}: {OUTCOME_TEXT[outcome]}, holds in {c.wins}/{c.n} seeds")
     if outcome == "inconclusive" and c.margin is not None and c.mde > c.margin:
-        text += f" (minimal detectable effect {fmt_sd(c.mde, c.mean)} > margin {fmt(c.margin)})"
+        mde = "∞" if math.isinf(c.mde) else fmt_sd(c.mde, c.mean)
+        text += f" (minimal detectable effect {mde} > margin {fmt(c.margin)})"
     return text
+
+
+def headline(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The row's headline numbers: the deciding comparison's (``verdicts.deciding``) mean paired
+    difference, its interval and unit; empty (NaN, "") without a tested comparison."""
+    comparisons = [c for r in results for c in r["comparisons"]]
+    outcomes = [o for r in results for o in r["outcomes"]]
+    c = deciding(comparisons, outcomes)
+    if c is None:
+        return {"effect": math.nan, "effect_low": math.nan, "effect_high": math.nan, "unit": ""}
+    unit = next((r.get("unit") for r in results if c in r["comparisons"] and r.get("unit")), None)
+    return {"effect": c.mean, "effect_low": c.lo, "effect_high": c.hi, "unit": unit or comparison_unit(c.metric)}
+
+
+def unreachable(comparisons: Sequence[Paired]) -> str:
+    """The sentence for comparisons whose margin is below their minimal detectable effect (at POWER):
+    such a row may still reach "no difference" by luck, but its design cannot be relied on to; empty
+    when every tested comparison's margin is at least its MDE."""
+    short = [c for c in comparisons if c.n >= 2 and c.margin is not None and not c.mde <= c.margin]
+    if not short:
+        return ""
+    each = "; ".join(f"{c.metric} {c.a} vs {c.b}: MDE {'∞' if math.isinf(c.mde) else fmt(c.mde, 3)} > margin {fmt(c.margin, 3)}"
+                     f"{'' if math.isnan(c.power) else f', power at the margin {c.power:.2f}'}" for c in short)
+    return (f" This row {NO_DIFFERENCE_UNREACHABLE} reliably: its margin is below the minimal detectable effect "
+            f"of the test run ({each}); a non-rejection is inconclusive, not evidence of no difference.")
 
 
 def describe_test(comparisons: Sequence[Paired]) -> str:
@@ -216,13 +263,15 @@ def p_text(results: Sequence[dict[str, Any]]) -> str:
 
 
 def mde_text(results: Sequence[dict[str, Any]]) -> str:
-    """The minimal detectable effect (80% power) per comparison, with the metric's margin."""
+    """The minimal detectable effect (80% power) of the test run per comparison, its power to detect
+    a difference of one margin, and the metric's margin."""
     parts = []
     for r in results:
         cs = [(claim, c) for claim, c in zip(r["claims"], r["comparisons"]) if c.n >= 2]
         if not cs:
             continue
         margin = cs[0][1].margin
-        each = ", ".join(f"{claim} {fmt_sd(c.mde, c.mean)}" for claim, c in cs)  # float noise shows as 0
+        each = ", ".join(f"{claim} {'∞' if math.isinf(c.mde) else fmt_sd(c.mde, c.mean)}"  # float noise shows as 0
+                         + ("" if math.isnan(c.power) else f" (power {c.power:.2f} at the margin)") for claim, c in cs)
         parts.append(f"{r['metric']}: {each} (margin {fmt(margin) if margin is not None else 'none'})")
     return "; ".join(parts)

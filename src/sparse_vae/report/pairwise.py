@@ -32,7 +32,8 @@ __all__ = ["OUTCOMES", "PAIRWISE_COLUMNS", "QUESTIONS", "pairwise_table"]
 QUESTIONS = (
     ("reconstruction", "mse"), ("likelihood", "ais_log_lik"), ("likelihood", "iwae_log_lik"),
     ("sparsity", "active_at_once"), ("sparsity", "hoyer_excess"), ("sparsity", "hoyer"),
-    ("sparsity", "frac_near_zero"), ("informativeness", "label_info_mean"),
+    ("sparsity", "frac_near_zero"), ("informativeness", "label_info_total"), ("informativeness", "label_info_top1"),
+    ("informativeness", "label_info_auc"), ("informativeness", "label_info_mean"),
     ("informativeness", "probe_accuracy_sampled"), ("informativeness", "probe_accuracy"),
     ("informativeness", "template_matched_cos"), ("latent use", "used_dims"), ("latent use", "used_units"),
     ("dims used in 2-D", "used_dims_2d"), ("dims used in 2-D", "dims_used_2d"),

@@ -5,7 +5,9 @@ the Holm-adjusted test of the per-seed differences rejects at alpha = 1 - confid
 direction, is *reversed* when it rejects the other way, reads *no difference* when it does not
 reject and the interval of the mean difference lies within the metric's equivalence margin, and is
 *inconclusive* otherwise (``claim_outcome``). ``classify`` turns a conclusion's comparisons into one
-verdict; ``note`` says why a verdict is not plain; the control constants say which metrics a
+verdict; ``deciding`` names the comparison that decides it (the row's headline effect); a claim whose
+test is below its own detection floor reads *not observed* (set by its judge, e.g. claim 3a); ``note``
+says why a verdict is not plain; the control constants say which metrics a
 failed control takes down (here, not in ``controls``, so that ``evidence`` and ``controls`` need
 not import each other). Not here: the numbers (``statistics``), the per-prior view (``evidence``),
 the controls and conclusions, tables, figures, HTML.
@@ -22,7 +24,7 @@ from sparse_vae.report.statistics import Paired, decide
 from sparse_vae.report.tables import fmt, fmt_sd
 
 __all__ = ["CONTROL_SOURCES", "METRIC_CONTROLS", "NATURAL_SOURCES", "OUTCOME_TEXT", "Stat", "VERDICTS",
-           "VERDICT_COLUMNS", "VERDICT_RULES", "claim_outcome", "classify", "mean_sd", "note"]
+           "VERDICT_COLUMNS", "VERDICT_RULES", "claim_outcome", "classify", "deciding", "mean_sd", "note"]
 
 #: the verdict vocabulary and its rules, in one place (shown in the report and the README).
 VERDICT_RULES: dict[str, str] = {
@@ -36,6 +38,9 @@ VERDICT_RULES: dict[str, str] = {
                      "within the metric's equivalence margin (the smallest effect of interest)",
     "inconclusive": "no test rejects and some interval reaches beyond the margin: too few seeds or too much "
                     "spread to tell (compare the minimal detectable effect with the margin)",
+    "not observed": "the claimed effect was not seen AND the test's own known-answer control says it could not "
+                    "have been seen (a floor effect, e.g. the classifier detects too few constructed fields): "
+                    "not evidence against the claim",
     "unstable": "the verdict differs from the one the stability rerun (another reduction order or batch "
                 "of seeds) gives for the same row: not a finding",
     "not tested": "runs or values are missing, or fewer than two seeds pair up",
@@ -43,8 +48,12 @@ VERDICT_RULES: dict[str, str] = {
                       "metric's verdict would not be evidence",
 }
 VERDICTS = tuple(VERDICT_RULES)
+#: ``conclusion`` is the claim's string id (``conclusions.CONCLUSIONS``: "0", "1", "2a", ...); ``effect``,
+#: ``effect_low``, ``effect_high`` the mean paired difference of the row's deciding comparison
+#: (``deciding``) and its interval, positive in the claim's direction, in ``unit`` (the metric's unit,
+#: "log ratio" for a log-scale metric, "fraction of seeds" for conclusion 4's indicators).
 VERDICT_COLUMNS = ["conclusion", "claim", "dataset", "latent", "metric", "verdict", "seeds", "test", "p_adjusted",
-                   "mde", "evidence"]
+                   "mde", "effect", "effect_low", "effect_high", "unit", "evidence"]
 
 #: sources of positive-control datasets (not part of the talk's conclusions).
 CONTROL_SOURCES = {"sparse_linear"}
@@ -59,7 +68,8 @@ METRIC_CONTROLS = {
     "mi_label_max": "dictionary_recovery", "rf_localization": "receptive_fields",
     "rf_gabor_fraction": "receptive_fields", "rf_dog_fraction": "receptive_fields",
     "label_info_mean": "dictionary_recovery", "label_info_max": "dictionary_recovery",
-    "probe_accuracy_sampled": "dictionary_recovery",
+    "probe_accuracy_sampled": "dictionary_recovery", "label_info_total": "dictionary_recovery",
+    "label_info_top1": "dictionary_recovery", "label_info_auc": "dictionary_recovery",
     "rf_center_surround_fraction": "retina_fields", "rf_enc_center_surround_fraction": "retina_fields",
 }
 
@@ -104,6 +114,26 @@ def classify(outcomes: Sequence[str], control_failed: bool = False) -> str:
     return "inconclusive"
 
 
+def deciding(comparisons: Sequence[Paired], outcomes: Sequence[str]) -> Paired | None:
+    """The comparison that decides a row's verdict (``classify``): the most significant reversed one
+    if any; else, when every one holds, the weakest (largest adjusted p); else the first that does not
+    hold and is not "no difference" (what keeps the row from "supported"); else the one whose interval
+    reaches furthest from 0 (the last to fit within its margin). None without a tested comparison."""
+    pairs = [(c, o) for c, o in zip(comparisons, outcomes) if c.n >= 2]
+    if not pairs:
+        return None
+    reversed_ = [c for c, o in pairs if o == "reversed"]
+    if reversed_:
+        return min(reversed_, key=lambda c: c.p_adj)
+    if all(o == "holds" for _, o in pairs):
+        return max((c for c, _ in pairs), key=lambda c: c.p_adj)
+    open_ = [c for c, o in pairs if o not in ("holds", "no difference")]
+    if open_:
+        return open_[0]
+    not_holding = [c for c, o in pairs if o != "holds"]
+    return max(not_holding, key=lambda c: max(abs(c.lo), abs(c.hi)))
+
+
 def note(pct: str, verdict: str, outcomes: Sequence[str]) -> str:
     """Why a verdict is not plain: appended to the evidence."""
     if verdict == "not tested" and "no interval" in outcomes:
@@ -117,6 +147,8 @@ def note(pct: str, verdict: str, outcomes: Sequence[str]) -> str:
         return " Partly: only some comparisons hold, none is reversed."
     if verdict == "contradicted":
         return " Contradicted: a comparison is reversed (its adjusted test rejects the other way)."
+    if verdict == "not observed":
+        return " Not observed: the test could not detect it (its control's detection rate is below the floor)."
     return ""
 
 
