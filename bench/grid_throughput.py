@@ -2,7 +2,7 @@
 
 For the study's model shapes (digits MLP, synthetic MLP, control and natural12 linear decoders, the
 784-400-20 MNIST model) this times `Trainer.train_epoch` for a grid of K = 1, 2, 4, 8 learning rates
-(K = 1 is the plain, unbatched model: what a single `lr` trains) and reports the ratio to K = 1,
+(K = 1: a single `lr`, a pack of one member; since issue 33 every run trains on the stacked model) and reports the ratio to K = 1,
 all in one process, one thread, interleaved repeats (median), so machine load affects every row
 alike. "K separate runs" would cost K x the K = 1 time; the ratio says what the grid costs instead.
 

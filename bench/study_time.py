@@ -67,6 +67,15 @@ def main() -> None:
           f"python -m sparse_vae --help {startup_seconds('from sparse_vae.cli import main'):.2f} s")
 
 
+def job_seeds(name: str, config: dict) -> list[int]:
+    """The seeds a benchmark file's job ran: `seed<s>.tsv` (one run a job, before issue 33) or
+    `pack<n>.tsv` (the study's seeds in pack n, `study.pack_size` each)."""
+    if name.startswith("seed"):
+        return [int(name.removeprefix("seed"))]
+    n, size = int(name.removeprefix("pack")), config["study"]["pack_size"]
+    return [s for s in config["study"]["seeds"] if (s - 1) // size + 1 == n]
+
+
 def fixed_costs(jobs: pd.DataFrame, results: Path, config: dict) -> None:
     """Per dataset: training time outside the loop; analysis time with and without figures."""
     rep = config["report"]["representative_seed"]
@@ -76,16 +85,16 @@ def fixed_costs(jobs: pd.DataFrame, results: Path, config: dict) -> None:
         rel = Path(job["job"]).relative_to(results / "benchmarks")
         if rel.parts[0] not in ("train", "analyze"):
             continue
-        dataset, prior, latent, seed = rel.parts[1], rel.parts[2], rel.parts[3], rel.parts[4][:-4]
+        dataset, prior, latent = rel.parts[1], rel.parts[2], rel.parts[3]
+        seeds = job_seeds(rel.parts[4][:-4], config)
         row = {"dataset": dataset, "rule": rel.parts[0], "s": job["s"]}
-        summary = results / "runs" / dataset / prior / latent / seed / "train.json"
-        if not summary.is_file():   # a benchmark left by a run no longer in the study
+        summaries = [results / "runs" / dataset / prior / latent / f"seed{s}" / "train.json" for s in seeds]
+        if not seeds or not all(path.is_file() for path in summaries):   # a job no longer in the study
             continue
-        if rel.parts[0] == "train":
-            loop = json.loads(summary.read_text())
-            row["outside_loop_s"] = job["s"] - loop["duration_s"]
+        if rel.parts[0] == "train":   # a pack's runs' durations are shares that add up to its loop time
+            row["outside_loop_s"] = job["s"] - sum(json.loads(p.read_text())["duration_s"] for p in summaries)
         else:
-            row["figures"] = int(seed.removeprefix("seed")) == int(rep) or config["analysis"]["figures"] == "all"
+            row["figures"] = int(rep) in seeds or config["analysis"]["figures"] == "all"
         rows.append(row)
     table = pd.DataFrame(rows)
     train = table[table.rule == "train"].groupby("dataset")["outside_loop_s"].agg(["mean", "max"])

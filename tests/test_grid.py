@@ -280,3 +280,36 @@ def test_a_run_killed_after_a_candidate_stopped_resumes_exactly(tmp_path: Path) 
     for (name, a), b in zip(resumed.kept_models()[0][1].state_dict().items(),
                             uninterrupted.kept_models()[0][1].state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_a_pack_whose_seeds_lost_different_members_goes_on_as_its_runs_alone() -> None:
+    """After seed 2 of a 2-seed pack loses one candidate (seed 1 keeps both), the stack holds 3
+    members with unequal groups (each member then gets its seed's batch): every member still
+    trains exactly as in its own seed's run with the same candidate stopped at the same epoch."""
+    x, x_test = torch.from_numpy(template_images(1024)), torch.from_numpy(template_images(256, 1))
+    specs = [{**make_spec(epochs=4, lr=[3e-3, 1e-2]), "seed": seed} for seed in (1, 2)]
+
+    def stop_after_epoch_1(trainer: Trainer, seed_index: int) -> None:
+        trainer.state.epoch = 1
+        started = trainer.active()
+        train = trainer.train_epoch(1)
+        val = trainer._by_member(trainer.evaluate(trainer.x_val))
+        trainer.record_epoch(1, started, train, val, 1.0)
+        if seed_index is not None:
+            trainer.books[seed_index].status[1] = "converged"   # as if its stopping rule had fired
+            trainer._compact()
+        trainer.fit()                                             # epochs 2-4
+
+    pack = Trainer(specs, x, x_test, torch.device("cpu"), "x", None)
+    stop_after_epoch_1(pack, 1)
+    assert pack.layout.rows == [0, 1, 2] and not pack.layout.uniform
+    alone = [Trainer(spec, x, x_test, torch.device("cpu"), "x", None) for spec in specs]
+    stop_after_epoch_1(alone[0], None)
+    stop_after_epoch_1(alone[1], 0)
+    for i in range(2):
+        ours, theirs = (pd.DataFrame(t.state.history[j]).drop(columns=["seconds", "samples_per_s"])
+                        for t, j in ((pack, i), (alone[i], 0)))
+        pd.testing.assert_frame_equal(ours, theirs, rtol=1e-5)
+        for (name, a), b in zip(pack.kept_models()[i][1].state_dict().items(),
+                                alone[i].kept_models()[0][1].state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)

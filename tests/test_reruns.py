@@ -131,16 +131,17 @@ def test_deleted_metrics_reruns_that_analysis_and_report(study: tuple[Path, dict
     assert jobs == {("analyze_pack1", wildcards)} | REPORT
 
 
-def test_deleted_model_reruns_its_pack(study: tuple[Path, dict]) -> None:
-    """A run's deleted model.pt retrains its pack (here the one seed) and reanalyses it, nothing else."""
+def test_deleted_training_output_reruns_its_pack(study: tuple[Path, dict]) -> None:
+    """A run's deleted history.csv (a report input) retrains its pack (here the one seed) and
+    reanalyses it, nothing else."""
     workdir, _ = study
-    model = workdir / "results/tiny/runs/synthetic/laplace/z2/seed1/model.pt"
-    saved = model.read_bytes()
-    model.unlink()
+    history = workdir / "results/tiny/runs/synthetic/laplace/z2/seed1/history.csv"
+    saved = history.read_bytes()
+    history.unlink()
     try:
         jobs = planned_jobs(workdir, workdir / "presets" / "tiny.yaml")
     finally:
-        model.write_bytes(saved)
+        history.write_bytes(saved)
     assert jobs == run_jobs("synthetic", "laplace", 2) | REPORT
 
 
