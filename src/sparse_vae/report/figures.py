@@ -1,5 +1,6 @@
 """The report's figure panels: per dataset and latent size, metrics by prior, the representative
-seed's run figures side by side, KL-per-dimension profiles and training curves.
+seed's receptive fields side by side (where the talk's figures do not show them), KL-per-dimension
+profiles and training curves; then the talk's figures (``talk_figures``).
 
 Which metrics get a panel, and their labels and units, come from ``sparse_vae.catalogue``.
 Not here: the run figures themselves (``analysis.figures``), tables, verdicts, HTML.
@@ -21,6 +22,7 @@ from sparse_vae import catalogue
 from sparse_vae.report.runs import Run, Study, number
 from sparse_vae.report.statistics import t_interval
 from sparse_vae.report.tables import order
+from sparse_vae.report.verdicts import NATURAL_SOURCES
 
 __all__ = ["FigureInfo", "make_figures", "panel_metrics", "slug"]
 
@@ -84,6 +86,7 @@ class _Figures:
         self.colors = _palette(self.priors)
         self.groups = list(dict.fromkeys(zip(df["dataset"], df["latent"])))
         self.rep_seed = study.representative_seed
+        self.sources = study.sources
         self.by_key = {run.key: run for run in runs}
         self.out: list[FigureInfo] = []
         self.plt, self.sns = _pyplot()
@@ -100,8 +103,8 @@ class _Figures:
         for dataset, latent in self.groups:
             self.metric_panel(dataset, latent)
             self.field_fractions(dataset, latent)
-            for name in ("reconstructions", "receptive_fields", "field_fits"):
-                self.image_tiles(dataset, latent, name)
+            if self.sources.get(dataset) not in NATURAL_SOURCES:  # natural images: the talk's field figure
+                self.image_tiles(dataset, latent, "receptive_fields")
             self.kl_profiles(dataset, latent)
             self.information_profiles(dataset, latent)
             self.training_curves(dataset, latent)
@@ -354,5 +357,7 @@ def make_figures(df: pd.DataFrame, runs: Sequence[Run], study: Study, folder: Pa
                  baselines: dict[str, dict[str, float]] | None = None) -> list[FigureInfo]:
     """Every panel of every dataset x latent group, into `folder` (``baselines``: dataset -> the
     sparse-coding baseline's field fractions, drawn beside the priors')."""
+    from sparse_vae.report.talk_figures import talk_figures  # it imports this module's helpers
+
     folder.mkdir(parents=True, exist_ok=True)
-    return _Figures(df, runs, study, folder, baselines).build()
+    return talk_figures(df, runs, study, folder) + _Figures(df, runs, study, folder, baselines).build()
