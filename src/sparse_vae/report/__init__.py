@@ -42,7 +42,7 @@ from sparse_vae.report.figures import make_figures
 from sparse_vae.report.html import render_html
 from sparse_vae.report.runs import Study, check_complete, load_baselines, load_runs
 from sparse_vae.report.pairwise import pairwise_table
-from sparse_vae.report.scorecard import scorecard
+from sparse_vae.report.scorecard import scorecard as build_scorecard
 from sparse_vae.report.scorecard_figure import write_scorecard_figure
 from sparse_vae.report.stability import apply_stability
 from sparse_vae.report.tables import ID_COLUMNS, TIMING_COLUMNS, metrics_table, summarize
@@ -82,7 +82,7 @@ def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path
         if parsed.stability:
             verdicts, pairwise, stability = apply_stability(verdicts, pairwise, parsed.stability)
             print(stability.summary())
-        card = scorecard(verdicts, status)
+        card = build_scorecard(verdicts, status)
         write_scorecard_figure(card, staging, f"Sparse VAE study: the talk's claims ({len(df)} runs)")
         page = render_html(parsed, df, summary, verdicts, figures, staging, pairwise=pairwise, runs=runs,
                            stability=stability, card=card)
