@@ -593,10 +593,14 @@ def test_all_null_metrics_are_skipped_in_panels(built):
 def test_figures_written(built):
     _, out, result, _ = built
     files = sorted(p.name for p in (out / "figures").glob("*.png"))
-    for kind in ("metrics", "reconstructions", "receptive_fields", "kl_per_dim", "training"):
+    for kind in ("metrics", "talk_reconstructions", "kl_per_dim", "training"):
         for tag in ("synthetic_z4", "digits_z2", "natural_z4"):
             assert f"{kind}_{tag}.png" in files
-    assert sorted(f.file for f in result["figures"]) == files
+    # receptive fields: the talk's figure for natural images, a panel for the others; never both
+    assert "talk_receptive_fields_natural_z4.png" in files and "receptive_fields_natural_z4.png" not in files
+    assert {"receptive_fields_synthetic_z4.png", "receptive_fields_digits_z2.png"} <= set(files)
+    assert "scorecard.png" in files and "scorecard.svg" in {p.name for p in (out / "figures").iterdir()}
+    assert sorted(f.file for f in result["figures"]) == [f for f in files if f != "scorecard.png"]
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
 
@@ -619,7 +623,9 @@ def test_html_is_self_contained_and_complete(built):
     training = text[text.index('id="training-table"'):]
     assert "did not converge by the stopping rule</b>" in text and "NO: still improving at the epoch cap" in training
     assert "lr 1e+06: — (diverged)" in training
-    assert text.index('id="verdicts-table"') < text.index('id="summary-synthetic-z4"') < text.index("<img")
+    # the scorecard, then the talk's figures, then the details: verdicts before summaries before panels
+    assert text.index('id="scorecard-table"') < text.index("<img") < text.index('id="verdicts-table"')
+    assert text.index('id="verdicts-table"') < text.index('id="summary-synthetic-z4"') < text.index('id="fig-metrics_')
     assert "src=\"http" not in text and "href=\"http" not in text
     # text escaped: the kl_estimator "mc<1>" of the cauchy runs
     assert "mc&lt;1&gt;" in text and "mc<1>" not in text
