@@ -947,3 +947,38 @@ def test_the_report_prints_each_claim_in_the_talks_words_with_its_deviation():
         assert c.claim and c.quote and c.deviation and callable(c.judge)
     assert "retina" in conclusions.CONCLUSIONS[3].quote and "3b" in conclusions.CONCLUSIONS[3].deviation
     assert conclusions.SECOND_CLAIMS["3b"][0] == receptive.V1_CLAIM
+
+
+# ------------------------------------------------------------------------------------------
+# The README: short, the setup and test commands, one picture, links into docs/
+# ------------------------------------------------------------------------------------------
+
+def test_readme_is_short_and_points_to_docs():
+    """The README holds the two setup commands, the test command, the generated block's markers and
+    the scorecard picture, in at most ~200 lines; every page it links under docs/ exists and links
+    back, and the Fashion-MNIST study's markers live in docs/results.md."""
+    import re
+
+    from sparse_vae.report.readme import markers
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    for command in ('pip install -e ".[test]"', "snakemake --cores 2 --configfile presets/offline.yaml",
+                    "```bash\npytest\n```", "results/offline/report/report.html"):
+        assert command in text, command
+    begin, end = markers("offline")
+    assert text.index(begin) < text.index(end)
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert images == ["docs/figures/scorecard.png"]  # one results picture: the run's scorecard
+    links = [link for link in re.findall(r"\]\(([^)#]+)\)", text) if not link.startswith("http")]
+    docs = [link for link in links if link.startswith("docs/") and link.endswith(".md")]
+    assert {"docs/running.md", "docs/recipes.md", "docs/config.md", "docs/outputs.md", "docs/hpc.md",
+            "docs/results.md", "docs/benchmarks.md"} <= set(docs)
+    for link in docs:
+        assert (root / link).is_file(), link
+    for page in ("running", "recipes", "config", "outputs", "hpc", "results", "benchmarks"):
+        assert "](../README.md)" in (root / "docs" / f"{page}.md").read_text(), page
+    begin, end = markers("fashion")
+    results = (root / "docs" / "results.md").read_text()
+    assert begin in results and end in results and begin not in text
