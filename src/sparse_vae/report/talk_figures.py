@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparse_vae.report.figures import PRIOR_COLORS, FigureInfo, slug
+from sparse_vae.report.figure_base import FigureInfo, compose, palette, slug
 from sparse_vae.report.runs import Run, Study, number
 from sparse_vae.report.tables import order
 from sparse_vae.report.verdicts import CONTROL_SOURCES, NATURAL_SOURCES
@@ -67,8 +67,7 @@ class _Talk:
     def __init__(self, df: pd.DataFrame, runs: Sequence[Run], study: Study, folder: Path):
         self.folder, self.plt = folder, _pyplot()
         self.priors = order(df["prior"], study.priors)
-        extra = iter(["#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"])
-        self.colors = {p: PRIOR_COLORS.get(p) or next(extra, "#333333") for p in self.priors}
+        self.colors = palette(self.priors)
         self.by_key = {run.key: run for run in runs}
         self.rep_seed = study.representative_seed
         self.groups = [(d, int(z)) for d, z in dict.fromkeys(zip(df["dataset"], df["latent"]))
@@ -106,7 +105,7 @@ class _Talk:
                 images[prior] = None
         if all(img is None for img in images.values()):
             return
-        fig = _compose(self.plt, images, self.colors, side_by_side, f"{dataset}, latent {latent}, seed {seed}")
+        fig = compose(self.plt, images, self.colors, side_by_side, f"{dataset}, latent {latent}, seed {seed}")
         self.save(fig, kind, dataset, latent, seed)
 
     def information(self, dataset: str, latent: int) -> None:
@@ -146,43 +145,6 @@ def _sorted(values: Any) -> np.ndarray | None:
     if not isinstance(values, list) or not values:
         return None
     return np.sort(np.asarray([number(v) for v in values], dtype=float))[::-1]
-
-
-def _compose(plt, images: dict[str, Any], colors: dict[str, str], side_by_side: bool, title: str):
-    """The run figures at their own pixel size, one block per prior (in a row or stacked), each
-    named in its prior's colour; a missing figure is a labelled placeholder."""
-    dpi, gap, head, top = 100, 16, 30, 30
-    shapes = {}
-    for prior, img in images.items():
-        h, w = img.shape[:2] if img is not None else (120, 360)
-        grow = max(1, 240 // w)  # a tiny figure is enlarged by a whole factor, never shrunk
-        shapes[prior] = (h * grow, w * grow)
-    if side_by_side:
-        width = sum(w for _, w in shapes.values()) + gap * (len(shapes) - 1)
-        height = top + head + max(h for h, _ in shapes.values())
-    else:
-        width = max(w for _, w in shapes.values())
-        height = top + sum(head + h + gap for h, _ in shapes.values())
-    width = max(width, 8 * len(title) + 8)  # room for the title line
-    fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
-    fig.text(4 / width, 1 - (top / 2) / height, title, fontsize=12, ha="left", va="center", color="#333")
-    x, y = 0, top
-    for prior, img in images.items():
-        h, w = shapes[prior]
-        ax = fig.add_axes([x / width, 1 - (y + head + h) / height, w / width, h / height])
-        ax.axis("off")
-        fig.text((x + 4) / width, 1 - (y + head / 2) / height, prior, fontsize=13, weight="bold",
-                 color=colors[prior], ha="left", va="center")
-        if img is None:
-            ax.text(0.5, 0.5, "run figure missing", ha="center", va="center", color="#b34700",
-                    transform=ax.transAxes)
-        else:
-            ax.imshow(img, interpolation="nearest", aspect="equal")
-        if side_by_side:
-            x += w + gap
-        else:
-            y += head + h + gap
-    return fig
 
 
 def _information_figure(plt, bars: dict[str, tuple[np.ndarray, np.ndarray | None]], colors: dict[str, str],
