@@ -278,7 +278,8 @@ def test_scorecard_reads_string_ids_short_labels_effects_and_greys_failed_contro
     assert [c.label for c in card.claims] == ["reconstruction", "2a informative", "2b informative", "V1-like fields"]
     assert card.groups == [("digits", "4"), ("natural", "4")]
     rec = card.claims[0].cells[("digits", "4")]
-    assert rec.effect == "+0.0123 [+0.0101, +0.0145] pixel MSE" and not rec.greyed_by
+    assert (rec.effect, rec.interval) == ("+0.0123 pixel MSE", "[+0.0101, +0.0145]") and not rec.greyed_by
+    assert sc.effect_text(table.iloc[1]) == "+0.0123 [+0.0101, +0.0145] pixel MSE"
     assert card.claims[1].cells[("natural", "4")].greyed_by == ["dictionary_recovery"]
     assert card.claims[3].cells[("natural", "4")].effect == "" and not card.claims[3].cells[("natural", "4")].greyed_by
     assert card.failed == ["dictionary_recovery"]
@@ -286,7 +287,8 @@ def test_scorecard_reads_string_ids_short_labels_effects_and_greys_failed_contro
     assert strip["dictionary_recovery"].passed is False and strip["dictionary_recovery"].cells[0][0] == "control"
     from sparse_vae.report.scorecard_html import scorecard_section
     html_text = scorecard_section(card)
-    assert html_text.count(" greyed\"") == 2 and "FAILED" in html_text and "+0.0123 [+0.0101, +0.0145]" in html_text
+    assert html_text.count(" greyed\"") == 2 and "FAILED" in html_text
+    assert '<span class="fx">+0.0123 pixel MSE</span><span class="ci">[+0.0101, +0.0145]</span>' in html_text
     # today's integer ids, as verdicts.csv reads them back, order the same way
     ints = table.assign(conclusion=[2, 1, 0, 2, 3])
     monkeypatch.setattr(sc, "_RANK", {"0": 0, "1": 1, "2": 2, "3": 3})

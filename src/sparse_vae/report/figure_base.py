@@ -21,6 +21,7 @@ class FigureInfo:
     kind: str
     dataset: str
     latent: int
+    side_by_side: bool = False  # one block per prior in a row (the page gives it a full row)
 
 
 def slug(text: Any) -> str:

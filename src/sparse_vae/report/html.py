@@ -232,7 +232,7 @@ def _talk_section(figures: Sequence[FigureInfo], figure_dir: Path) -> str:
     for kind, (title, caption) in TALK_KINDS.items():
         mine = [f for f in talk if f.kind == kind]
         if mine:
-            wide = " wide" if kind in ("latent_scatter", "information") else ""
+            wide = " full" if all(f.side_by_side for f in mine) else ""  # priors in a row: a row each
             cards = "".join(_figure(f, figure_dir, caption=False) for f in mine)
             parts.append(f'<div class="talk-kind"><h3>{_e(title)}</h3><p class="muted">{_e(caption)}</p>'
                          f'<div class="cards{wide}">{cards}</div></div>')

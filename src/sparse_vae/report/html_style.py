@@ -12,7 +12,7 @@ h1{margin:4px 0 6px;font-size:24px} h1 .sub{font-size:13px;font-weight:normal;co
 h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}
 #talk h2{margin:14px 0 4px;font-size:19px} .talk-kind h3{margin:8px 0 2px;font-size:15px}
 .talk-kind p.muted{margin:0 0 6px} .cards{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
-.cards figure{margin:0;flex:0 1 auto;max-width:calc(33.3% - 8px)} .cards.wide figure{max-width:calc(50% - 6px)}
+.cards figure{margin:0;flex:0 1 auto;max-width:calc(33.3% - 8px)} .cards.full figure{max-width:100%}
 .cards figure img{display:block;max-width:100%;height:auto} .cards figcaption{font-size:12px}
 details.more{margin:8px 0;border:1px solid #e2e2e2;border-radius:6px;padding:2px 12px}
 details.more>summary{cursor:pointer;font-size:16px;font-weight:600;padding:6px 0}

@@ -23,8 +23,8 @@ from sparse_vae.report import controls as _controls
 from sparse_vae.report.conclusions import CONCLUSIONS
 from sparse_vae.report.verdicts import METRIC_CONTROLS, VERDICTS
 
-__all__ = ["CONTROL_LABELS", "VERDICT_COLOURS", "Card", "Cell", "Claim", "ControlItem", "effect_text",
-           "scorecard", "verdict_class"]
+__all__ = ["CONTROL_LABELS", "VERDICT_COLOURS", "Card", "Cell", "Claim", "ControlItem", "effect_parts",
+           "effect_text", "scorecard", "verdict_class"]
 
 #: verdict word -> (background, text colour): the Okabe-Ito colour-blind-safe palette, with tints
 #: for the milder words; words the vocabulary may gain later fall back to grey (``colours``).
@@ -69,19 +69,26 @@ def _blank(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x)) or str(x).strip() in ("", "nan")
 
 
-def effect_text(row: Mapping) -> str:
-    """"+0.012 [+0.008, +0.016] nats" from the row's effect columns; "" when it has none."""
+def effect_parts(row: Mapping) -> tuple[str, str]:
+    """("+0.012 nats", "[+0.008, +0.016]") from the row's effect columns; ("", "") when it has none."""
     effect = _num(row.get("effect"))
     if math.isnan(effect):
-        return ""
+        return "", ""
     lo, hi = _num(row.get("effect_low")), _num(row.get("effect_high"))
     spread = abs(hi - lo) / 2 if not (math.isnan(lo) or math.isnan(hi)) else abs(effect)
     digits = 3 if spread == 0 or math.isnan(spread) else max(0, min(5, 1 - math.floor(math.log10(spread))))
-    text = f"{effect:+.{digits}f}"
-    if not (math.isnan(lo) or math.isnan(hi)):
-        text += f" [{lo:+.{digits}f}, {hi:+.{digits}f}]"
     unit = "" if _blank(row.get("unit")) else str(row.get("unit"))
-    return f"{text} {unit}".strip()
+    interval = "" if math.isnan(lo) or math.isnan(hi) else f"[{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    return f"{effect:+.{digits}f} {unit}".strip(), interval
+
+
+def effect_text(row: Mapping) -> str:
+    """"+0.012 [+0.008, +0.016] nats" from the row's effect columns; "" when it has none."""
+    main, interval = effect_parts(row)
+    if not main:
+        return ""
+    value, _, unit = main.partition(" ")
+    return " ".join(x for x in (value, interval, unit) if x)
 
 
 @dataclass
@@ -90,7 +97,8 @@ class Cell:
 
     index: int
     verdict: str
-    effect: str
+    effect: str  # the effect and its unit ("" without effect columns) ...
+    interval: str  # ... and its interval
     seeds: str
     greyed_by: list[str] = field(default_factory=list)  # failed controls it depends on
 
@@ -196,7 +204,7 @@ def _greyed(row: Mapping, failed: set[str], training_failed: set[str]) -> list[s
 
 def _cell(i: int, row: Mapping, failed: set[str], training_failed: set[str]) -> Cell:
     seeds = "" if _blank(row.get("seeds")) else str(row.get("seeds"))
-    return Cell(i, str(row["verdict"]), effect_text(row), seeds, _greyed(row, failed, training_failed))
+    return Cell(i, str(row["verdict"]), *effect_parts(row), seeds, _greyed(row, failed, training_failed))
 
 
 def scorecard(verdicts: pd.DataFrame, status: Mapping[str, bool | None] | None = None) -> Card:

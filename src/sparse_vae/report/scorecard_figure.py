@@ -19,8 +19,11 @@ _CELL_W, _CELL_H = 1.45, 0.52  # inches per cell
 
 
 def _label(cid: str, label: str) -> str:
-    text = textwrap.shorten(label, width=84, placeholder=" …")
-    return f"{cid}  " + "\n     ".join(textwrap.wrap(text, 44)[:2])
+    """The claim's id and label on at most two lines (an ellipsis where it is cut)."""
+    lines = textwrap.wrap(label, 44)
+    if len(lines) > 2:
+        lines = [lines[0], textwrap.shorten(" ".join(lines[1:]), 44, placeholder=" …")]
+    return f"{cid}  " + "\n     ".join(lines)
 
 
 def _controls_line(card: Card) -> str:
@@ -40,9 +43,10 @@ def write_scorecard_figure(card: Card, folder: Path, title: str) -> list[str]:
     groups, claims = card.groups or [("", "")], card.claims
     ncol, nrow = len(groups), max(1, len(claims))
     width = _LABEL_WIDTH + _CELL_W * ncol + 0.3
-    height = 1.25 + _CELL_H * nrow + 0.9
+    cell_h = _CELL_H * (1.3 if any(c.effect for cl in claims for c in cl.cells.values()) else 1.0)
+    height = 0.85 + cell_h * nrow + 0.9
     fig = plt.figure(figsize=(width, height), dpi=110)
-    ax = fig.add_axes([_LABEL_WIDTH / width, 0.9 / height, _CELL_W * ncol / width, _CELL_H * nrow / height])
+    ax = fig.add_axes([_LABEL_WIDTH / width, 0.9 / height, _CELL_W * ncol / width, cell_h * nrow / height])
     ax.set_xlim(0, ncol)
     ax.set_ylim(nrow, 0)
     ax.axis("off")
@@ -65,19 +69,24 @@ def write_scorecard_figure(card: Card, folder: Path, title: str) -> list[str]:
             alpha = 0.4 if cell.greyed_by else 1.0
             ax.add_patch(FancyBboxPatch((j + 0.04, i + 0.08), span - 0.08, 0.84,
                                         boxstyle="round,pad=0,rounding_size=0.06", fc=bg, ec="none", alpha=alpha))
-            words = cell.verdict + (f"\n{cell.effect}" if cell.effect else "")
-            ax.text(j + span / 2, i + 0.5, words, ha="center", va="center", fontsize=8 if cell.effect else 9,
-                    color=fg, weight="bold", linespacing=1.15)
-    fig.text(0.12 / width, 1 - 0.3 / height, title, ha="left", va="center", fontsize=12, weight="bold")
+            if not cell.effect:
+                ax.text(j + span / 2, i + 0.5, cell.verdict, ha="center", va="center", fontsize=9, color=fg,
+                        weight="bold")
+                continue
+            ax.text(j + span / 2, i + 0.3, cell.verdict, ha="center", va="center", fontsize=8.5, color=fg,
+                    weight="bold")
+            ax.text(j + span / 2, i + 0.66, f"{cell.effect}\n{cell.interval}".strip(), ha="center", va="center",
+                    fontsize=6.5, color=fg, linespacing=1.1)
+    fig.text(0.12 / width, 1 - 0.22 / height, title, ha="left", va="center", fontsize=12, weight="bold")
     line = _controls_line(card)
     if line:
         fig.text(0.12 / width, 0.62 / height, textwrap.shorten(line, 190), ha="left", va="center", fontsize=8)
-    x = 0.12
+    renderer, x = fig.canvas.get_renderer(), 0.12 / width  # legend chips, each placed after the last one
     for word in VERDICTS:
         bg, fg = colours(word)
-        fig.text(x / width, 0.25 / height, f" {word} ", ha="left", va="center", fontsize=7.5, color=fg,
-                     bbox={"boxstyle": "round,pad=0.25", "fc": bg, "ec": "none"})
-        x += 0.075 * len(word) + 0.35
+        chip = fig.text(x, 0.25 / height, f" {word} ", ha="left", va="center", fontsize=7.5, color=fg,
+                        bbox={"boxstyle": "round,pad=0.25", "fc": bg, "ec": "none"})
+        x += chip.get_window_extent(renderer).width / fig.bbox.width + 0.1 / width
     png = folder / SCORECARD_FILE
     fig.savefig(png)
     fig.savefig(png.with_suffix(".svg"))

@@ -39,6 +39,7 @@ th.claim .lab{display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertic
 td.sc{text-align:center;border-radius:4px;line-height:1.2;height:34px}
 td.sc a{color:inherit;text-decoration:none;display:block}
 td.sc .w{font-weight:700;display:block} td.sc .fx{font-size:11px;font-variant-numeric:tabular-nums;display:block}
+td.sc .ci{font-size:10px;font-variant-numeric:tabular-nums;display:block;opacity:.85}
 td.sc.na{background:#fafafa;color:#bbb} td.sc.greyed{filter:grayscale(1);opacity:.45}
 td.sc a:hover .w{text-decoration:underline}
 .sc-legend{margin:6px 0 0;font-size:11.5px;display:flex;flex-wrap:wrap;gap:4px;align-items:center}
@@ -60,6 +61,7 @@ def _cell(cell: Cell | None, colspan: int = 1) -> str:
     if cell.greyed_by:
         tip += f" — depends on a failed control ({', '.join(cell.greyed_by)})"
     effect = f'<span class="fx">{_e(cell.effect)}</span>' if cell.effect else ""
+    effect += f'<span class="ci">{_e(cell.interval)}</span>' if cell.interval else ""
     return (f'<td class="sc {verdict_class(cell.verdict)}{grey}"{span}><a href="#{cell.anchor}" '
             f'title="{_e(tip)}"><span class="w">{_e(cell.verdict)}</span>{effect}</a></td>')
 

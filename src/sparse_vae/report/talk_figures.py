@@ -38,7 +38,8 @@ TALK_KINDS: dict[str, tuple[str, str]] = {
         "right in study order."),
     "templates": (
         "Templates vs latent directions", "True templates (upper row) over each latent dimension's decoded "
-        "direction (lower row), with the best |cos| match; one block per prior in study order."),
+        "direction (lower row), with the best |cos| match; one block per prior in study order, side by side "
+        "when they fit the page."),
     "receptive_fields": (
         "Receptive fields", "The used decoder fields of each prior, sorted by the class their fit gives (Gabor, "
         "centre-surround DoG, extended, none) with the fitted outline, where the decoder is linear; else "
@@ -51,6 +52,8 @@ TALK_KINDS: dict[str, tuple[str, str]] = {
 #: the run figure each composed kind shows, in order of preference.
 _RUN_FIGURES = {"reconstructions": ("reconstructions",), "latent_scatter": ("latent_scatter",),
                 "templates": ("templates",), "receptive_fields": ("field_fits", "receptive_fields")}
+#: widest row of run figures (pixels) drawn side by side; wider ones are stacked, one per prior.
+ROW_WIDTH_PX = 1500
 _USED_NATS = 0.1  # the used threshold drawn on the bars (analysis.information.HEADLINE_THRESHOLD)
 
 
@@ -84,7 +87,7 @@ class _Talk:
         present = [p for p in self.priors if p in set(sub["prior"])]
         return seed, {p: self.by_key.get((dataset, p, latent, seed)) for p in present}
 
-    def save(self, fig, kind: str, dataset: str, latent: int, seed: int) -> None:
+    def save(self, fig, kind: str, dataset: str, latent: int, seed: int, side_by_side: bool) -> None:
         name = f"talk_{kind}_{slug(dataset)}_z{latent}.png"
         fig.savefig(self.folder / name, dpi=100)
         fig.savefig((self.folder / name).with_suffix(".svg"), dpi=100)
@@ -92,9 +95,11 @@ class _Talk:
         title, caption = TALK_KINDS[kind]
         note = "" if seed == self.rep_seed else f" (representative seed {self.rep_seed} absent here)"
         self.out.append(FigureInfo(name, f"{title}: {dataset}, latent {latent}, seed {seed}{note}", caption,
-                                   kind, dataset, latent))
+                                   kind, dataset, latent, side_by_side))
 
-    def composed(self, kind: str, dataset: str, latent: int, side_by_side: bool) -> None:
+    def composed(self, kind: str, dataset: str, latent: int, side_by_side: bool | None) -> None:
+        """Compose the run figures of `kind`: in a row, stacked, or (None) in a row when they fit
+        ``ROW_WIDTH_PX``."""
         seed, runs = self.runs(dataset, latent)
         images = {}
         for prior, run in runs.items():
@@ -105,8 +110,10 @@ class _Talk:
                 images[prior] = None
         if all(img is None for img in images.values()):
             return
+        if side_by_side is None:
+            side_by_side = sum(img.shape[1] if img is not None else 360 for img in images.values()) <= ROW_WIDTH_PX
         fig = compose(self.plt, images, self.colors, side_by_side, f"{dataset}, latent {latent}, seed {seed}")
-        self.save(fig, kind, dataset, latent, seed)
+        self.save(fig, kind, dataset, latent, seed, side_by_side)
 
     def information(self, dataset: str, latent: int) -> None:
         seed, runs = self.runs(dataset, latent)
@@ -123,7 +130,7 @@ class _Talk:
         if not bars:
             return
         fig = _information_figure(self.plt, bars, self.colors, f"{dataset}, latent {latent}, seed {seed}")
-        self.save(fig, "information", dataset, latent, seed)
+        self.save(fig, "information", dataset, latent, seed, side_by_side=False)
 
     def build(self) -> list[FigureInfo]:
         for dataset, latent in self.groups:
@@ -132,10 +139,10 @@ class _Talk:
         for dataset, latent in two_d:
             self.composed("latent_scatter", dataset, latent, side_by_side=True)
         for dataset, latent in self.groups:
-            self.composed("templates", dataset, latent, side_by_side=False)
+            self.composed("templates", dataset, latent, side_by_side=None)
         for dataset, latent in self.groups:
             if self.sources.get(dataset) in NATURAL_SOURCES:
-                self.composed("receptive_fields", dataset, latent, side_by_side=False)
+                self.composed("receptive_fields", dataset, latent, side_by_side=None)
         for dataset, latent in self.groups:
             self.information(dataset, latent)
         return self.out
