@@ -104,7 +104,9 @@ def first_screen_problems(layout: dict, height: int = 900) -> list[str]:
     after the title and lie wholly inside the window, the first talk figure must start inside it,
     every scorecard link must resolve, every cell carry a verdict class, and nothing may overflow
     the window sideways."""
-    screen = min(height, layout["viewport"][1])
+    # page coordinates against the nominal window height: the page uses no vh units, so its layout
+    # depends on the width alone (headless Chromium's innerHeight under --dump-dom is below the window's)
+    screen = height
     problems = []
     card, fig = layout["scorecard"], layout["first_figure"]
     if layout["after_title"] != "scorecard":

@@ -234,8 +234,8 @@ def _talk_section(figures: Sequence[FigureInfo], figure_dir: Path) -> str:
         if mine:
             wide = " full" if all(f.side_by_side for f in mine) else ""  # priors in a row: a row each
             cards = "".join(_figure(f, figure_dir, caption=False) for f in mine)
-            parts.append(f'<div class="talk-kind"><h3>{_e(title)}</h3><p class="muted">{_e(caption)}</p>'
-                         f'<div class="cards{wide}">{cards}</div></div>')
+            parts.append(f'<div class="talk-kind"><h3>{_e(title)}</h3><div class="cards{wide}">{cards}</div>'
+                         f'<p class="muted">{_e(caption)}</p></div>')
     return "".join(parts) + "</section>"
 
 

@@ -10,8 +10,8 @@ body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:10p
      padding:0 16px;color:#1b1b1b;line-height:1.45}
 h1{margin:4px 0 6px;font-size:24px} h1 .sub{font-size:13px;font-weight:normal;color:#666;margin-left:10px}
 h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}
-#talk h2{margin:14px 0 4px;font-size:19px} .talk-kind h3{margin:8px 0 2px;font-size:15px}
-.talk-kind p.muted{margin:0 0 6px} .cards{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
+#talk h2{margin:10px 0 2px;font-size:19px} .talk-kind h3{margin:4px 0 3px;font-size:15px}
+.talk-kind p.muted{margin:4px 0 8px} .cards{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
 .cards figure{margin:0;flex:0 1 auto;max-width:calc(33.3% - 8px)} .cards.full figure{max-width:100%}
 .cards figure img{display:block;max-width:100%;height:auto} .cards figcaption{font-size:12px}
 details.more{margin:8px 0;border:1px solid #e2e2e2;border-radius:6px;padding:2px 12px}

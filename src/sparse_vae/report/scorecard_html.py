@@ -27,19 +27,20 @@ def _verdict_css() -> str:
 SCORECARD_CSS = _verdict_css() + """
 #scorecard{margin:6px 0 0} .sc-wrap{display:flex;gap:18px;align-items:flex-start}
 .sc-main{flex:1 1 auto;min-width:0} .sc-side{flex:0 0 270px;font-size:12.5px}
-ul.sc-summary{margin:2px 0 8px;padding-left:18px;font-size:13px;line-height:1.35}
+ul.sc-summary{margin:0 0 6px;padding-left:18px;font-size:12.5px;line-height:1.3}
 ul.sc-summary li{margin:0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-table.scorecard{border-collapse:separate;border-spacing:3px;margin:0;font-size:12px;width:100%;table-layout:fixed}
+ul.sc-summary .chip{padding:0 6px}
+table.scorecard{border-collapse:separate;border-spacing:3px 2px;margin:0;font-size:12px;width:100%;table-layout:fixed}
 table.scorecard th,table.scorecard td{border:0;padding:3px 6px;vertical-align:middle}
 table.scorecard thead th{background:none;text-align:center;font-weight:600;padding:1px 4px}
 table.scorecard thead tr.z th{font-weight:normal;color:#666;font-size:11px}
 table.scorecard th.claim{background:#f6f6f6;text-align:left;font-weight:normal;width:300px;line-height:1.25}
 th.claim .cid{float:left;min-width:24px;font-weight:700;font-size:13px}
 th.claim .lab{display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;overflow:hidden}
-td.sc{text-align:center;border-radius:4px;line-height:1.2;height:34px}
+td.sc{text-align:center;border-radius:4px;line-height:1.15;height:30px;padding:2px 4px}
 td.sc a{color:inherit;text-decoration:none;display:block}
-td.sc .w{font-weight:700;display:block} td.sc .fx{font-size:11px;font-variant-numeric:tabular-nums;display:block}
-td.sc .ci{font-size:10px;font-variant-numeric:tabular-nums;display:block;opacity:.85}
+td.sc .w{font-weight:700;display:block} td.sc .fx{font-size:11px;font-variant-numeric:tabular-nums}
+td.sc .ci{font-size:10px;font-variant-numeric:tabular-nums;opacity:.85;margin-left:3px}
 td.sc.na{background:#fafafa;color:#bbb} td.sc.greyed{filter:grayscale(1);opacity:.45}
 td.sc a:hover .w{text-decoration:underline}
 .sc-legend{margin:6px 0 0;font-size:11.5px;display:flex;flex-wrap:wrap;gap:4px;align-items:center}
@@ -102,8 +103,8 @@ def _controls(card: Card) -> str:
     items = []
     for item in card.controls:
         state = {True: ("pass", "passed"), False: ("fail", "FAILED"), None: ("none", "not run")}[item.passed]
-        links = ", ".join(f'<a href="#{c.anchor}" class="chip {verdict_class(c.verdict)}">{_e(d or "row")}</a>'
-                          for d, c in item.cells)
+        links = " ".join(f'<a href="#{c.anchor}" class="chip {verdict_class(c.verdict)}" title="{_e(c.verdict)}">'
+                         f"{_e(d or c.verdict)}</a>" for d, c in item.cells)
         items.append(f'<li><span class="ctl {state[0]}">{state[1]}</span>{_e(item.label)} {links}</li>')
     note = (f'<p class="muted">Failed: {_e(", ".join(card.failed))}. The verdicts resting on them are greyed '
             "out and read \"control failed\".</p>" if card.failed else
