@@ -3,7 +3,7 @@
 
     python tests/render_report.py --out shot.png                  # builds a report from fake runs
     python tests/render_report.py --html results/report/report.html --out shot.png
-    python tests/render_report.py --html report.html --first-screen     # where the answers lie on screen
+    python tests/render_report.py --html report.html --first-screen     # what the first screen shows (JSON)
 
 Without --html, a small study of hand-made runs (tests/test_report.py's helpers) is written to a
 temporary folder and reported first. Needs /usr/bin/chromium (Debian: apt-get install chromium).
@@ -48,24 +48,39 @@ def screenshot(html: Path, out: Path, width: int = 1400, height: int = 4000, tim
         raise SystemExit(f"chromium failed ({proc.returncode}): {proc.stderr[-2000:]}")
 
 
-#: measures, in the rendered page, where the opening answers lie (CSS pixels from the page top).
+#: measures, in the rendered page, what a reader sees before scrolling (CSS pixels from the page
+#: top): the scorecard, the first of the talk's figures, where every scorecard link points, and
+#: whether the page is wider than the window.
 _LAYOUT_SCRIPT = """<script>
 window.addEventListener('load', function () {
-  function box(sel) { var e = document.querySelector(sel); if (!e) return null;
-    var r = e.getBoundingClientRect(); return {top: r.top + scrollY, bottom: r.bottom + scrollY,
-    left: r.left, right: r.right, text: e.innerText}; }
-  var out = {viewport: [innerWidth, innerHeight], headline: box('#answers ul.headline'),
-    first_table: box('#answers table.answers'), answers: box('#answers')};
+  function box(e) { if (!e) return null; var r = e.getBoundingClientRect();
+    return {top: r.top + scrollY, bottom: r.bottom + scrollY, left: r.left, right: r.right}; }
+  var card = document.getElementById('scorecard-table');
+  var links = Array.prototype.map.call(document.querySelectorAll('#scorecard a[href]'), function (a) {
+    var id = decodeURIComponent(a.getAttribute('href').replace(/^#/, ''));
+    return {href: a.getAttribute('href'), resolves: a.getAttribute('href').charAt(0) === '#' &&
+            document.getElementById(id) !== null}; });
+  var cells = Array.prototype.map.call(document.querySelectorAll('#scorecard-table td.sc'), function (td) {
+    return {cls: td.className, linked: td.querySelector('a[href]') !== null}; });
+  var first = document.querySelector('#talk figure img');
+  var out = {viewport: [innerWidth, innerHeight], scorecard: box(card), first_figure: box(first),
+    first_figure_loaded: first ? first.naturalWidth > 0 : false,
+    after_title: (function () { var h = document.querySelector('h1'); var n = h && h.nextElementSibling;
+      return n ? (n.id || n.tagName) : null; })(),
+    links: links, cells: cells, page_width: document.documentElement.scrollWidth};
   var pre = document.createElement('pre'); pre.id = 'layout-json';
   pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
 });
 </script>"""
 
 
-def first_screen_layout(html: Path, width: int = 1400, height: int = 900, timeout: float = 90) -> dict:
-    """Boxes (top, bottom, text) of the answers' headline and first table as Chromium lays out
-    `html` in a width x height window: what a reader sees before scrolling."""
+def first_screen_layout(html: Path, width: int = 1400, height: int = 900, timeout: float = 90,
+                        inject: str = "") -> dict:
+    """What Chromium lays out in a width x height window (``_LAYOUT_SCRIPT``'s measurements);
+    `inject` is HTML put right after the title (a test pushes the scorecard down with it)."""
     page = html.read_text(encoding="utf-8").replace("</body>", _LAYOUT_SCRIPT + "</body>", 1)
+    if inject:
+        page = page.replace("</h1>", "</h1>" + inject, 1)
     with tempfile.TemporaryDirectory(prefix="chromium-layout-") as tmp:
         probe = Path(tmp) / "probe.html"
         probe.write_text(page, encoding="utf-8")
@@ -84,6 +99,36 @@ def first_screen_layout(html: Path, width: int = 1400, height: int = 900, timeou
     return json.loads(html_lib.unescape(found.group(1)))
 
 
+def first_screen_problems(layout: dict, height: int = 900) -> list[str]:
+    """What is wrong with the first screen (empty: nothing): the scorecard must be the first thing
+    after the title and lie wholly inside the window, the first talk figure must start inside it,
+    every scorecard link must resolve, every cell carry a verdict class, and nothing may overflow
+    the window sideways."""
+    # page coordinates against the nominal window height: the page uses no vh units, so its layout
+    # depends on the width alone (headless Chromium's innerHeight under --dump-dom is below the window's)
+    screen = height
+    problems = []
+    card, fig = layout["scorecard"], layout["first_figure"]
+    if layout["after_title"] != "scorecard":
+        problems.append(f"the first element after the title is {layout['after_title']}, not the scorecard")
+    if card is None or card["bottom"] > screen or card["top"] < 0:
+        problems.append(f"scorecard not inside the first screen ({card}, screen {screen}px)")
+    if fig is None or fig["top"] >= screen:
+        problems.append(f"first figure not on the first screen ({fig})")
+    elif not layout["first_figure_loaded"]:
+        problems.append("first figure did not load")
+    bad = [link["href"] for link in layout["links"] if not link["resolves"]]
+    if bad or not layout["links"]:
+        problems.append(f"scorecard links that resolve to nothing: {bad or 'no links at all'}")
+    unclassed = [c["cls"] for c in layout["cells"] if " v-" not in f" {c['cls']}" and " na" not in f" {c['cls']}"]
+    unlinked = [c["cls"] for c in layout["cells"] if " v-" in f" {c['cls']}" and not c["linked"]]
+    if unclassed or unlinked or not layout["cells"]:
+        problems.append(f"cells without a verdict class {unclassed} or without a link {unlinked}")
+    if layout["page_width"] > layout["viewport"][0]:
+        problems.append(f"horizontal overflow: page {layout['page_width']}px in a {layout['viewport'][0]}px window")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html", help="an existing report.html (default: build one from fake runs)")
@@ -91,11 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=4000)
     parser.add_argument("--first-screen", action="store_true",
-                        help="print where the answers lie in a 1400x900 window (JSON) instead")
+                        help="print what a 1400x900 window shows first (JSON) and its problems instead")
     args = parser.parse_args(argv)
     if args.first_screen:
-        print(json.dumps(first_screen_layout(Path(args.html)), indent=1))
-        return 0
+        layout = first_screen_layout(Path(args.html))
+        print(json.dumps(layout, indent=1))
+        problems = first_screen_problems(layout)
+        print("\n".join(problems) or "first screen: no problems")
+        return 1 if problems else 0
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} not found (apt-get install chromium)")
     if not args.out:

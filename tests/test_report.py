@@ -599,10 +599,14 @@ def test_all_null_metrics_are_skipped_in_panels(built):
 def test_figures_written(built):
     _, out, result, _ = built
     files = sorted(p.name for p in (out / "figures").glob("*.png"))
-    for kind in ("metrics", "reconstructions", "receptive_fields", "kl_per_dim", "training"):
+    for kind in ("metrics", "talk_reconstructions", "kl_per_dim", "training"):
         for tag in ("synthetic_z4", "digits_z2", "natural_z4"):
             assert f"{kind}_{tag}.png" in files
-    assert sorted(f.file for f in result["figures"]) == files
+    # receptive fields: the talk's figure for natural images, a panel for the others; never both
+    assert "talk_receptive_fields_natural_z4.png" in files and "receptive_fields_natural_z4.png" not in files
+    assert {"receptive_fields_synthetic_z4.png", "receptive_fields_digits_z2.png"} <= set(files)
+    assert "scorecard.png" in files and "scorecard.svg" in {p.name for p in (out / "figures").iterdir()}
+    assert sorted(f.file for f in result["figures"]) == [f for f in files if f != "scorecard.png"]
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
 
@@ -625,7 +629,9 @@ def test_html_is_self_contained_and_complete(built):
     training = text[text.index('id="training-table"'):]
     assert "did not converge by the stopping rule</b>" in text and "NO: still improving at the epoch cap" in training
     assert "lr 1e+06: — (diverged)" in training
-    assert text.index('id="verdicts-table"') < text.index('id="summary-synthetic-z4"') < text.index("<img")
+    # the scorecard, then the talk's figures, then the details: verdicts before summaries before panels
+    assert text.index('id="scorecard-table"') < text.index("<img") < text.index('id="verdicts-table"')
+    assert text.index('id="verdicts-table"') < text.index('id="summary-synthetic-z4"') < text.index('id="fig-metrics_')
     assert "src=\"http" not in text and "href=\"http" not in text
     # text escaped: the kl_estimator "mc<1>" of the cauchy runs
     assert "mc&lt;1&gt;" in text and "mc<1>" not in text
@@ -1135,3 +1141,38 @@ def test_the_headline_effect_is_the_deciding_comparison():
     near, far = c(0.0, 1.0, -0.01, 0.01), c(0.0, 1.0, -0.03, 0.02)
     assert verdicts.deciding([near, far], ["no difference", "no difference"]) is far
     assert verdicts.deciding([], []) is None
+
+
+# ------------------------------------------------------------------------------------------
+# The README: short, the setup and test commands, one picture, links into docs/
+# ------------------------------------------------------------------------------------------
+
+def test_readme_is_short_and_points_to_docs():
+    """The README holds the two setup commands, the test command, the generated block's markers and
+    the scorecard picture, in at most ~200 lines; every page it links under docs/ exists and links
+    back, and the Fashion-MNIST study's markers live in docs/results.md."""
+    import re
+
+    from sparse_vae.report.readme import markers
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    for command in ('pip install -e ".[test]"', "snakemake --cores 2 --configfile presets/offline.yaml",
+                    "```bash\npytest\n```", "results/offline/report/report.html"):
+        assert command in text, command
+    begin, end = markers("offline")
+    assert text.index(begin) < text.index(end)
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert images == ["docs/figures/scorecard.png"]  # one results picture: the run's scorecard
+    links = [link for link in re.findall(r"\]\(([^)#]+)\)", text) if not link.startswith("http")]
+    docs = [link for link in links if link.startswith("docs/") and link.endswith(".md")]
+    assert {"docs/running.md", "docs/recipes.md", "docs/config.md", "docs/outputs.md", "docs/hpc.md",
+            "docs/results.md", "docs/benchmarks.md"} <= set(docs)
+    for link in docs:
+        assert (root / link).is_file(), link
+    for page in ("running", "recipes", "config", "outputs", "hpc", "results", "benchmarks"):
+        assert "](../README.md)" in (root / "docs" / f"{page}.md").read_text(), page
+    begin, end = markers("fashion")
+    results = (root / "docs" / "results.md").read_text()
+    assert begin in results and end in results and begin not in text

@@ -14,8 +14,11 @@ four conclusions, and one self-contained HTML page.
 * ``pairwise.csv`` one row per question x dataset x latent x pair of prior entries: which is better,
   the mean paired difference with its interval, test, adjusted p-value, margin and minimal
   detectable effect, seeds in which a beats b (``pairwise``);
-* ``figures/*.png`` figure panels (built in a temporary folder and swapped in whole);
-* ``report.html`` last, with every figure embedded.
+* ``figures/`` the scorecard (``scorecard.png`` / ``.svg``), the talk's figures side by side per
+  prior (``talk_*.png`` / ``.svg``) and the figure panels (built in a temporary folder and swapped
+  in whole);
+* ``report.html`` last: the scorecard first, then the talk's figures, every table in closed
+  ``<details>``, every figure embedded.
 
 When the study config names another run's verdicts.csv (``report.stability``), rows whose verdict
 (or pairwise answer) differs from that run's read "unstable" (``stability``).
@@ -39,6 +42,8 @@ from sparse_vae.report.figures import make_figures
 from sparse_vae.report.html import render_html
 from sparse_vae.report.runs import Study, check_complete, load_baselines, load_runs
 from sparse_vae.report.pairwise import pairwise_table
+from sparse_vae.report.scorecard import scorecard as build_scorecard
+from sparse_vae.report.scorecard_figure import write_scorecard_figure
 from sparse_vae.report.stability import apply_stability
 from sparse_vae.report.tables import ID_COLUMNS, TIMING_COLUMNS, metrics_table, summarize
 from sparse_vae.report.conclusions import compute_verdicts, control_status
@@ -71,15 +76,16 @@ def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path
         verdicts = compute_verdicts(df, runs, parsed.confidence, parsed.sources, fig_names, baselines,
                                     parsed.generators)
         families = {run.info["prior"]: str(run.info.get("prior_family", run.info["prior"])) for run in runs}
-        pairwise = pairwise_table(deterministic, parsed.confidence, families, parsed.sources, parsed.priors,
-                                  control_status(df, runs, parsed.confidence, parsed.sources, baselines,
-                                                 parsed.generators))
+        status = control_status(df, runs, parsed.confidence, parsed.sources, baselines, parsed.generators)
+        pairwise = pairwise_table(deterministic, parsed.confidence, families, parsed.sources, parsed.priors, status)
         stability = None
         if parsed.stability:
             verdicts, pairwise, stability = apply_stability(verdicts, pairwise, parsed.stability)
             print(stability.summary())
+        card = build_scorecard(verdicts, status)
+        write_scorecard_figure(card, staging, f"Sparse VAE study: the talk's claims ({len(df)} runs)")
         page = render_html(parsed, df, summary, verdicts, figures, staging, pairwise=pairwise, runs=runs,
-                           stability=stability)
+                           stability=stability, card=card)
         _write_csv(deterministic, out_dir / "metrics.csv")
         _write_csv(df[ID_COLUMNS + TIMING_COLUMNS], out_dir / "timings.csv")
         _write_csv(summary, out_dir / "summary.csv")

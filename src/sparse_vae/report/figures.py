@@ -1,5 +1,6 @@
 """The report's figure panels: per dataset and latent size, metrics by prior, the representative
-seed's run figures side by side, KL-per-dimension profiles and training curves.
+seed's receptive fields side by side (where the talk's figures do not show them), KL-per-dimension
+profiles and training curves; then the talk's figures (``talk_figures``).
 
 Which metrics get a panel, and their labels and units, come from ``sparse_vae.catalogue``.
 Not here: the run figures themselves (``analysis.figures``), tables, verdicts, HTML.
@@ -8,9 +9,7 @@ Not here: the run figures themselves (``analysis.figures``), tables, verdicts, H
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,32 +17,20 @@ import numpy as np
 import pandas as pd
 
 from sparse_vae import catalogue
+from sparse_vae.report.figure_base import PRIOR_COLORS, FigureInfo, compose, palette, slug
 from sparse_vae.report.runs import Run, Study, number
 from sparse_vae.report.statistics import t_interval
 from sparse_vae.report.tables import order
+from sparse_vae.report.talk_figures import talk_figures
+from sparse_vae.report.verdicts import NATURAL_SOURCES
 
-__all__ = ["FigureInfo", "make_figures", "panel_metrics", "slug"]
+__all__ = ["PRIOR_COLORS", "FigureInfo", "make_figures", "panel_metrics", "slug"]
 
-PRIOR_COLORS = {"normal": "#1f77b4", "laplace": "#ff7f0e", "cauchy": "#2ca02c"}
 #: field-fit fractions drawn beside the sparse-coding baseline's (catalogue names; the baseline's
 #: metrics.json names them without the rf_ prefix).
 FIELD_FRACTIONS = ("rf_gabor_fraction", "rf_dog_fraction", "rf_extended_fraction", "rf_unfitted_fraction")
 #: widest composite (pixels) that report.html shows unscaled; wider rows of run figures are stacked.
 PAGE_WIDTH_PX = 1280
-
-
-@dataclass
-class FigureInfo:
-    file: str
-    title: str
-    caption: str
-    kind: str
-    dataset: str
-    latent: int
-
-
-def slug(text: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-") or "x"
 
 
 def panel_metrics(runs_df: pd.DataFrame) -> list[str]:
@@ -63,11 +50,6 @@ def _pyplot():
     return plt, sns
 
 
-def _palette(priors: Sequence[str]) -> dict[str, str]:
-    extra = iter(["#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"])
-    return {p: PRIOR_COLORS.get(p) or next(extra, "#333333") for p in priors}
-
-
 def _save(fig, folder: Path, name: str) -> None:
     fig.savefig(folder / name, dpi=100, bbox_inches="tight")
 
@@ -81,9 +63,10 @@ class _Figures:
         self.baselines = baselines or {}
         self.confidence = study.confidence
         self.priors = order(df["prior"], study.priors)
-        self.colors = _palette(self.priors)
+        self.colors = palette(self.priors)
         self.groups = list(dict.fromkeys(zip(df["dataset"], df["latent"])))
         self.rep_seed = study.representative_seed
+        self.sources = study.sources
         self.by_key = {run.key: run for run in runs}
         self.out: list[FigureInfo] = []
         self.plt, self.sns = _pyplot()
@@ -100,8 +83,8 @@ class _Figures:
         for dataset, latent in self.groups:
             self.metric_panel(dataset, latent)
             self.field_fractions(dataset, latent)
-            for name in ("reconstructions", "receptive_fields", "field_fits"):
-                self.image_tiles(dataset, latent, name)
+            if self.sources.get(dataset) not in NATURAL_SOURCES:  # natural images: the talk's field figure
+                self.image_tiles(dataset, latent, "receptive_fields")
             self.kl_profiles(dataset, latent)
             self.information_profiles(dataset, latent)
             self.training_curves(dataset, latent)
@@ -203,50 +186,17 @@ class _Figures:
                 images[prior] = None
         if all(img is None for img in images.values()):
             return
-        fig = self._tiles_figure(images, name)
         label = name.replace("_", " ")
         note = "" if seed == self.rep_seed else f" (representative seed {self.rep_seed} absent here)"
-        fig.suptitle(f"{dataset}, latent {latent}: {label}, seed {seed}{note}", fontsize=15, y=1.0, va="top")
+        widths = sum(img.shape[1] if img is not None else 360 for img in images.values()) + 16 * len(images)
+        with self.sns.axes_style("white"):
+            fig = compose(plt, images, self.colors, widths <= PAGE_WIDTH_PX,
+                          f"{dataset}, latent {latent}: {label}, seed {seed}{note}")
         fname = f"{name}_{slug(dataset)}_z{latent}.png"
         self.add(fig, fname, f"{label.capitalize()}: {dataset}, latent {latent}, seed {seed}",
                  f"The {label} figure of each prior's run for seed {seed}, copied at its own resolution from "
                  f"the runs' figures/{name}.png (side by side when they fit the page, else one above the "
                  f"other).", name, dataset, latent)
-
-    def _tiles_figure(self, images: dict[str, Any], name: str):
-        """The run figures at their own pixel size (never shrunk, so their labels stay legible):
-        in one row when that fits PAGE_WIDTH_PX, else stacked; each under its prior's name."""
-        dpi, gap, head, title = 100, 24, 34, 44
-        shapes = {}
-        for prior, img in images.items():
-            h, w = img.shape[:2] if img is not None else (120, 360)
-            grow = max(1, 300 // w)  # a tiny figure is enlarged by a whole factor, never shrunk
-            shapes[prior] = (h * grow, w * grow)
-        row = sum(w for _, w in shapes.values()) + gap * (len(shapes) - 1) <= PAGE_WIDTH_PX
-        if row:
-            width = sum(w for _, w in shapes.values()) + gap * (len(shapes) - 1)
-            height = title + head + max(h for h, _ in shapes.values())
-        else:
-            width = max(w for _, w in shapes.values())
-            height = title + sum(head + h + gap for h, _ in shapes.values())
-        fig = self.plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
-        x, y = 0, title  # top-left corner of the next panel, pixels from the figure's top-left
-        for prior, img in images.items():
-            h, w = shapes[prior]
-            ax = fig.add_axes([x / width, 1 - (y + head + h) / height, w / width, h / height])
-            ax.axis("off")
-            fig.text((x + w / 2) / width, 1 - (y + head / 2) / height, prior, fontsize=15, weight="bold",
-                     color=self.colors[prior], ha="center", va="center")
-            if img is None:
-                ax.text(0.5, 0.5, f"{name}.png missing\nfor this run", ha="center", va="center",
-                        fontsize=13, color="red", transform=ax.transAxes)
-            else:
-                ax.imshow(img, interpolation="nearest", aspect="equal")
-            if row:
-                x += w + gap
-            else:
-                y += head + h + gap
-        return fig
 
     def _sorted_per_dim(self, dataset, latent, key) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
         """(prior, per_dimension[key] sorted descending, label_info sorted or None) of every run that has it."""
@@ -355,4 +305,4 @@ def make_figures(df: pd.DataFrame, runs: Sequence[Run], study: Study, folder: Pa
     """Every panel of every dataset x latent group, into `folder` (``baselines``: dataset -> the
     sparse-coding baseline's field fractions, drawn beside the priors')."""
     folder.mkdir(parents=True, exist_ok=True)
-    return _Figures(df, runs, study, folder, baselines).build()
+    return talk_figures(df, runs, study, folder) + _Figures(df, runs, study, folder, baselines).build()

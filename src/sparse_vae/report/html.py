@@ -1,5 +1,8 @@
-"""The self-contained report.html: the answers first (``answers``), then verdicts, summary tables,
-the metric glossary, figure panels (embedded as base64 data URIs), configuration and the per-run table.
+"""The self-contained report.html. The first screen: the title, then the scorecard (``scorecard``,
+``scorecard_html``: claims x datasets, the controls beside it), then the talk's figures side by side
+per prior (``talk_figures``). Below, each in a <details> closed by default: the answers prior against
+prior (``answers``), the verdicts, summary tables, the metric glossary, the figure panels (all
+figures embedded as base64 data URIs), configuration, training, environment and the per-run table.
 
 Labels, units and definitions come from ``sparse_vae.catalogue``. Not here: computing any table,
 verdict or figure (the other modules of this package).
@@ -21,38 +24,17 @@ from sparse_vae import catalogue
 from sparse_vae.report.answers import answers_section
 from sparse_vae.report.figures import FigureInfo, slug
 from sparse_vae.report.runs import Run, Study, environments
+from sparse_vae.report.scorecard import Card, effect_text, scorecard, verdict_class
+from sparse_vae.report.html_style import OPEN_TARGET, PAGE_CSS
+from sparse_vae.report.scorecard_html import scorecard_section
+from sparse_vae.report.talk_figures import TALK_KINDS
 from sparse_vae.report.stability import Stability
 from sparse_vae.report.tables import ID_COLUMNS, TRAIN_COLUMNS, fmt, fmt_sd, order
-from sparse_vae.report.conclusions import CONCLUSIONS, SECOND_CLAIMS
+from sparse_vae.report import conclusions
+from sparse_vae.report.conclusions import CONCLUSIONS
 from sparse_vae.report.verdicts import VERDICT_RULES
 
 __all__ = ["render_html"]
-
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:1320px;
-     padding:0 16px;color:#1b1b1b;line-height:1.45}
-h1{margin-bottom:4px} h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}
-table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
-th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
-th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.scroll{overflow-x:auto;max-width:100%}
-.v-supported{background:#d8f3d8} .v-partly-supported{background:#fff2c4}
-.v-contradicted{background:#f8d3d3} .v-inconclusive{background:#e6e6f5} .v-not-tested{background:#eee;color:#666}
-.v-control-failed{background:#f3d9f3} .v-no-difference{background:#dcecf7} .v-unstable{background:#ffe0b8}
-figure{margin:16px 0 28px} figure img{max-width:100%;border:1px solid #ddd}
-figcaption{font-size:13px;color:#444;max-width:1000px}
-blockquote{color:#555;border-left:4px solid #ccc;margin:6px 0;padding-left:10px;font-style:italic}
-.muted{color:#666;font-size:13px} nav ul{columns:3;font-size:13px;margin:4px 0}
-#answers h2{margin-top:12px} #answers h3{margin:10px 0 2px;font-size:16px}
-table.answers{font-size:12.5px;margin:2px 0 6px} table.answers td,table.answers th{padding:3px 7px;line-height:1.3}
-table.answers th.q{font-weight:normal;min-width:170px;background:#fafafa}
-.o{font-weight:600;padding:0 3px;border-radius:3px} .o.a-better{background:#cdeccd} .o.b-better{background:#f6d0d0}
-.o.overlap{background:#ececec} .o.none{background:#eee;color:#666} .o.failed{background:#f8d3d3;color:#900}
-.o.same{background:#dcecf7} .o.unstable{background:#ffe0b8}
-a.panel{font-size:11.5px;text-decoration:none;white-space:nowrap}
-ul.headline{margin:4px 0 8px;padding-left:20px;font-size:14px} ul.headline li{margin:2px 0}
-"""
-
 
 def _e(x: Any) -> str:
     return html.escape("" if x is None else str(x), quote=True)
@@ -67,12 +49,13 @@ def _cell(x: Any) -> str:
 
 
 def _table(df: pd.DataFrame, table_id: str, headers: Sequence[str] | None = None,
-           row_class: Sequence[str] | None = None) -> str:
+           row_class: Sequence[str] | None = None, row_ids: Sequence[str] | None = None) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in (headers or df.columns))
     rows = []
     for i, (_, row) in enumerate(df.iterrows()):
         cls = f' class="{_e(row_class[i])}"' if row_class else ""
-        rows.append(f"<tr{cls}>" + "".join(_cell(v) for v in row.values) + "</tr>")
+        rid = f' id="{_e(row_ids[i])}"' if row_ids else ""
+        rows.append(f"<tr{rid}{cls}>" + "".join(_cell(v) for v in row.values) + "</tr>")
     return (f'<div class="scroll"><table id="{_e(table_id)}"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
@@ -151,6 +134,7 @@ def _config_section(study: Study, df: pd.DataFrame, priors: Sequence[str]) -> st
 
 def _verdicts_section(verdicts: pd.DataFrame, pct: str, stability: Stability | None) -> str:
     rules = pd.DataFrame(list(VERDICT_RULES.items()), columns=["verdict", "rule"])
+    vclass = verdict_class
     checked = (f"Stability check: {_e(stability.summary())}; a verdict that flipped reads "
                "\"unstable\"." if stability else "No stability rerun was compared (report.stability is not set).")
     parts = [
@@ -163,19 +147,24 @@ def _verdicts_section(verdicts: pd.DataFrame, pct: str, stability: Stability | N
         f"the metric's equivalence margin (glossary); else inconclusive. Each row states its test, adjusted "
         f"p-values and the minimal detectable effect at 80% power. Controls come first: a verdict that relies "
         f"on a metric whose control failed says so. {checked}</p>",
-        _table(rules, "vocabulary", row_class=["v-" + slug(v).replace(".", "") for v in rules["verdict"]]),
+        _table(rules, "vocabulary", row_class=[vclass(v) for v in rules["verdict"]]),
     ]
     for number, c in CONCLUSIONS.items():
         parts.append(f"<h3>{number}. {_e(c.claim)}</h3><blockquote>{_e(c.quote)}</blockquote>"
                      f'<p class="muted">Deviation: {_e(c.deviation)}</p>')
-        for label, (claim, quote, deviation) in SECOND_CLAIMS.items():
+        for label, (claim, quote, deviation) in getattr(conclusions, "SECOND_CLAIMS", {}).items():
             if label.startswith(str(number)):
                 parts.append(f"<h4>{_e(claim)}</h4><blockquote>{_e(quote)}</blockquote>"
                              f'<p class="muted">Deviation: {_e(deviation)}</p>')
-    columns = ["conclusion", "dataset", "latent", "metric", "verdict", "seeds", "test", "p_adjusted", "mde"]
-    table = verdicts[columns + (["rerun"] if "rerun" in verdicts else []) + ["evidence"]]
-    classes = ["v-" + slug(v).replace(".", "") for v in verdicts["verdict"]]
-    parts.append(_table(table, "verdicts-table", row_class=classes))
+    columns = ["conclusion", "dataset", "latent", "metric", "verdict", "seeds"]
+    table = verdicts[columns].copy()
+    if "effect" in verdicts:  # the effect and its interval, in the metric's unit
+        table["effect [interval]"] = [effect_text(row) for _, row in verdicts.iterrows()]
+    rest = ["test", "p_adjusted", "mde"] + (["rerun"] if "rerun" in verdicts else []) + ["evidence"]
+    table = pd.concat([table, verdicts[rest]], axis=1)
+    classes = [verdict_class(v) for v in verdicts["verdict"]]
+    parts.append(_table(table, "verdicts-table", row_class=classes,
+                        row_ids=[f"verdict-{i}" for i in range(len(verdicts))]))
     return "".join(parts)
 
 
@@ -224,17 +213,45 @@ def _glossary_section() -> str:
             + _table(table, "glossary-table") + f"<ul class=\"muted\">{terms}</ul>")
 
 
-def _figures_section(figures: Sequence[FigureInfo], figure_dir: Path, toc: list[tuple[str, str]]) -> str:
+def _figure(fig: FigureInfo, figure_dir: Path, caption: bool = True) -> str:
+    data = base64.b64encode((figure_dir / fig.file).read_bytes()).decode("ascii")
+    fid = "fig-" + slug(fig.file[:-4])
+    text = f"<b>{_e(fig.title)}</b> ({_e(fig.file)})." + (f" {_e(fig.caption)}" if caption else "")
+    return (f'<figure id="{_e(fid)}"><img src="data:image/png;base64,{data}" alt="{_e(fig.title)}" '
+            f'data-file="{_e(fig.file)}"><figcaption>{text}</figcaption></figure>')
+
+
+def _talk_section(figures: Sequence[FigureInfo], figure_dir: Path) -> str:
+    """The talk's figures right below the scorecard, by kind (``talk_figures.TALK_KINDS``), one card
+    per dataset x latent; the kind's caption once above its cards."""
+    talk = [f for f in figures if f.file.startswith("talk_")]
+    if not talk:
+        return ('<section id="talk"><h2>The talk\'s figures</h2><p class="muted">No run figures in this study '
+                "(the representative seed's runs have no figures/ folder).</p></section>")
+    parts = ['<section id="talk"><h2>The talk\'s figures, side by side per prior</h2>']
+    for kind, (title, caption) in TALK_KINDS.items():
+        mine = [f for f in talk if f.kind == kind]
+        if mine:
+            wide = " full" if all(f.side_by_side for f in mine) else ""  # priors in a row: a row each
+            cards = "".join(_figure(f, figure_dir, caption=False) for f in mine)
+            parts.append(f'<div class="talk-kind"><h3>{_e(title)}</h3><div class="cards{wide}">{cards}</div>'
+                         f'<p class="muted">{_e(caption)}</p></div>')
+    return "".join(parts) + "</section>"
+
+
+def _figures_section(figures: Sequence[FigureInfo], figure_dir: Path) -> str:
     parts = ['<h2 id="figures">Figure panels</h2>']
-    for fig in figures:
-        data = base64.b64encode((figure_dir / fig.file).read_bytes()).decode("ascii")
-        fid = "fig-" + slug(fig.file[:-4])
-        parts.append(
-            f'<figure id="{_e(fid)}"><img src="data:image/png;base64,{data}" alt="{_e(fig.title)}" '
-            f'data-file="{_e(fig.file)}"><figcaption><b>{_e(fig.title)}</b> '
-            f"({_e(fig.file)}). {_e(fig.caption)}</figcaption></figure>")
-        toc.append((fid, f"Figure: {fig.title}"))
+    parts += [_figure(f, figure_dir) for f in figures if not f.file.startswith("talk_")]
+    if (figure_dir / "scorecard.png").is_file():
+        parts.append(_figure(FigureInfo("scorecard.png", "The scorecard as a picture (README)", "The scorecard above, "
+                                        "drawn with matplotlib; also scorecard.svg.", "scorecard", "", 0), figure_dir))
     return "".join(parts)
+
+
+def _details(section_id: str, title: str, note: str, body: str) -> str:
+    """A section closed by default; its summary names what it holds."""
+    return (f'<details class="more" id="d-{_e(section_id)}"><summary>{_e(title)} <span class="muted">— {_e(note)}'
+            f"</span></summary>{body}</details>")
 
 
 def _environment_section(runs: Sequence[Run]) -> str:
@@ -282,40 +299,44 @@ def _training_section(runs: Sequence[Run]) -> str:
 
 def render_html(study: Study, df: pd.DataFrame, summary: pd.DataFrame, verdicts: pd.DataFrame,
                 figures: Sequence[FigureInfo], figure_dir: Path, pairwise: pd.DataFrame | None = None,
-                runs: Sequence[Run] = (), stability: Stability | None = None) -> str:
-    """The whole page, answers first; figures are read from `figure_dir` and embedded.
+                runs: Sequence[Run] = (), stability: Stability | None = None, card: Card | None = None) -> str:
+    """The whole page: title, scorecard, the talk's figures, then every detail in closed <details>;
+    figures are read from `figure_dir` and embedded.
 
-    ``pairwise`` (report.pairwise's table) feeds the opening answers; None gives a note instead.
-    ``runs`` give the environment section; ``stability`` the result of the stability check.
+    ``pairwise`` (report.pairwise's table) feeds the answers; None gives a note instead. ``runs`` give
+    the environment section; ``stability`` the result of the stability check; ``card`` the scorecard
+    (``scorecard.scorecard`` with the controls' status; made from the verdicts alone when None).
     """
     priors = order(df["prior"], study.priors)
     pct = f"{study.confidence * 100:g}%"
-    toc = [("answers", "Answers"), ("verdicts", "Verdicts"), ("verdicts-table", "Verdict table"),
-           ("summary", "Summary over seeds")]
-    parts = [_verdicts_section(verdicts, pct, stability), _summary_section(summary, priors, pct, toc),
-             _glossary_section()]
-    toc.append(("glossary", "Glossary of metrics"))
-    parts.append(_figures_section(figures, figure_dir, toc))
-    parts.append(_config_section(study, df, priors))
-    toc.append(("config", "Study configuration"))
-    parts.append(_training_section(runs))
-    toc.append(("training", "Training"))
-    parts.append(_environment_section(runs))
-    toc.append(("environment", "Environment"))
+    card = card if card is not None else scorecard(verdicts)
     run_cols = [c for c in df.columns if c != "run_dir" and (c in ID_COLUMNS or df[c].notna().any())]
-    parts.append('<h2 id="runs">Per-run metrics</h2><p class="muted">One row per run, as in metrics.csv '
-                 "(columns null for every run are omitted here).</p>" + _table(df[run_cols], "runs-table"))
-    toc.append(("runs", "Per-run metrics"))
-    nav = "".join(f'<li><a href="#{_e(i)}">{_e(t)}</a></li>' for i, t in toc)
+    details = [
+        ("answers", "Answers, prior against prior", "laplace vs normal, cauchy vs normal, laplace vs cauchy",
+         answers_section(pairwise, figures, pct)),
+        ("verdicts", "Verdicts and their evidence", "the table every scorecard cell links to, the rules, the "
+         "talk's words", _verdicts_section(verdicts, pct, stability)),
+        ("summary", "Summary over seeds", f"mean ± sd [{pct} interval] per metric and prior",
+         _summary_section(summary, priors, pct, [])),
+        ("glossary", "Glossary of metrics", "what each metric means, its unit, margin and direction",
+         _glossary_section()),
+        ("figures", "Figure panels", "metrics by prior, field shapes, KL and information profiles, training",
+         _figures_section(figures, figure_dir)),
+        ("config", "Study configuration", "datasets, priors, seeds, tests", _config_section(study, df, priors)),
+        ("training", "Training", "grid, winner, convergence per run", _training_section(runs)),
+        ("environment", "Environment", "package versions, CPU, BLAS", _environment_section(runs)),
+        ("runs", "Per-run metrics", "one row per run, as metrics.csv",
+         '<h2 id="runs">Per-run metrics</h2><p class="muted">One row per run, as in metrics.csv (columns null for '
+         "every run are omitted here).</p>" + _table(df[run_cols], "runs-table")),
+    ]
     seeds = ", ".join(map(str, study.seeds))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>Sparse VAE study report</title><style>{_CSS}</style></head><body>"
-        "<h1>Sparse VAE study: normal, Laplace and Cauchy priors</h1>"
-        f'<p class="muted">{len(df)} runs (seeds {_e(seeds)}); {pct} intervals over seeds; every number '
-        "is computed from the runs' metrics.json, train.json and history.csv. Detail follows the "
-        "answers.</p>"
-        + answers_section(pairwise, figures, pct)
-        + f"<nav><h2>Contents</h2><ul>{nav}</ul></nav>" + "".join(parts) + "</body></html>\n"
+        f"<title>Sparse VAE study report</title><style>{PAGE_CSS}</style></head><body>"
+        "<h1>Sparse VAE study: do the talk's claims hold?"
+        f'<span class="sub">{len(df)} runs, seeds {_e(seeds)}; {pct} intervals over seeds; every word and number '
+        "computed from the runs' files</span></h1>"
+        + scorecard_section(card) + _talk_section(figures, figure_dir)
+        + "".join(_details(*d) for d in details) + OPEN_TARGET + "</body></html>\n"
     )

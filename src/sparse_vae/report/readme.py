@@ -1,24 +1,25 @@
 """The README's results section, generated from a finished study's report tables.
 
 Numbers in the README must come from a run of the current code, never from a hand copy: this
-module turns `verdicts.csv`, `summary.csv` and `pairwise.csv` of one report folder into markdown
-and writes it between a study's two marker lines of the README (`sparse-vae readme`). Not here: computing
-any verdict or statistic (``verdicts``, ``tables``); this only formats what they wrote, beside each
-claim in the talk's words and its deviation (``conclusions.CONCLUSIONS``).
+module turns `verdicts.csv` and `summary.csv` (and the stability counts of `pairwise.csv`) of one
+report folder into a short markdown block (one line per claim, one table line per verdict) and
+writes it between a study's two marker lines of the README (`sparse-vae readme`). Not here:
+computing any verdict or statistic (``verdicts``, ``tables``); the full evidence stays in
+report.html.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
 
-from sparse_vae import catalogue
 from sparse_vae.errors import SparseVAEError
-from sparse_vae.report.conclusions import CONCLUSIONS, SECOND_CLAIMS
+from sparse_vae.report.conclusions import CONCLUSIONS
+from sparse_vae.report.scorecard import effect_text
 from sparse_vae.report.stability import RERUN_WORDS
-from sparse_vae.report.tables import fmt_p
 from sparse_vae.report.verdicts import VERDICTS
 
 __all__ = ["markers", "results_markdown", "update_readme"]
@@ -74,24 +75,36 @@ def _text(value) -> str:
 
 
 def _verdict_table(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """One line per verdict row: claim id and its short label, dataset, latent, verdict, seeds, the
+    effect with its interval (when the table has them) and the first metric's mean ± sd by prior."""
     checked = "rerun" in verdicts  # the report compared a stability rerun (report.stability)
-    lines = ["| conclusion | dataset | latent | verdict | " + ("stability rerun | " if checked else "") +
-             "seeds | p (Holm) | minimal detectable effect | metric: mean ± sd over seeds (or the evidence) |",
-             "|---|---|---|---|" + ("---|" if checked else "") + "---|---|---|---|"]
+    effects = "effect" in verdicts
+    lines = ["| claim | dataset | latent | verdict | " + ("stability rerun | " if checked else "") + "seeds | " +
+             ("effect [interval] | " if effects else "") + "metric: mean ± sd over seeds |",
+             "|---|---|---|---|" + ("---|" if checked else "") + "---|" + ("---|" if effects else "") + "---|"]
     for v in verdicts.itertuples():
         latent = _latent(v.latent)
         metrics = v.metric.split(", ") if isinstance(v.metric, str) else []
-        cells = {m: _numbers(summary, v.dataset, latent, m) for m in metrics}
-        if any(c != "–" for c in cells.values()):
-            numbers = "; ".join(f"{m}: {c}" for m, c in cells.items())
-        else:  # no summary numbers (e.g. a baseline control, a reason not tested): the evidence
-            numbers = _cell(v.evidence) if isinstance(v.evidence, str) else "–"
-        dataset = "–" if pd.isna(v.dataset) else v.dataset
+        first = metrics[0] if metrics else ""
+        cell = _numbers(summary, v.dataset, latent, first) if first else "–"
+        numbers = f"{first}: {cell}" if cell != "–" else (first or "–")
+        dataset = "–" if pd.isna(v.dataset) or v.dataset == "" else v.dataset
         rerun = f"{_text(v.rerun)} | " if checked else ""
-        lines.append(f"| {v.conclusion}. {_cell(v.claim)} | {dataset} | {latent} | **{v.verdict}** | {rerun}"
-                     f"{'' if pd.isna(v.seeds) else v.seeds} | {_text(getattr(v, 'p_adjusted', ''))} | "
-                     f"{_text(getattr(v, 'mde', ''))} | {numbers} |")
+        effect = f"{_cell(effect_text(v._asdict())) or '–'} | " if effects else ""
+        lines.append(f"| {v.conclusion}. {_cell(_short(v.conclusion, v.claim))} | {dataset} | {latent} | "
+                     f"**{v.verdict}** | {rerun}{'' if pd.isna(v.seeds) else v.seeds} | {effect}{numbers} |")
     return lines
+
+
+def _short(conclusion, claim: str) -> str:
+    """The conclusion's ``short`` label where the row is its claim, else the claim (less a leading
+    id such as "3b:") up to its first colon."""
+    for key, c in CONCLUSIONS.items():
+        if str(key) == str(conclusion) and getattr(c, "short", None) and c.claim == claim:
+            return str(c.short)
+    text = re.sub(rf"^\s*{re.escape(str(conclusion))}[a-z]?(?:\s*:\s*|\s+)", "", str(claim))
+    head = text.split(":", 1)[0].strip()
+    return head if len(head) <= 70 else head[:67] + "…"
 
 
 def _headline(verdicts: pd.DataFrame) -> list[str]:
@@ -101,44 +114,14 @@ def _headline(verdicts: pd.DataFrame) -> list[str]:
         where: dict[str, list[str]] = {}
         for v in rows.itertuples():
             latent = _latent(v.latent)
-            if not pd.isna(v.dataset):
+            if not pd.isna(v.dataset) and v.dataset != "":
                 where.setdefault(v.verdict, []).append(f"{v.dataset} z{latent}" if latent else v.dataset)
             else:
                 where.setdefault(v.verdict, [])
         parts = [f"{verdict} on {', '.join(where[verdict])}" if where[verdict]
                  else f"{verdict} (no dataset for it in this study)" for verdict in VERDICTS if verdict in where]
-        lines.append(f"- {number}. {_cell(claim)}: " + "; ".join(parts) + ".")
-    return lines
-
-
-def _claims_table() -> list[str]:
-    """Each claim in the talk's words beside how it is tested and the deviation, in one sentence."""
-    lines = ["| # | the talk's words | as tested | deviation |", "|---|---|---|---|"]
-    for number, c in CONCLUSIONS.items():
-        lines.append(f"| {number} | {_cell(c.quote)} | {_cell(c.claim)} | {_cell(c.deviation)} |")
-        lines += [f"| {label} | {_cell(quote)} | {_cell(claim)} | {_cell(deviation)} |"
-                  for label, (claim, quote, deviation) in SECOND_CLAIMS.items() if label.startswith(str(number))]
-    return lines
-
-
-def _mde(mde: float, difference: float) -> str:
-    """The minimal detectable effect; float noise of seeds that differ by a constant shows as 0."""
-    if not pd.isna(mde) and not pd.isna(difference) and abs(mde) <= 1e-9 * max(1.0, abs(difference)):
-        return "0"
-    return _num(mde)
-
-
-def _pairwise_table(pairwise: pd.DataFrame) -> list[str]:
-    rows = pairwise[(pairwise["prior_a"] == "laplace") & (pairwise["prior_b"] == "normal")]
-    lines = ["| question | dataset | latent | metric | laplace | normal | difference [interval] | p (Holm) | "
-             "MDE (margin) | answer | seeds laplace better |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows.itertuples():
-        lines.append(
-            f"| {r.question} | {r.dataset} | {_latent(r.latent)} | {r.metric} ({catalogue.direction(r.better)}) | "
-            f"{_num(r.mean_a)} | {_num(r.mean_b)} | {_num(r.difference)} [{_num(r.ci_low)}, {_num(r.ci_high)}] | "
-            f"{fmt_p(r.p_adjusted)} | {_mde(r.mde, r.difference)} ({_num(r.margin)}) | {r.outcome} | "
-            f"{r.seeds_a_better} |")
+        parts += [f"{w} on {', '.join(where[w]) or 'no dataset'}" for w in where if w not in VERDICTS]
+        lines.append(f"- {number}. {_cell(_short(number, claim))}: " + "; ".join(parts) + ".")
     return lines
 
 
@@ -161,25 +144,20 @@ def _stability_note(verdicts: pd.DataFrame, pairwise: pd.DataFrame | None) -> li
 
 
 def results_markdown(report_dir: Path) -> str:
-    """The README's results block for the report in `report_dir`."""
+    """The README's results block for the report in `report_dir`: one line per claim, then one table
+    line per verdict row (the full evidence is in report.html and verdicts.csv)."""
     verdicts = _read(report_dir, "verdicts.csv")
     summary = _read(report_dir, "summary.csv")
     pairwise = _read(report_dir, "pairwise.csv", required=False)
-    tests = sorted({t for t in verdicts.get("test", pd.Series(dtype=str)).dropna() if t})
-    lines = ["Each claim in the talk's words, as this study tests it:", "", *_claims_table(), "",
-             "In short, each claim's verdict by dataset and latent size:", "", *_headline(verdicts), "",
-             "Verdicts on the controls, the talk's conclusions and sparsity (the study's premise), from "
-             f"`{report_dir / 'verdicts.csv'}`; numbers are mean ± sd over seeds from `summary.csv`. Runs are "
-             "paired by seed; each row's comparisons form one family: p-values are Holm-adjusted within the "
-             "row, the minimal detectable effect is at 80% power, and a row reads \"no difference\" when every "
-             "interval of the mean paired difference lies within the metric's equivalence margin. Tests used: "
-             + ("; ".join(f"`{_cell(t)}`" for t in tests) or "none") + ".", "",
+    tests = sorted({re.split(r" on | \(", part.strip())[0] for t in verdicts.get("test", pd.Series(dtype=str)).dropna()
+                    for part in str(t).split(";") if "test" in part})
+    lines = ["Each claim's verdict by dataset and latent size:", "", *_headline(verdicts), "",
+             f"From `{report_dir / 'verdicts.csv'}` (numbers: mean ± sd over seeds from `summary.csv`). Runs are "
+             "paired by seed; p-values are Holm-adjusted within each row; \"no difference\" means every interval "
+             "of the mean paired difference lies within the metric's equivalence margin. Tests used: "
+             + ("; ".join(f"{_cell(t)}" for t in tests) or "none") + ". The evidence, p-values and minimal "
+             "detectable effects of every row are in `report.html` (\"Verdicts and their evidence\").", "",
              *_stability_note(verdicts, pairwise), *_verdict_table(verdicts, summary)]
-    if pairwise is not None and len(pairwise):
-        lines += ["", "Laplace against normal, question by question (`pairwise.csv`; difference = mean over seeds of "
-                  "laplace − normal, with its paired t interval; p-values Holm-adjusted over the pairs of one "
-                  "metric; MDE = minimal detectable effect at 80% power, beside the metric's margin):", "",
-                  *_pairwise_table(pairwise)]
     return "\n".join(lines) + "\n"
 
 
