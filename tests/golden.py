@@ -212,11 +212,35 @@ def data_records(workdir: Path) -> dict[str, Any]:
     return out
 
 
+#: the verdict table's columns a report pins (its prose, the evidence text, is not a number)
+VERDICT_NUMBERS = ("conclusion", "dataset", "latent", "metric", "verdict", "seeds", "test", "p_adjusted", "effect",
+                   "effect_low", "effect_high")
+
+
+def report_records(workdir: Path) -> dict[str, Any]:
+    """The verdicts, summary and pairwise numbers of the report tests' small fixture study (three
+    datasets, priors and seeds of made-up metrics.json files)."""
+    import pandas as pd
+
+    from sparse_vae.report import build_report
+    from test_report import make_study
+
+    paths, study = make_study(workdir / "study")
+    build_report(paths, study, workdir / "report")
+    tables = {name: pd.read_csv(workdir / "report" / f"{name}.csv") for name in ("verdicts", "summary", "pairwise")}
+    verdicts = tables["verdicts"][[c for c in VERDICT_NUMBERS if c in tables["verdicts"]]]
+    summary = tables["summary"].select_dtypes("number").join(tables["summary"][["dataset", "prior", "metric"]])
+    pairwise = tables["pairwise"].select_dtypes("number")
+    return {name: json.loads(frame.to_json(orient="records", double_precision=15))
+            for name, frame in (("verdicts", verdicts), ("summary", summary), ("pairwise", pairwise))}
+
+
 #: stage -> what computes its record
 STAGES = {
     "train": train_records,
     "analysis": analysis_records,
     "data": data_records,
+    "report": report_records,
 }
 
 

@@ -56,6 +56,10 @@ def test_analysis_numbers_match_their_version(pinned: dict[str, Any]) -> None:
     check("analysis", pinned)
 
 
+def test_report_numbers_match_their_version(pinned: dict[str, Any]) -> None:
+    check("report", pinned)
+
+
 def test_prepared_data_match_each_source_version(pinned: dict[str, Any]) -> None:
     check("data", pinned)
 
@@ -66,3 +70,14 @@ def test_every_source_has_a_version_and_a_golden_sample() -> None:
 
     assert set(versions.DATA) == set(SOURCES)
     assert set(golden.DATA_PARAMS) == set(SOURCES)
+
+
+def test_a_changed_log_density_constant_without_a_bump_fails_naming_train(pinned: dict[str, Any],
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard itself: a 0.1% change of the Gaussian log-density constant (a semantic change to
+    training that keeps TRAIN) fails the training check and names the version to bump."""
+    from sparse_vae import distributions
+
+    monkeypatch.setattr(distributions, "_HALF_LOG_2PI", distributions._HALF_LOG_2PI * 1.001)
+    with pytest.raises(AssertionError, match=r"must bump TRAIN in src/sparse_vae/versions.py"):
+        check("train", pinned)

@@ -83,6 +83,7 @@ rule report:
                         "source": config["datasets"][d]["source"],
                         "priors": dataset_priors(config, d),
                         "generator": generating_family(config["datasets"][d]),
+                        "model": config["datasets"][d]["model"],
                     }
                     for d in DATASETS
                 },

@@ -51,6 +51,9 @@ class Study:
     #: another run of the same study (its verdicts.csv) whose verdict words this report must match
     #: row by row; a row that flips reads "unstable" (``report.stability``). None: no check.
     stability: str | None = None
+    #: datasets whose Gaussian likelihood has a fixed noise sd (``model.obs_scale`` a number; conclusion 1
+    #: leaves them out), from the study JSON's ``datasets.<name>.model``
+    fixed_noise: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, study: Any) -> Study:
@@ -79,9 +82,11 @@ class Study:
         if stability is not None and not (isinstance(stability, str) and stability):
             raise SparseVAEError(f"report.stability must be the path of a verdicts.csv or null, got {stability!r}")
         generators = {d: configured[d].get("generator") for d in datasets}
+        from sparse_vae.report.conclusions import fixed_noise_datasets  # noqa: PLC0415 (conclusions reads Run)
         return cls(datasets=datasets, priors=priors, seeds=seeds, sources=sources, confidence=confidence,
                    representative_seed=int(rep) if rep is not None else seeds[0], dataset_priors=per_dataset,
-                   stability=stability, generators=generators)
+                   stability=stability, generators=generators,
+                   fixed_noise=frozenset(fixed_noise_datasets({d: configured[d] for d in datasets})))
 
 
 @dataclass
@@ -240,15 +245,13 @@ def load_baselines(paths: Iterable[Path | str]) -> dict[str, dict[str, Any]]:
     ``baselines/{dataset}/dictionary/metrics.json`` (rule baseline); an error names a bad file."""
     out: dict[str, dict[str, Any]] = {}
     for path in map(Path, paths):
-        def fail(message: str, path: Path = path) -> NoReturn:
-            raise MissingRunError(f"baseline {path}: {message}")
-
+        fail = _failing(path)
         if path.parent.name != "dictionary" or path.name != "metrics.json":
             fail("expected baselines/<dataset>/dictionary/metrics.json")
-        fields = _read_json(path, fail).get("fields")
+        fields = _read_json(path).get("fields")
         if not isinstance(fields, dict) or any(not isinstance(fields.get(k), (int, float))
                                                for k in BASELINE_FIELD_KEYS):
-            fail(f"metrics.json lacks fields.{{{', '.join(BASELINE_FIELD_KEYS)}}}")
+            fail(f"lacks fields.{{{', '.join(BASELINE_FIELD_KEYS)}}}")
         dataset = path.parent.parent.name
         if dataset in out:
             fail(f"a second baseline for dataset {dataset}")
