@@ -338,3 +338,43 @@ def test_log_weights_are_the_densities_log_probs(prior, candidates):
     theirs = torch.autograd.grad((model.log_likelihood(x, z) - reference.sum(-1)).sum(), list(model.parameters()))
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_iwae_bound_is_the_log_mean_of_the_importance_weights():
+    """`model.iwae_bound`: log (1/K) sum_k w_k along the draws' axis, stable where exp over/underflows;
+    K = 1 is the weight itself; equal weights give their common value."""
+    from sparse_vae.model import iwae_bound
+
+    log_w = torch.randn(7, 5, dtype=torch.float64) * 3
+    torch.testing.assert_close(iwae_bound(log_w, 0), log_w.exp().mean(0).log())
+    torch.testing.assert_close(iwae_bound(log_w.t(), 1), log_w.exp().mean(0).log())
+    far = log_w - 2000.0   # exp underflows to 0 in float64; the bound shifts exactly
+    torch.testing.assert_close(iwae_bound(far, 0), log_w.exp().mean(0).log() - 2000.0)
+    torch.testing.assert_close(iwae_bound(log_w[:1], 0), log_w[0])
+    assert torch.equal(iwae_bound(torch.full((4, 3), -2.5, dtype=torch.float64), 0), torch.full((3,), -2.5,
+                                                                                              dtype=torch.float64))
+
+
+def test_grouped_input_is_each_groups_data_through_its_candidates():
+    """A (G, B, in) input to K = G x c candidates equals feeding group g's rows to each of its c
+    candidates separately; the log-likelihood of grouped data likewise."""
+    from sparse_vae.model import CandidateLinear
+
+    torch.manual_seed(0)
+    layer = CandidateLinear(6, 5, 3)
+    with torch.no_grad():
+        layer.weight.normal_()
+        layer.bias.normal_()
+    x = torch.randn(2, 4, 5)                      # 2 groups of 3 candidates
+    out = layer(x)
+    assert out.shape == (6, 4, 3)
+    for k in range(6):
+        expected = x[k // 3] @ layer.weight[k].t() + layer.bias[k]
+        torch.testing.assert_close(out[k], expected)
+    model = build_model(make_spec(prior="laplace"), 5, candidates=6)
+    with torch.no_grad():
+        model.obs_log_sd.normal_(-1.0, 0.3)       # a learned pixel sd of its own per candidate
+    z = torch.randn(2, 6, 4, model.latent)
+    grouped = model.log_likelihood(x, z)
+    per_member = model.log_likelihood(x.repeat_interleave(3, 0), z)
+    torch.testing.assert_close(grouped, per_member)

@@ -131,20 +131,6 @@ def test_deleted_metrics_reruns_that_analysis_and_report(study: tuple[Path, dict
     assert jobs == {("analyze_pack1", wildcards)} | REPORT
 
 
-def test_deleted_training_output_reruns_its_pack(study: tuple[Path, dict]) -> None:
-    """A run's deleted history.csv (a report input) retrains its pack (here the one seed) and
-    reanalyses it, nothing else."""
-    workdir, _ = study
-    history = workdir / "results/tiny/runs/synthetic/laplace/z2/seed1/history.csv"
-    saved = history.read_bytes()
-    history.unlink()
-    try:
-        jobs = planned_jobs(workdir, workdir / "presets" / "tiny.yaml")
-    finally:
-        history.write_bytes(saved)
-    assert jobs == run_jobs("synthetic", "laplace", 2) | REPORT
-
-
 def test_seeds_of_a_new_pack_rerun_none_of_the_old_ones(study: tuple[Path, dict]) -> None:
     """Seeds 9 and 10 are pack 2 (pack_size 8): only pack 2's jobs are planned, pack 1 is untouched;
     seed 2 instead joins pack 1, whose jobs all rerun (its members changed)."""
