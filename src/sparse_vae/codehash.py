@@ -22,6 +22,9 @@ __all__ = ["PACKAGE", "imported_modules", "module_path", "normalised_source", "s
 
 PACKAGE = "sparse_vae"
 _ROOT = Path(__file__).resolve().parent
+#: the provenance machinery itself: the versions are recorded beside the hash, and neither module
+#: computes a number (bumping ANALYSIS must not make every training run "older code")
+NOT_HASHED = frozenset({"sparse_vae.versions", "sparse_vae.codehash"})
 
 
 def module_path(module: str) -> Path | None:
@@ -71,7 +74,7 @@ def imported_modules(entry: str) -> list[str]:
     todo = [entry]
     while todo:
         module = todo.pop()
-        if module in seen or module_path(module) is None:
+        if module in seen or module in NOT_HASHED or module_path(module) is None:
             continue
         seen.add(module)
         todo.extend(_direct_imports(module) - seen)
