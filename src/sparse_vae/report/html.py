@@ -23,7 +23,7 @@ import pandas as pd
 from sparse_vae import catalogue
 from sparse_vae.report.answers import answers_section
 from sparse_vae.report.figures import FigureInfo, slug
-from sparse_vae.report.runs import Run, Study, environments
+from sparse_vae.report.runs import Run, Study, code_drift_line, environments
 from sparse_vae.report.scorecard import Card, effect_text, scorecard, verdict_class
 from sparse_vae.report.html_style import OPEN_TARGET, PAGE_CSS
 from sparse_vae.report.scorecard_html import scorecard_section
@@ -259,8 +259,10 @@ def _environment_section(runs: Sequence[Run]) -> str:
     common, differ = environments(runs)
     parts = ['<h2 id="environment">Environment</h2><p class="muted">Package versions, git commit, CPU, BLAS '
              "and CUDA recorded by training (train.json \"versions\"); the values most runs share.</p>"]
+    # code provenance: each run's training and analysis code against today's (stage version, normalised hash)
+    parts.append(f'<p id="code-drift"><b>Code:</b> {_e(code_drift_line(runs))}</p>')
     if not common:
-        return parts[0] + '<p class="muted">No run recorded its environment.</p>'
+        return "".join(parts) + '<p class="muted">No run recorded its environment.</p>'
     parts.append(_table(pd.DataFrame([(k, "—" if v is None else str(v)) for k, v in common.items()],
                                       columns=["item", "value"]), "environment-table"))
     if differ:
