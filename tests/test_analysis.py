@@ -204,7 +204,11 @@ def test_linear_probe_accuracy_near_one_on_separable_codes_and_chance_on_noise()
     separable = codes.copy()
     separable[:, 2] += 10.0 * labels
     accuracy, _ = metrics.linear_probe(separable, labels, folds=5)
-    assert accuracy > 0.99
+    # the rank transform keeps the classes' order but not the gaps between them (a monotone map can
+    # close any gap), so the regularised boundary is not quite sharp: 0.975 (linear), 0.983 (additive) here
+    assert accuracy > 0.96
+    assert metrics.additive_probe(separable, labels, folds=5)[0] > 0.97
+    assert abs(metrics.additive_probe(codes, labels, folds=5)[0] - chance) < 0.08
     with pytest.raises(metrics.NotApplicable):
         metrics.linear_probe(codes, np.zeros(600, dtype=int), folds=5)
     mi = metrics.mutual_information(separable, labels)
@@ -407,7 +411,12 @@ def read_metrics(run_dir: Path) -> dict:
 
 
 def check_layout(report: dict, latent: int) -> None:
-    assert set(report) == {"run", "metrics", "not_applicable", "per_dimension", "settings"}
+    assert set(report) == {"run", "metrics", "not_applicable", "per_dimension", "curves", "settings"}
+    curve = report["curves"]["label_info_above_rate"]
+    if curve is not None:  # S(t) falls with the threshold; its mean is label_info_curve_mean
+        values = np.asarray(curve["label_info_nats"])
+        assert len(values) == len(curve["threshold_nats"]) == 101
+        assert values.mean() == pytest.approx(report["metrics"]["label_info_curve_mean"])
     assert set(report["metrics"]) == set(catalogue.SCALAR_METRICS)
     for name, value in report["metrics"].items():
         assert (value is None) == (name in report["not_applicable"]), name

@@ -143,9 +143,10 @@ METRICS: tuple[Metric, ...] = (
        bounds=(-2, None),
        margin=0.5, why="a sixth of the excess-kurtosis gap (3) between a Laplace and a Gaussian code"),
     _m("probe_accuracy", "linear probe accuracy", "fraction", "higher", "labels",
-       "stratified k-fold (probe_folds, shuffled, random_state 0) accuracy of StandardScaler + "
+       "stratified k-fold (probe_folds, shuffled, random_state 0) accuracy of a per-dimension rank "
+       "transform (normal quantile of each value's mid-rank in the training fold; analysis.ranks) + "
        "LogisticRegression on all posterior locations jointly: informativeness that does not count "
-       "redundant dimensions twice", panel=True,
+       "redundant dimensions twice, and does not depend on a dimension's marginal shape", panel=True,
        bounds=(0, 1), note="compare with the probe chance level of the same dataset",
        margin=0.01, why="one percentage point of accuracy, the smallest change probe comparisons report"),
     _m("probe_accuracy_best_dim", "probe accuracy, best single dim", "fraction", "higher", "labels",
@@ -273,6 +274,12 @@ METRICS: tuple[Metric, ...] = (
        bounds=(-1, 1), margin=0.02, why="under a quarter of the 0.085-0.097 by which ideal Laplace codes beat "
        "Gaussian ones of 4-40 dims", note="the plain Hoyer index falls with the number of dims, so a prior using fewer "
                             "dims looked sparser at no cost; the excess does not"),
+    _m("hoyer_excess_sampled", "Hoyer excess, sampled code", "index difference", "higher", "sparsity",
+       "hoyer_excess on one draw z ~ q(z|x) per example (the first n_eval examples; the draw "
+       "probe_accuracy_sampled reads) instead of the locations: the sparsity of the code the decoder "
+       "receives, the same family of code the informativeness metrics read; null with fewer than 2 used dims",
+       bounds=(-1, 1), note="a dim at rest in an input still draws its posterior's noise here, so a code "
+                            "sparse only in its locations does not count"),
     _m("label_info_mean", "label information per used dim", "nats", "higher", "labels",
        "mean over USED dims of per_dimension label_info, I(y; z_d) of the sampled code z ~ q(z|x); "
        "null without labels", bounds=(None, None),
@@ -286,6 +293,28 @@ METRICS: tuple[Metric, ...] = (
        "location: how much label the code the decoder receives carries", bounds=(0, 1),
        margin=0.01, why="one percentage point of accuracy, the smallest change probe comparisons report",
        note="probe_accuracy on locations is the conventional representation metric"),
+    _m("probe_accuracy_sampled_additive", "additive probe accuracy, sampled code", "fraction", "higher", "labels",
+       "as probe_accuracy_sampled (same draw, same folds) with an additive logistic probe: class logits "
+       "sum_d f_cd(z_d), each f a cubic spline (8 uniform knots) of the dim's training-fold rank "
+       "(analysis.metrics.additive_probe): the form of the Bayes classifier of a code whose dims are "
+       "independent given the label, for any family; unchanged by increasing maps of a dim",
+       bounds=(0, 1),
+       note="on the known-answer toys (analysis.estimator_controls) it falls about as far below the Bayes "
+            "accuracy for a Cauchy code as for a Gaussian one; the linear probe does not"),
+    _m("label_info_total", "label information, all dims", "nats", "higher", "labels",
+       "sum over ALL dims of per_dimension label_info (no used threshold): the label information the code "
+       "carries dim by dim (redundant dims count twice; see probe_accuracy_sampled_additive for the joint "
+       "code); null without labels", bounds=(None, None),
+       note="threshold-free: label_info_mean's order could reverse between used thresholds"),
+    _m("label_info_top1", "label information, top dim", "nats", "higher", "labels",
+       "largest per_dimension label_info over ALL dims (no used threshold), nats", bounds=(None, None)),
+    _m("label_info_top2", "label information, top 2 dims", "nats", "higher", "labels",
+       "sum of the two largest per_dimension label_info over ALL dims (k = 2, the study's smallest latent "
+       "size, so every run has it), nats", bounds=(None, None)),
+    _m("label_info_curve_mean", "label information above rate thresholds", "nats", "higher", "labels",
+       "mean over rate thresholds t = 0, 0.01, ..., 1 nat of S(t), the summed per_dimension label_info of "
+       "the dims with rate > t (the curve is metrics.json curves.label_info_above_rate): its area over the "
+       "1-nat span, so no single threshold decides it", bounds=(None, None)),
     _m("ais_log_lik", "AIS log-likelihood", "nats/example", "higher", "fit",
        "annealed importance sampling estimate of log p(x), mean over the first ais_examples test examples "
        "(ais_chains chains each, ais_steps steps of a sigmoid schedule from q(z|x) to p(x, z), one HMC "

@@ -45,6 +45,8 @@ PARAM_KEYS = (
 _SEED_IWAE = 101
 #: the AIS chains' and the sampled-code probe's seed offsets.
 _SEED_AIS, _SEED_PROBE = 104, 106
+#: the label-information summaries with no "used" threshold (analysis.information.label_summaries).
+THRESHOLD_FREE = ("label_info_total", *(f"label_info_top{k}" for k in info.TOP_K), "label_info_curve_mean")
 
 
 @dataclass
@@ -185,7 +187,8 @@ def sparsity(model: Any, post: Posterior, dataset: Dataset) -> Group:
     kurtosis = M.excess_kurtosis(loc)
     group = Group(arrays={"kurtosis": kurtosis})
     if not used.any():
-        group.skip("frac_near_zero", "kurtosis_mean", "hoyer", "active_at_once", "hoyer_excess", no_used_dims(post))
+        group.skip("frac_near_zero", "kurtosis_mean", "hoyer", "active_at_once", "hoyer_excess", "hoyer_excess_sampled",
+                   no_used_dims(post))
         return group
     floor = M.kl_floor(post.posterior_family, post.prior_family, post.prior_scale)
     group.metrics["active_at_once"] = float(info.active_at_once(
@@ -194,6 +197,10 @@ def sparsity(model: Any, post: Posterior, dataset: Dataset) -> Group:
         group.metrics["hoyer_excess"] = info.hoyer_excess(loc[:, used])
     except ValueError as reason:
         group.skip("hoyer_excess", str(reason))
+    try:  # the same one draw per example as probe_accuracy_sampled: the code the decoder receives
+        group.metrics["hoyer_excess_sampled"] = info.hoyer_excess(sampled_code(post)[:, used])
+    except ValueError as reason:
+        group.skip("hoyer_excess_sampled", str(reason))
     try:
         group.metrics["frac_near_zero"] = M.frac_near_zero(loc, float(post.settings["sparsity_threshold"]),
                                                            np.flatnonzero(used))
@@ -217,26 +224,31 @@ def sparsity(model: Any, post: Posterior, dataset: Dataset) -> Group:
     return group
 
 
+def sampled_code(post: Posterior) -> np.ndarray:
+    """One draw z ~ q(z|x) of each of the first n_eval examples, the same for every metric reading it."""
+    return info.sample_codes(post.loc[:post.n_eval], post.scale[:post.n_eval], post.posterior_family,
+                             seed=post.seed * 1000 + _SEED_PROBE)
+
+
 def labels(model: Any, post: Posterior, dataset: Dataset) -> Group:
     """Label information of the sampled code per used dim, and linear probes on the sampled code and
     (conventional) on the posterior locations, on the first n_eval examples."""
     group = Group(arrays={"mi_label": None, "label_info": post.information.label_info})
     if dataset.y_test is None:
-        group.skip("probe_accuracy", "probe_chance", "probe_accuracy_best_dim", "mi_label_max",
-                   "probe_accuracy_sampled", "label_info_mean", "label_info_max", "the dataset has no labels")
+        group.skip(*LABEL_METRICS, "the dataset has no labels")
         return group
     label_information(post, group)
-    codes, y = post.loc[:post.n_eval], np.asarray(dataset.y_test)[:post.n_eval]
-    sampled = info.sample_codes(codes, post.scale[:post.n_eval], post.posterior_family,
-                                seed=post.seed * 1000 + _SEED_PROBE)
+    codes, y, sampled = post.loc[:post.n_eval], np.asarray(dataset.y_test)[:post.n_eval], sampled_code(post)
     folds = int(post.settings["probe_folds"])
     try:
         accuracy, chance = M.linear_probe(codes, y, folds)
         best, _ = M.best_single_dim_probe(codes, y, folds)
         group.metrics.update(probe_accuracy=accuracy, probe_chance=chance, probe_accuracy_best_dim=best,
-                             probe_accuracy_sampled=M.linear_probe(sampled, y, folds)[0])
+                             probe_accuracy_sampled=M.linear_probe(sampled, y, folds)[0],
+                             probe_accuracy_sampled_additive=M.additive_probe(sampled, y, folds)[0])
     except M.NotApplicable as reason:
-        group.skip("probe_accuracy", "probe_chance", "probe_accuracy_best_dim", "probe_accuracy_sampled", str(reason))
+        group.skip("probe_accuracy", "probe_chance", "probe_accuracy_best_dim", "probe_accuracy_sampled",
+                   "probe_accuracy_sampled_additive", str(reason))
     if len(np.unique(y)) >= 2:
         mi_label = M.mutual_information(codes, y)
         group.arrays["mi_label"] = mi_label
@@ -246,12 +258,26 @@ def labels(model: Any, post: Posterior, dataset: Dataset) -> Group:
     return group
 
 
+#: every metric of the labels group (all null without labels).
+LABEL_METRICS = ("probe_accuracy", "probe_chance", "probe_accuracy_best_dim", "mi_label_max", "probe_accuracy_sampled",
+                 "probe_accuracy_sampled_additive", "label_info_mean", "label_info_max", *THRESHOLD_FREE)
+
+
 def label_information(post: Posterior, group: Group) -> None:
-    """Mean and max over the used dims of I(y; z_d) of the sampled code (analysis.information)."""
+    """I(y; z_d) of the sampled code (analysis.information): mean and max over the used dims, and
+    the summaries that need no used threshold (total, top-k, the curve over thresholds)."""
     label_info = post.information.label_info
     if label_info is None:
-        group.skip("label_info_mean", "label_info_max", post.label_info_reason)
-    elif not post.used.any():
+        group.skip("label_info_mean", "label_info_max", *THRESHOLD_FREE, post.label_info_reason)
+        return
+    group.arrays["label_info_curve"] = {"threshold_nats": list(info.CURVE_THRESHOLDS),
+                                        "label_info_nats": info.label_info_curve(label_info, post.information.rate)}
+    for name, value in info.label_summaries(label_info, post.information.rate).items():
+        if value is None:
+            group.skip(name, f"the latent space has fewer than {name.removeprefix('label_info_top')} dimensions")
+        else:
+            group.metrics[name] = value
+    if not post.used.any():
         group.skip("label_info_mean", "label_info_max", no_used_dims(post))
     else:
         group.metrics["label_info_mean"] = float(label_info[post.used].mean())
@@ -330,6 +356,9 @@ def compute_analysis(
                           "used_ratio": post.used_ratio, "kurtosis": arrays["kurtosis"],
                           "mi_label": arrays["mi_label"], "rate": arrays["rate"],
                           "label_info": arrays["label_info"]},
+        # S(t): summed label_info of the dims with rate > t (nats) over thresholds t: the figure of the
+        # threshold-free summaries (label_info_curve_mean is its mean); null without labels
+        "curves": {"label_info_above_rate": arrays.get("label_info_curve")},
         "settings": settings_out,
     }
     latents = {"loc": post.loc.astype(np.float32), "scale": post.scale.astype(np.float32)}
