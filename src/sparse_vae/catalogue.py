@@ -227,16 +227,34 @@ METRICS: tuple[Metric, ...] = (
        "fraction of the USED dims whose decoder field (decode(s e_j) - decode(-s e_j), pixel space) is "
        "centre-surround: an opposite-sign difference of Gaussians (surround volume 0.2-2 x the centre's, "
        "centre inside the patch) fits it with R^2 >= 0.7, beats a single isotropic Gaussian blob by at "
-       "least 0.02 of R^2 and a Gabor within 0.02 (analysis.center_surround); unwhitened grey natural-image "
+       "significantly more than the blob (F test of the surround's 2 parameters, alpha 0.01) and a Gabor within 0.02 of R^2 (analysis.center_surround); unwhitened grey natural-image "
        "patches only (whitening is itself a centre-surround filter)", panel=True,
        bounds=(0, 1), note="retina-like (ganglion-cell) fields; unlike rf_dog_fraction, a plain blob does not count",
        margin=0.1, why="one field in ten: about 1-2 of the up to 16 used latents of the natural-image study"),
     _m("rf_enc_center_surround_fraction", "centre-surround encoder fields", "fraction", "higher", "decoder",
-       "as rf_center_surround_fraction, for each used dim's encoder field: the gradient of its posterior "
-       "location with respect to the image, averaged over the evaluated test inputs (analysis.sensitivity; "
-       "a linear encoder's weight row) -- what the latent responds to, as a neuron's receptive field",
+       "as rf_center_surround_fraction, for each used dim's encoder field: the principal per-input gradient "
+       "of its posterior location with respect to the image over the evaluated test inputs (leading "
+       "eigenvector of E_x[g g^T], g = d loc_j / dx, scaled by its root eigenvalue; analysis.sensitivity; a "
+       "linear encoder's weight row), which opposite-signed local filters cannot cancel in as in the "
+       "input-averaged gradient -- what the latent responds to, as a neuron's receptive field",
        bounds=(0, 1), note="the receptive field in the physiological sense (stimulus -> response)",
        margin=0.1, why="one field in ten: about 1-2 of the up to 16 used latents of the natural-image study"),
+    _m("rf_detection_rate", "centre-surround detection rate, decoder fields", "fraction", "", "decoder",
+       "the floor-effect check of rf_center_surround_fraction: the share of constructed opposite-sign DoGs "
+       "(surround 0.3, 0.5, 0.7, 1 x the centre's volume; 4 shapes each) the classifier labels centre-surround "
+       "when white noise makes up the share of their variance that the run's decoder fields leave "
+       "unexplained by their best fit (median over the used dims; analysis.center_surround.detection_rate)",
+       bounds=(0, 1), note="low: the fields are too noisy for the test to see a surround, so a fraction of 0 "
+                           "means 'not observed; the test could not detect it'"),
+    _m("rf_enc_detection_rate", "centre-surround detection rate, encoder fields", "fraction", "", "decoder",
+       "rf_detection_rate at the unexplained share of the run's encoder fields (rf_enc_center_surround_fraction)",
+       bounds=(0, 1)),
+    _m("rf_detectable", "centre-surround detectable, decoder fields", "flag (1 = yes)", "", "decoder",
+       "1 when rf_detection_rate >= 0.75 (analysis.sensitivity.DETECTABLE_RATE), else 0: whether a 0 "
+       "rf_center_surround_fraction can read as 'not centre-surround' rather than 'could not detect'",
+       bounds=(0, 1)),
+    _m("rf_enc_detectable", "centre-surround detectable, encoder fields", "flag (1 = yes)", "", "decoder",
+       "1 when rf_enc_detection_rate >= 0.75, else 0 (as rf_detectable, for the encoder fields)", bounds=(0, 1)),
     _m("dims_used_2d", "dims used (2-D latent)", "dims (count)", "", "latent_use",
        "used_units when the latent space is 2-D (the talk: Laplace uses one dimension)", panel=True,
        **_COUNT,

@@ -23,17 +23,18 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import optimize, special, stats
 
 from sparse_vae.analysis.information import code_information
-from sparse_vae.analysis.metrics import NotApplicable, linear_probe
+from sparse_vae.analysis.metrics import NotApplicable, additive_probe, linear_probe
 from sparse_vae.errors import SparseVAEError
 
 __all__ = ["CLASSES", "DIMS", "LABEL_INFO", "PARAM_KEYS", "ToyCode", "bayes_accuracy", "estimator_controls",
-           "exact_label_information", "exact_rate", "heavy_tailed_map", "matched_scale", "toy_code"]
+           "exact_label_information", "exact_rate", "heavy_tailed_map", "matched_scale", "toy_code", "write_controls"]
 
 CLASSES, DIMS = 4, 2
 #: label information per dim of the toy codes, nats (the size of the study's informative dims).
@@ -41,6 +42,8 @@ LABEL_INFO = 0.40
 #: share of the code's class-conditional scale that is posterior noise s (the rest is tau, spread of loc).
 POSTERIOR_SHARE = 0.5
 SMALL_N, REPEATS = 200, 10
+#: patch sides of the retina classifier's control bank (the study's unwhitened patches are 8 x 8).
+RETINA_SIZES = (8, 12, 16)
 #: required params (the analysis config slice) and optional ones with their defaults.
 PARAM_KEYS = ("info_draws", "probe_folds", "info_examples")
 OPTIONAL = {"n_small": SMALL_N, "repeats": REPEATS, "seed": 0}
@@ -135,6 +138,8 @@ def bayes_accuracy(toy: ToyCode, draws: int = 200_000, seed: int = 7) -> float:
 #: the codes each estimator is run on: the two posterior families, and for the sample-based probe
 #: also the Normal draws through ``heavy_tailed_map`` (same information, Cauchy-like tails).
 CODES = ("gaussian", "cauchy", "gaussian_heavy_tailed")
+#: the probes, by the metric each one computes in analysis.compute.
+PROBES = {"probe_accuracy_sampled": linear_probe, "probe_accuracy_sampled_additive": additive_probe}
 
 
 def _one_repeat(family: str, n: int, settings: Mapping[str, Any], rng: np.random.Generator,
@@ -149,11 +154,12 @@ def _one_repeat(family: str, n: int, settings: Mapping[str, Any], rng: np.random
         info = code_information(loc, scale, toy.family, y, int(settings["info_draws"]), seed)
         out["label_info"] = float(info.label_info.mean() - LABEL_INFO)
         out["rate"] = float(info.rate.mean() - exact_rate(toy.family, toy.means[:, 0], toy.sd, toy.s))
-    try:
-        accuracy, _ = linear_probe(z, y, int(settings["probe_folds"]))
-    except NotApplicable as reason:
-        raise SparseVAEError(f"estimator controls: the probe does not apply to n = {n} ({reason})") from None
-    out["probe_accuracy_sampled"] = accuracy - bayes_accuracy(toy)
+    for name, probe in PROBES.items():
+        try:
+            accuracy, _ = probe(z, y, int(settings["probe_folds"]))
+        except NotApplicable as reason:
+            raise SparseVAEError(f"estimator controls: the probe does not apply to n = {n} ({reason})") from None
+        out[name] = accuracy - bayes_accuracy(toy)
     return out
 
 
@@ -216,5 +222,29 @@ def _design(settings: Mapping[str, Any], sizes: list[int]) -> dict[str, Any]:
             "probe_folds": int(settings["probe_folds"]), "seed": int(settings["seed"]),
             "class_scale": {f: toy_code(f).sd for f in ("gaussian", "cauchy")},
             "errors": "estimate - exact; label_info and rate are means over the dims (each dim's exact value is "
-                      "the same); probe_accuracy_sampled is the probe's accuracy minus the Bayes accuracy of the "
-                      "joint code (the most any classifier reaches), so its bias is <= 0 by construction"}
+                      "the same); the probes' errors are the accuracy minus the Bayes accuracy of the joint code (the "
+                      "most any classifier reaches), <= 0 up to noise; metric keys: label_info -> label_info_* "
+                      "(the summaries are sums of it), rate -> used_dims*, probes -> their metric"}
+
+
+def write_controls(params: Mapping[str, Any], out: Path, threads: int = 1) -> dict[str, Any]:
+    """The ``estimator-controls`` step: the estimators' controls and the retina classifier's control
+    bank (``center_surround.retina_control``, at the patch sides ``retina_sizes``), one JSON."""
+    import json
+
+    from sparse_vae.analysis.center_surround import retina_control
+    from sparse_vae.analysis.run_io import _thread_limits, jsonable
+    from sparse_vae.atomic import write_text
+
+    sizes = params.get("retina_sizes", RETINA_SIZES) if isinstance(params, Mapping) else None
+    if not isinstance(sizes, (list, tuple)) or not all(isinstance(v, int) and v >= 5 for v in sizes):
+        raise SparseVAEError(f"estimator-controls params: retina_sizes must be a list of patch sides >= 5, got {sizes!r}")
+    settings = {k: v for k, v in dict(params).items() if k != "retina_sizes"}
+    with _thread_limits(threads):
+        result = estimator_controls(settings)
+        result["retina"] = {str(size): retina_control(size) for size in sizes}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    write_text(out, json.dumps(jsonable(result), indent=1) + "\n")
+    print(f"estimator-controls: {len(result['estimators'])} estimator rows, retina control at sides "
+          f"{', '.join(map(str, sizes))} -> {out}")
+    return result
