@@ -81,6 +81,9 @@ def test_estimator_controls_json(tmp_path) -> None:
         assert {("label_info", family, 48), ("rate", family, 48), ("probe_accuracy_sampled_additive", family, 24)} <= keys
     assert ("probe_accuracy_sampled", "gaussian_heavy_tailed", 48) in keys
     assert ("label_info", "gaussian_heavy_tailed", 48) not in keys  # a family-parameter estimator: no such code
+    rows = {(r["estimator"], r["family"], r["n"]): r for r in result["estimators"]}
+    for probe in ("probe_accuracy_sampled", "probe_accuracy_sampled_additive"):  # the same draws, mapped
+        assert rows[(probe, "gaussian_heavy_tailed", 48)]["bias"] == rows[(probe, "gaussian", 48)]["bias"]
     for row in result["estimators"]:
         assert row["bias_lo"] <= row["bias"] <= row["bias_hi"] and row["repeats"] == 2
     assert result["retina"]["8"]["bank_passes"] is True
