@@ -338,7 +338,7 @@ METRICS: tuple[Metric, ...] = (
        "(ais_chains chains each, ais_steps steps of a sigmoid schedule from q(z|x) to p(x, z), one HMC "
        "transition of ais_leapfrog leapfrog steps each, step sizes fixed by a pilot run; analysis.ais); "
        "linear-decoder runs and the training-control datasets (sources sparse_linear, synthetic) only "
-       "(null otherwise); its cost is settings ais_seconds", panel=True, **_NATS,
+       "(null otherwise); its cost is in the analyze log (timings: ais)", panel=True, **_NATS,
        note="a stochastic lower bound, tighter than IWAE; within 0.05 nats of the exact value in the tests"),
     _m("ais_minus_iwae", "AIS - IWAE", "nats/example", "", "fit",
        "ais_log_lik - the IWAE bound on the same examples: how much the IWAE bound misses", **_NATS),
