@@ -484,6 +484,14 @@ def test_analyze_run_with_labels_and_a_wider_latent(tmp_path: Path, monkeypatch:
     mi = report["per_dimension"]["mi_label"]
     assert len(mi) == 3 and int(np.argmax(mi)) == 0 and m["mi_label_max"] == pytest.approx(mi[0])
     assert "mi_label_sum" not in m  # summed per-dim MI counted redundant dims twice (#12 defect 6)
+    label_info, rate = np.asarray(report["per_dimension"]["label_info"]), np.asarray(report["per_dimension"]["rate"])
+    assert m["label_info_total"] == pytest.approx(label_info.sum())  # threshold-free summaries (issue 34)
+    assert m["label_info_top1"] == pytest.approx(label_info.max())
+    assert m["label_info_top2"] == pytest.approx(np.sort(label_info)[-2:].sum())
+    curve = report["curves"]["label_info_above_rate"]
+    assert curve["label_info_nats"][0] == pytest.approx(label_info[rate > 0].sum())
+    assert curve["label_info_nats"][10] == pytest.approx(label_info[rate > 0.1].sum())
+    assert 0.5 < m["probe_accuracy_sampled_additive"] <= 1 and m["hoyer_excess_sampled"] is None  # one used dim
     assert m["probe_accuracy_best_dim"] == pytest.approx(m["probe_accuracy"], abs=0.02)  # dim 0 holds it all
     assert report["per_dimension"]["kurtosis"][2] is None  # a constant dimension has no kurtosis
     assert m["dims_used_2d"] is None and "3 dimensions" in na["dims_used_2d"]
