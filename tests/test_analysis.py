@@ -413,10 +413,10 @@ def read_metrics(run_dir: Path) -> dict:
 def check_layout(report: dict, latent: int) -> None:
     assert set(report) == {"run", "metrics", "not_applicable", "per_dimension", "curves", "settings"}
     curve = report["curves"]["label_info_above_rate"]
-    if curve is not None:  # S(t) falls with the threshold; its mean is label_info_curve_mean
+    if curve is not None:  # S(t) falls with the threshold; its mean is label_info_auc
         values = np.asarray(curve["label_info_nats"])
         assert len(values) == len(curve["threshold_nats"]) == 101
-        assert values.mean() == pytest.approx(report["metrics"]["label_info_curve_mean"])
+        assert values.mean() == pytest.approx(report["metrics"]["label_info_auc"])
     assert set(report["metrics"]) == set(catalogue.SCALAR_METRICS)
     for name, value in report["metrics"].items():
         assert (value is None) == (name in report["not_applicable"]), name

@@ -213,7 +213,7 @@ def test_retina_metrics_of_a_real_linear_model(tmp_path: Path) -> None:
     assert m["rf_enc_center_surround_fraction"] == pytest.approx(C.center_surround_fraction(rows)[0])
     assert result.arrays["retina_fits"]["decoder_center_surround"] == [True, True, False, False]
     # clean fields: the floor-effect check finds every constructed surround, so a 0 would mean "not there"
-    assert m["rf_detection_rate"] == 1.0 and m["rf_detectable"] == 1 and m["rf_enc_detectable"] in (0, 1)
+    assert m["rf_cs_detection_rate"] == 1.0 and m["rf_cs_detectable"] == 1 and m["rf_enc_cs_detectable"] in (0, 1)
 
 
 def test_retina_metrics_are_null_on_whitened_patches(tmp_path: Path) -> None:

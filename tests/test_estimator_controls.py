@@ -71,22 +71,25 @@ def test_bayes_accuracy_is_above_chance_and_the_toys_draws_follow_their_design()
 
 
 def test_estimator_controls_json(tmp_path) -> None:
-    out = tmp_path / "controls" / "estimators.json"
+    out, retina_out = tmp_path / "controls" / "estimators.json", tmp_path / "controls" / "retina.json"
     params = {"info_draws": 2, "probe_folds": 2, "info_examples": 48, "n_small": 24, "repeats": 2, "retina_sizes": [8]}
-    assert main(["estimator-controls", "--out", str(out), "--params", json.dumps(params)]) == 0
-    result = json.loads(out.read_text())
-    assert result["design"]["sizes"] == [24, 48]
-    keys = {(r["estimator"], r["family"], r["n"]) for r in result["estimators"]}
+    assert main(["estimator-controls", "--out", str(out), "--retina-out", str(retina_out),
+                 "--params", json.dumps(params)]) == 0
+    rows = json.loads(out.read_text())
+    assert isinstance(rows, list) and {r["n"] for r in rows} == {24, 48}
+    by_key = {(r["estimator"], r["family"], r["n"]): r for r in rows}
     for family in ("gaussian", "cauchy"):
-        assert {("label_info", family, 48), ("rate", family, 48), ("probe_accuracy_sampled_additive", family, 24)} <= keys
-    assert ("probe_accuracy_sampled", "gaussian_heavy_tailed", 48) in keys
-    assert ("label_info", "gaussian_heavy_tailed", 48) not in keys  # a family-parameter estimator: no such code
-    rows = {(r["estimator"], r["family"], r["n"]): r for r in result["estimators"]}
-    for probe in ("probe_accuracy_sampled", "probe_accuracy_sampled_additive"):  # the same draws, mapped
-        assert rows[(probe, "gaussian_heavy_tailed", 48)]["bias"] == rows[(probe, "gaussian", 48)]["bias"]
-    for row in result["estimators"]:
-        assert row["bias_lo"] <= row["bias"] <= row["bias_hi"] and row["repeats"] == 2
-    assert result["retina"]["8"]["bank_passes"] is True
-    assert set(result["retina"]["8"]["detection_rate"]["0"]) == {f"{w:g}" for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)}
+        assert {("label_info", family, 48), ("rate", family, 48), ("probe_sampled_additive", family, 24)} <= set(by_key)
+    assert ("probe_sampled", "gaussian_heavy_tailed", 48) in by_key
+    assert ("label_info", "gaussian_heavy_tailed", 48) not in by_key  # a family-parameter estimator: no such code
+    for probe in ("probe_sampled", "probe_sampled_additive"):  # the same draws, mapped: the same errors
+        assert by_key[(probe, "gaussian_heavy_tailed", 48)]["bias"] == by_key[(probe, "gaussian", 48)]["bias"]
+    assert "label_info_total" in by_key[("label_info", "cauchy", 48)]["metrics"]
+    for row in rows:
+        assert row["bias_low"] <= row["bias"] <= row["bias_high"] and row["repeats"] == 2
+    retina = json.loads(retina_out.read_text())
+    assert retina["8"]["bank_passes"] is True
+    assert set(retina["8"]["detection_rate"]["0"]) == {f"{w:g}" for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)}
     with pytest.raises(SparseVAEError, match="probe_folds"):
         E.estimator_controls({"info_draws": 2, "info_examples": 48})
+    assert main(["estimator-controls", "--out", str(out), "--params", json.dumps(dict(params, retina_sizes=[3]))]) == 1

@@ -239,22 +239,22 @@ METRICS: tuple[Metric, ...] = (
        "input-averaged gradient -- what the latent responds to, as a neuron's receptive field",
        bounds=(0, 1), note="the receptive field in the physiological sense (stimulus -> response)",
        margin=0.1, why="one field in ten: about 1-2 of the up to 16 used latents of the natural-image study"),
-    _m("rf_detection_rate", "centre-surround detection rate, decoder fields", "fraction", "", "decoder",
+    _m("rf_cs_detection_rate", "centre-surround detection rate, decoder fields", "fraction", "", "decoder",
        "the floor-effect check of rf_center_surround_fraction: the share of constructed opposite-sign DoGs "
        "(surround 0.3, 0.5, 0.7, 1 x the centre's volume; 4 shapes each) the classifier labels centre-surround "
        "when white noise makes up the share of their variance that the run's decoder fields leave "
        "unexplained by their best fit (median over the used dims; analysis.center_surround.detection_rate)",
        bounds=(0, 1), note="low: the fields are too noisy for the test to see a surround, so a fraction of 0 "
                            "means 'not observed; the test could not detect it'"),
-    _m("rf_enc_detection_rate", "centre-surround detection rate, encoder fields", "fraction", "", "decoder",
-       "rf_detection_rate at the unexplained share of the run's encoder fields (rf_enc_center_surround_fraction)",
+    _m("rf_enc_cs_detection_rate", "centre-surround detection rate, encoder fields", "fraction", "", "decoder",
+       "rf_cs_detection_rate at the unexplained share of the run's encoder fields (rf_enc_center_surround_fraction)",
        bounds=(0, 1)),
-    _m("rf_detectable", "centre-surround detectable, decoder fields", "flag (1 = yes)", "", "decoder",
-       "1 when rf_detection_rate >= 0.75 (analysis.sensitivity.DETECTABLE_RATE), else 0: whether a 0 "
+    _m("rf_cs_detectable", "centre-surround detectable, decoder fields", "flag (1 = yes)", "", "decoder",
+       "1 when rf_cs_detection_rate >= 0.8 (analysis.sensitivity.DETECTABLE_RATE), else 0: whether a 0 "
        "rf_center_surround_fraction can read as 'not centre-surround' rather than 'could not detect'",
        bounds=(0, 1)),
-    _m("rf_enc_detectable", "centre-surround detectable, encoder fields", "flag (1 = yes)", "", "decoder",
-       "1 when rf_enc_detection_rate >= 0.75, else 0 (as rf_detectable, for the encoder fields)", bounds=(0, 1)),
+    _m("rf_enc_cs_detectable", "centre-surround detectable, encoder fields", "flag (1 = yes)", "", "decoder",
+       "1 when rf_enc_cs_detection_rate >= 0.8, else 0 (as rf_cs_detectable, for the encoder fields)", bounds=(0, 1)),
     _m("dims_used_2d", "dims used (2-D latent)", "dims (count)", "", "latent_use",
        "used_units when the latent space is 2-D (the talk: Laplace uses one dimension)", panel=True,
        **_COUNT,
@@ -329,10 +329,11 @@ METRICS: tuple[Metric, ...] = (
     _m("label_info_top2", "label information, top 2 dims", "nats", "higher", "labels",
        "sum of the two largest per_dimension label_info over ALL dims (k = 2, the study's smallest latent "
        "size, so every run has it), nats", bounds=(None, None)),
-    _m("label_info_curve_mean", "label information above rate thresholds", "nats", "higher", "labels",
-       "mean over rate thresholds t = 0, 0.01, ..., 1 nat of S(t), the summed per_dimension label_info of "
-       "the dims with rate > t (the curve is metrics.json curves.label_info_above_rate): its area over the "
-       "1-nat span, so no single threshold decides it", bounds=(None, None)),
+    _m("label_info_auc", "label information, area over rate thresholds", "nats", "higher", "labels",
+       "area under S(t) over rate thresholds t in [0, 1] nat, S(t) the summed per_dimension label_info of the "
+       "dims with rate > t (the curve is metrics.json curves.label_info_above_rate), as the mean of S over "
+       "t = 0, 0.01, ..., 1 (the area divided by the 1-nat span, so nats): no single threshold decides it",
+       bounds=(None, None)),
     _m("ais_log_lik", "AIS log-likelihood", "nats/example", "higher", "fit",
        "annealed importance sampling estimate of log p(x), mean over the first ais_examples test examples "
        "(ais_chains chains each, ais_steps steps of a sigmoid schedule from q(z|x) to p(x, z), one HMC "

@@ -10,11 +10,13 @@ CONTROLS_CODE = code_fingerprint(
 # the analysis config slice the controls use (the same settings the runs' estimators use)
 CONTROLS_SETTINGS = {key: config["analysis"][key] for key in ("info_draws", "probe_folds", "info_examples")}
 CONTROLS_OUTPUT = f"{RESULTS}/controls/estimators.json"
+RETINA_CONTROL_OUTPUT = f"{RESULTS}/controls/retina.json"
 
 
 rule estimator_controls:
     output:
-        CONTROLS_OUTPUT,
+        estimators=CONTROLS_OUTPUT,
+        retina=RETINA_CONTROL_OUTPUT,
     conda:
         "../../envs/sparse-vae.yaml"
     log:
@@ -29,5 +31,6 @@ rule estimator_controls:
         mem_mb=ANALYZE_RESOURCES["mem_mb"],
         runtime=ANALYZE_RESOURCES["runtime"],
     shell:
-        "python -m sparse_vae estimator-controls --out {output:q} --params {params.settings:q} "
+        "python -m sparse_vae estimator-controls --out {output.estimators:q} --retina-out {output.retina:q} "
+        "--params {params.settings:q} "
         "--threads {threads} 2>&1 | tee {log:q}"

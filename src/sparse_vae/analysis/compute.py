@@ -310,7 +310,7 @@ def compute_analysis(
                           "mi_label": arrays["mi_label"], "rate": arrays["rate"],
                           "label_info": arrays["label_info"]},
         # S(t): summed label_info of the dims with rate > t (nats) over thresholds t: the figure of the
-        # threshold-free summaries (label_info_curve_mean is its mean); null without labels
+        # threshold-free summaries (label_info_auc is its mean); null without labels
         "curves": {"label_info_above_rate": arrays.get("label_info_curve")},
         "settings": settings_out,
     }

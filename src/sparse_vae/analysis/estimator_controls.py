@@ -13,9 +13,12 @@ draws passed through a Cauchy-quantile map of their CDF (monotone, so every info
 unchanged, and heavy-tailed), checks the sample-based probe on the same draws.
 
 ``estimator_controls`` runs each estimator at a small N and at the study's N (``info_examples``)
-over repeats and returns, per estimator, family and N: the exact value, the mean estimate, the bias
-(mean of estimate - exact), its t-interval over repeats and the central 95% range of single
-estimates. The report reads this JSON (``sparse-vae estimator-controls``); it computes nothing.
+over repeats and returns one row per estimator, family and N: the exact value, the bias (mean of
+estimate - exact; ``bias_low``, ``bias_high``: its 95% t-interval over repeats), the central 95%
+range of single errors and the metrics.json keys the estimator computes (``ESTIMATOR_METRICS``).
+``sparse-vae estimator-controls`` writes the rows as a JSON list (``<results>/controls/estimators.json``)
+and the retina classifier's control (``center_surround.retina_control``) beside it; the report reads
+both and computes nothing.
 """
 
 from __future__ import annotations
@@ -141,7 +144,15 @@ def bayes_accuracy(toy: ToyCode, draws: int = 200_000, seed: int = 7) -> float:
 #: also the Normal draws through ``heavy_tailed_map`` (same information, Cauchy-like tails).
 CODES = ("gaussian", "cauchy", "gaussian_heavy_tailed")
 #: the probes, by the metric each one computes in analysis.compute.
-PROBES = {"probe_accuracy_sampled": linear_probe, "probe_accuracy_sampled_additive": additive_probe}
+PROBES = {"probe_sampled": linear_probe, "probe_sampled_additive": additive_probe}
+#: estimator -> the metrics.json keys it computes (whose verdicts its control gates).
+ESTIMATOR_METRICS = {
+    "label_info": ("label_info_mean", "label_info_max", "label_info_total", "label_info_top1", "label_info_top2",
+                   "label_info_auc"),
+    "rate": ("used_dims", "used_dims_001", "used_dims_050", "used_dims_2d"),
+    "probe_sampled": ("probe_accuracy_sampled",),
+    "probe_sampled_additive": ("probe_accuracy_sampled_additive",),
+}
 
 
 def _one_repeat(family: str, n: int, settings: Mapping[str, Any], rng: np.random.Generator,
@@ -170,8 +181,8 @@ def _summary(errors: list[float]) -> dict[str, float]:
     e = np.asarray(errors, dtype=float)
     half = float(stats.t.ppf(0.975, len(e) - 1) * e.std(ddof=1) / math.sqrt(len(e))) if len(e) > 1 else math.nan
     lo, hi = np.percentile(e, [2.5, 97.5])
-    return {"bias": float(e.mean()), "bias_lo": float(e.mean()) - half, "bias_hi": float(e.mean()) + half,
-            "sd": float(e.std(ddof=1)) if len(e) > 1 else math.nan, "single_lo": float(lo), "single_hi": float(hi),
+    return {"bias": float(e.mean()), "bias_low": float(e.mean()) - half, "bias_high": float(e.mean()) + half,
+            "sd": float(e.std(ddof=1)) if len(e) > 1 else math.nan, "single_low": float(lo), "single_high": float(hi),
             "repeats": len(e)}
 
 
@@ -191,8 +202,9 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def estimator_controls(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Every estimator's known-answer bias per code family at the small and the study's N."""
+def estimator_controls(params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every estimator's known-answer bias per code family at the small and the study's N: one row
+    per (estimator, family, N), each carrying the design it was run on (``_design``)."""
     settings = check_params(params)
     sizes = sorted({int(settings["n_small"]), int(settings["info_examples"])})
     rows = []
@@ -205,9 +217,10 @@ def estimator_controls(params: Mapping[str, Any]) -> dict[str, Any]:
             for r in range(int(settings["repeats"])):
                 for name, value in _one_repeat(family, n, settings, rng, int(settings["seed"]) * 1000 + r).items():
                     errors.setdefault(name, []).append(value)
-            rows += [{"estimator": name, "family": family, "n": n, "exact": _exact(name, family),
-                      **_summary(values)} for name, values in errors.items()]
-    return {"design": _design(settings, sizes), "estimators": rows}
+            rows += [{"estimator": name, "metrics": ", ".join(ESTIMATOR_METRICS[name]), "family": family, "n": n,
+                      "exact": _exact(name, family), **_summary(values), **_design(settings)}
+                     for name, values in errors.items()]
+    return rows
 
 
 def _exact(estimator: str, family: str) -> float:
@@ -219,21 +232,19 @@ def _exact(estimator: str, family: str) -> float:
     return bayes_accuracy(toy)
 
 
-def _design(settings: Mapping[str, Any], sizes: list[int]) -> dict[str, Any]:
-    """What the controls were run on, for the report's text."""
-    return {"classes": CLASSES, "dims": DIMS, "label_info_per_dim": LABEL_INFO, "posterior_share": POSTERIOR_SHARE,
-            "sizes": sizes, "repeats": int(settings["repeats"]), "info_draws": int(settings["info_draws"]),
+def _design(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What a row was run on, for the report's text."""
+    return {"classes": CLASSES, "dims": DIMS, "label_info_per_dim": LABEL_INFO, "info_draws": int(settings["info_draws"]),
             "probe_folds": int(settings["probe_folds"]), "seed": int(settings["seed"]),
-            "class_scale": {f: toy_code(f).sd for f in ("gaussian", "cauchy")},
-            "errors": "estimate - exact; label_info and rate are means over the dims (each dim's exact value is "
-                      "the same); the probes' errors are the accuracy minus the Bayes accuracy of the joint code (the "
-                      "most any classifier reaches), <= 0 up to noise; metric keys: label_info -> label_info_* "
-                      "(the summaries are sums of it), rate -> used_dims*, probes -> their metric"}
+            "error": "estimate - exact over repeats; label_info and rate per dim (the mean over the dims, whose exact "
+                     "values are equal; a sum over L dims such as label_info_total carries up to L times it); a "
+                     "probe's error is its accuracy minus the joint code's Bayes accuracy (<= 0 up to noise)"}
 
 
-def write_controls(params: Mapping[str, Any], out: Path, threads: int = 1) -> dict[str, Any]:
-    """The ``estimator-controls`` step: the estimators' controls and the retina classifier's control
-    bank (``center_surround.retina_control``, at the patch sides ``retina_sizes``), one JSON."""
+def write_controls(params: Mapping[str, Any], out: Path, retina_out: Path | None = None, threads: int = 1) -> None:
+    """The ``estimator-controls`` step: the estimators' rows (a JSON list) to ``out`` and, with
+    ``retina_out``, the centre-surround classifier's control (``center_surround.retina_control``, at the
+    patch sides ``retina_sizes``: detection rate per surround ratio and noise share) to that file."""
     import json
 
     from sparse_vae.analysis.center_surround import retina_control
@@ -245,10 +256,11 @@ def write_controls(params: Mapping[str, Any], out: Path, threads: int = 1) -> di
         raise SparseVAEError(f"estimator-controls params: retina_sizes must be a list of patch sides >= 5, got {sizes!r}")
     settings = {k: v for k, v in dict(params).items() if k != "retina_sizes"}
     with _thread_limits(threads):
-        result = estimator_controls(settings)
-        result["retina"] = {str(size): retina_control(size) for size in sizes}
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    write_text(out, json.dumps(jsonable(result), indent=1) + "\n")
-    print(f"estimator-controls: {len(result['estimators'])} estimator rows, retina control at sides "
-          f"{', '.join(map(str, sizes))} -> {out}")
-    return result
+        rows = estimator_controls(settings)
+        retina = {str(size): retina_control(size) for size in sizes} if retina_out else None
+    for path, content in ((out, rows), (retina_out, retina)):
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            write_text(path, json.dumps(jsonable(content), indent=1) + "\n")
+    print(f"estimator-controls: {len(rows)} estimator rows -> {out}"
+          + (f"; retina control at sides {', '.join(map(str, sizes))} -> {retina_out}" if retina_out else ""))

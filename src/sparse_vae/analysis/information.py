@@ -227,5 +227,5 @@ def label_summaries(label_info: np.ndarray, rate: np.ndarray) -> dict[str, float
     out: dict[str, float | None] = {"label_info_total": float(ordered.sum())}
     for k in TOP_K:
         out[f"label_info_top{k}"] = float(ordered[:k].sum()) if len(ordered) >= k else None
-    out["label_info_curve_mean"] = float(label_info_curve(label_info, rate).mean())
+    out["label_info_auc"] = float(label_info_curve(label_info, rate).mean())
     return out

@@ -23,7 +23,7 @@ __all__ = ["LABEL_METRICS", "THRESHOLD_FREE", "label_information", "labels", "sa
 #: the sampled code's seed offset (compute's IWAE uses 101, the KL 102, AIS 104, information 105).
 _SEED_PROBE = 106
 #: the label-information summaries with no "used" threshold (analysis.information.label_summaries).
-THRESHOLD_FREE = ("label_info_total", *(f"label_info_top{k}" for k in info.TOP_K), "label_info_curve_mean")
+THRESHOLD_FREE = ("label_info_total", *(f"label_info_top{k}" for k in info.TOP_K), "label_info_auc")
 
 
 def sampled_code(post: Posterior) -> np.ndarray:
