@@ -1,12 +1,9 @@
 # Known-answer controls of the metric estimators (issue 34): each estimator a verdict reads, run on
 # synthetic codes of known label information and rate (Gaussian and Cauchy posteriors, small N and
 # the study's info_examples), and the centre-surround classifier's detection rate per surround
-# ratio. Independent of every run: one job per study, which the report reads.
+# ratio. Independent of every run: one job per study, which the report reads. Written for the stage-
+# version rules (common.smk imports sparse_vae.versions).
 
-CONTROLS_CODE = code_fingerprint(
-    "analysis/estimator_controls.py", "analysis/information.py", "analysis/metrics.py", "analysis/ranks.py",
-    "analysis/center_surround.py", "analysis/fields.py",
-)
 # the analysis config slice the controls use (the same settings the runs' estimators use)
 CONTROLS_SETTINGS = {key: config["analysis"][key] for key in ("info_draws", "probe_folds", "info_examples")}
 CONTROLS_OUTPUT = f"{RESULTS}/controls/estimators.json"
@@ -25,7 +22,8 @@ rule estimator_controls:
         f"{RESULTS}/benchmarks/controls/estimators.tsv"
     params:
         settings=canonical_json(CONTROLS_SETTINGS),
-        code=CONTROLS_CODE,
+        # analysis code: the controls move with the estimators (versions.ANALYSIS, common.smk's import)
+        version=versions.ANALYSIS,
     threads: ANALYZE_RESOURCES["threads"]
     resources:
         mem_mb=ANALYZE_RESOURCES["mem_mb"],
