@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from sparse_vae.analysis import center_surround as C
-from sparse_vae.analysis.sensitivity import encoder_sensitivity
+from sparse_vae.analysis.sensitivity import encoder_fields, encoder_sensitivity
 
 torch.set_num_threads(1)
 
@@ -62,13 +62,35 @@ def test_a_same_sign_blob_and_a_gabor_are_not_center_surround(side: int) -> None
     assert not oriented.center_surround and oriented.gabor_r2 > oriented.dog_r2 + C.TIE_MARGIN
 
 
-def test_the_rule_needs_the_threshold_the_blob_margin_and_the_gabor_tie() -> None:
+def test_the_rule_needs_the_threshold_a_significant_surround_and_the_gabor_tie() -> None:
     inside = {"x0": 3.0, "y0": 3.0}
-    assert C.is_center_surround(inside, 0.90, 0.85, 0.91, (8, 8))  # within the tie, beats the blob by 0.05
-    assert not C.is_center_surround(inside, 0.90, 0.89, 0.80, (8, 8))  # blob within BLOB_MARGIN
+    critical = C.surround_f_critical(64)  # F(2, 58) at 0.99: about 5.0
+    assert 4.5 < critical < 5.5
+    assert C.is_center_surround(inside, 0.90, 0.85, 0.91, (8, 8))  # F = 14.5, within the Gabor tie
+    assert not C.is_center_surround(inside, 0.90, 0.89, 0.80, (8, 8))  # F = 2.9: what noise would gain
+    assert C.is_center_surround(inside, 0.999, 0.995, 0.5, (8, 8))  # a weak surround on a clean field
+    assert C.surround_f(0.999, 0.995, 64) == pytest.approx((0.004 / 2) / (0.001 / 58))
     assert not C.is_center_surround(inside, 0.90, 0.50, 0.95, (8, 8))  # Gabor better beyond the tie
     assert not C.is_center_surround(inside, 0.65, 0.30, 0.30, (8, 8))  # below R2_THRESHOLD
     assert not C.is_center_surround({"x0": -2.0, "y0": 3.0}, 0.95, 0.5, 0.5, (8, 8))  # centre off the patch
+
+
+@pytest.mark.parametrize("w", [0.3, 0.5])
+def test_a_weak_surround_is_detected_on_a_clean_field_and_not_in_heavy_noise(w: float) -> None:
+    """Issue 34: surrounds of 0.3-0.5 of the centre were read as blobs; the control says what noise hides."""
+    field = dog(8, 3.5, 3.4, sc=0.8, ss=1.6, w=w)
+    assert C.fit_center_surround(field).center_surround
+    assert C.detection_rate(8, 0.0, (w,)) == 1.0
+    assert C.detection_rate(8, 0.3, (w,)) == 0.0  # 30% pixel noise: the floor the flag reports
+    assert C.detection_rate(8, 0.3, (w,)) <= C.detection_rate(8, 0.1, (w,)) <= C.detection_rate(8, 0.0, (w,))
+
+
+def test_the_retina_control_reports_detection_per_ratio_and_no_false_positives() -> None:
+    result = C.retina_control(8)
+    assert result["bank_passes"] and result["surround_ratios"] == list(C.SURROUND_RATIOS)
+    assert all(rate == 1.0 for rate in result["detection_rate"]["0"].values())
+    assert result["detection_rate"]["0.1"]["1"] == 1.0 and result["detection_rate"]["0.3"]["0.3"] == 0.0
+    assert all(v == 0.0 for level in result["false_positive"].values() for v in level.values())
 
 
 def test_fits_are_scale_free() -> None:
@@ -127,6 +149,38 @@ def test_an_mlp_encoders_sensitivity_is_the_input_averaged_jacobian() -> None:
     np.testing.assert_allclose(encoder_sensitivity(model, x.numpy()), jacobians.mean(0).detach().double().numpy(), atol=1e-6)
 
 
+def test_a_linear_encoders_principal_gradient_field_is_its_weight_row() -> None:
+    model = _model([])
+    x = np.random.default_rng(0).random((300, 16)).astype(np.float32)
+    weight = model.encoder[0].weight.detach().double().numpy()
+    np.testing.assert_allclose(encoder_fields(model, x, np.array([2, 0])), weight[[2, 0]], atol=1e-5)
+
+
+class _SignFlipping:
+    """loc_0(x) = (w.x)^2 / 2, loc_1(x) = v.x: unit 0's local filter (w.x) w flips sign with the input."""
+
+    def __init__(self, w: np.ndarray, v: np.ndarray) -> None:
+        self.w, self.v = torch.as_tensor(w, dtype=torch.float32), torch.as_tensor(v, dtype=torch.float32)
+
+    def posterior(self, x: torch.Tensor) -> torch.distributions.Normal:
+        loc = torch.stack([0.5 * (x @ self.w) ** 2, x @ self.v], dim=1)
+        return torch.distributions.Normal(loc, torch.ones_like(loc))
+
+
+def test_the_principal_gradient_sees_a_filter_that_the_averaged_gradient_cancels() -> None:
+    rng = np.random.default_rng(4)
+    w, v = rng.standard_normal(16), rng.standard_normal(16)
+    x = rng.standard_normal((2000, 16)).astype(np.float32)
+    x = np.concatenate([x, -x])  # symmetric inputs: E[(w.x) w] = 0 exactly
+    model = _SignFlipping(w, v)
+    averaged = encoder_sensitivity(model, x)
+    principal = encoder_fields(model, x)
+    assert np.linalg.norm(averaged[0]) < 1e-4 * np.linalg.norm(w) ** 2
+    cosine = abs(principal[0] @ w) / (np.linalg.norm(principal[0]) * np.linalg.norm(w))
+    assert cosine > 0.999  # the field is w, scaled to the RMS of (w.x) |w|
+    np.testing.assert_allclose(principal[1], v, rtol=1e-4)  # a constant filter is unchanged, sign included
+
+
 # -- the two metrics of a real model ---------------------------------------------------------------
 def _natural_linear(tmp_path: Path, whiten: str | None):
     """A linear VAE on 8x8 patches whose 4 decoder columns are 2 opposite-sign DoGs, a blob and a Gabor."""
@@ -158,6 +212,8 @@ def test_retina_metrics_of_a_real_linear_model(tmp_path: Path) -> None:
     rows = model.encoder[0].weight.detach().double().numpy()[:4].reshape(4, 8, 8)
     assert m["rf_enc_center_surround_fraction"] == pytest.approx(C.center_surround_fraction(rows)[0])
     assert result.arrays["retina_fits"]["decoder_center_surround"] == [True, True, False, False]
+    # clean fields: the floor-effect check finds every constructed surround, so a 0 would mean "not there"
+    assert m["rf_cs_detection_rate"] == 1.0 and m["rf_cs_detectable"] == 1 and m["rf_enc_cs_detectable"] in (0, 1)
 
 
 def test_retina_metrics_are_null_on_whitened_patches(tmp_path: Path) -> None:

@@ -159,9 +159,10 @@ METRICS: tuple[Metric, ...] = (
        bounds=(-2, None),
        margin=0.5, why="a sixth of the excess-kurtosis gap (3) between a Laplace and a Gaussian code"),
     _m("probe_accuracy", "linear probe accuracy", "fraction", "higher", "labels",
-       "stratified k-fold (probe_folds, shuffled, random_state 0) accuracy of StandardScaler + "
+       "stratified k-fold (probe_folds, shuffled, random_state 0) accuracy of a per-dimension rank "
+       "transform (normal quantile of each value's mid-rank in the training fold; analysis.ranks) + "
        "LogisticRegression on all posterior locations jointly: informativeness that does not count "
-       "redundant dimensions twice", panel=True,
+       "redundant dimensions twice, and does not depend on a dimension's marginal shape", panel=True,
        bounds=(0, 1), note="compare with the probe chance level of the same dataset",
        margin=0.01, why="one percentage point of accuracy, the smallest change probe comparisons report"),
     _m("probe_accuracy_best_dim", "probe accuracy, best single dim", "fraction", "higher", "labels",
@@ -242,16 +243,34 @@ METRICS: tuple[Metric, ...] = (
        "fraction of the USED dims whose decoder field (decode(s e_j) - decode(-s e_j), pixel space) is "
        "centre-surround: an opposite-sign difference of Gaussians (surround volume 0.2-2 x the centre's, "
        "centre inside the patch) fits it with R^2 >= 0.7, beats a single isotropic Gaussian blob by at "
-       "least 0.02 of R^2 and a Gabor within 0.02 (analysis.center_surround); unwhitened grey natural-image "
+       "significantly more than the blob (F test of the surround's 2 parameters, alpha 0.01) and a Gabor within 0.02 of R^2 (analysis.center_surround); unwhitened grey natural-image "
        "patches only (whitening is itself a centre-surround filter)", panel=True,
        bounds=(0, 1), note="retina-like (ganglion-cell) fields; unlike rf_dog_fraction, a plain blob does not count",
        margin=0.1, why="one field in ten: about 1-2 of the up to 16 used latents of the natural-image study"),
     _m("rf_enc_center_surround_fraction", "centre-surround encoder fields", "fraction", "higher", "decoder",
-       "as rf_center_surround_fraction, for each used dim's encoder field: the gradient of its posterior "
-       "location with respect to the image, averaged over the evaluated test inputs (analysis.sensitivity; "
-       "a linear encoder's weight row) -- what the latent responds to, as a neuron's receptive field",
+       "as rf_center_surround_fraction, for each used dim's encoder field: the principal per-input gradient "
+       "of its posterior location with respect to the image over the evaluated test inputs (leading "
+       "eigenvector of E_x[g g^T], g = d loc_j / dx, scaled by its root eigenvalue; analysis.sensitivity; a "
+       "linear encoder's weight row), which opposite-signed local filters cannot cancel in as in the "
+       "input-averaged gradient -- what the latent responds to, as a neuron's receptive field",
        bounds=(0, 1), note="the receptive field in the physiological sense (stimulus -> response)",
        margin=0.1, why="one field in ten: about 1-2 of the up to 16 used latents of the natural-image study"),
+    _m("rf_cs_detection_rate", "centre-surround detection rate, decoder fields", "fraction", "", "decoder",
+       "the floor-effect check of rf_center_surround_fraction: the share of constructed opposite-sign DoGs "
+       "(surround 0.3, 0.5, 0.7, 1 x the centre's volume; 4 shapes each) the classifier labels centre-surround "
+       "when white noise makes up the share of their variance that the run's decoder fields leave "
+       "unexplained by their best fit (median over the used dims; analysis.center_surround.detection_rate)",
+       bounds=(0, 1), note="low: the fields are too noisy for the test to see a surround, so a fraction of 0 "
+                           "means 'not observed; the test could not detect it'"),
+    _m("rf_enc_cs_detection_rate", "centre-surround detection rate, encoder fields", "fraction", "", "decoder",
+       "rf_cs_detection_rate at the unexplained share of the run's encoder fields (rf_enc_center_surround_fraction)",
+       bounds=(0, 1)),
+    _m("rf_cs_detectable", "centre-surround detectable, decoder fields", "flag (1 = yes)", "", "decoder",
+       "1 when rf_cs_detection_rate >= 0.8 (analysis.sensitivity.DETECTABLE_RATE), else 0: whether a 0 "
+       "rf_center_surround_fraction can read as 'not centre-surround' rather than 'could not detect'",
+       bounds=(0, 1)),
+    _m("rf_enc_cs_detectable", "centre-surround detectable, encoder fields", "flag (1 = yes)", "", "decoder",
+       "1 when rf_enc_cs_detection_rate >= 0.8, else 0 (as rf_cs_detectable, for the encoder fields)", bounds=(0, 1)),
     _m("dims_used_2d", "dims used (2-D latent)", "dims (count)", "", "latent_use",
        "used_units when the latent space is 2-D (the talk: Laplace uses one dimension)", panel=True,
        **_COUNT,
@@ -289,6 +308,12 @@ METRICS: tuple[Metric, ...] = (
        bounds=(-1, 1), margin=0.02, why="under a quarter of the 0.085-0.097 by which ideal Laplace codes beat "
        "Gaussian ones of 4-40 dims", note="the plain Hoyer index falls with the number of dims, so a prior using fewer "
                             "dims looked sparser at no cost; the excess does not"),
+    _m("hoyer_excess_sampled", "Hoyer excess, sampled code", "index difference", "higher", "sparsity",
+       "hoyer_excess on one draw z ~ q(z|x) per example (the first n_eval examples; the draw "
+       "probe_accuracy_sampled reads) instead of the locations: the sparsity of the code the decoder "
+       "receives, the same family of code the informativeness metrics read; null with fewer than 2 used dims",
+       bounds=(-1, 1), note="a dim at rest in an input still draws its posterior's noise here, so a code "
+                            "sparse only in its locations does not count"),
     _m("label_info_mean", "label information per used dim", "nats", "higher", "labels",
        "mean over USED dims of per_dimension label_info, I(y; z_d) of the sampled code z ~ q(z|x); "
        "null without labels", bounds=(None, None),
@@ -302,11 +327,35 @@ METRICS: tuple[Metric, ...] = (
        "location: how much label the code the decoder receives carries", bounds=(0, 1),
        margin=0.01, why="one percentage point of accuracy, the smallest change probe comparisons report",
        note="probe_accuracy on locations is the conventional representation metric"),
+    _m("probe_accuracy_sampled_additive", "additive probe accuracy, sampled code", "fraction", "higher", "labels",
+       "as probe_accuracy_sampled (same draw, same folds) with an additive logistic probe: class logits "
+       "sum_d f_cd(z_d), each f a cubic spline (8 uniform knots) of the dim's training-fold rank "
+       "(analysis.metrics.additive_probe): the form of the Bayes classifier of a code whose dims are "
+       "independent given the label, for any family; unchanged by increasing maps of a dim",
+       bounds=(0, 1),
+       note="on the known-answer toys (analysis.estimator_controls) it falls about as far below the Bayes "
+            "accuracy for a Cauchy code as for a Gaussian one; the linear probe does not"),
+    _m("label_info_total", "label information, all dims", "nats", "higher", "labels",
+       "sum over ALL dims of per_dimension label_info (no used threshold): the label information the code "
+       "carries dim by dim (redundant dims count twice; see probe_accuracy_sampled_additive for the joint "
+       "code); null without labels", bounds=(None, None),
+       note="threshold-free: label_info_mean's order could reverse between used thresholds"),
+    _m("label_info_top1", "label information, top dim", "nats", "higher", "labels",
+       "largest per_dimension label_info over ALL dims (no used threshold), nats", bounds=(None, None)),
+    _m("label_info_top2", "label information, top 2 dims", "nats", "higher", "labels",
+       "sum of the two largest per_dimension label_info over ALL dims (k = 2, the study's smallest latent "
+       "size, so every run has it), nats", bounds=(None, None)),
+    _m("label_info_auc", "label information, area over rate thresholds", "nats", "higher", "labels",
+       "area under S(t) over rate thresholds t in [0, 1] nat, S(t) the summed per_dimension label_info of the "
+       "dims with rate > t (the curve is metrics.json curves.label_info_above_rate), as the mean of S over "
+       "t = 0, 0.01, ..., 1 (the area divided by the 1-nat span, so nats): no single threshold decides it",
+       bounds=(None, None)),
     _m("ais_log_lik", "AIS log-likelihood", "nats/example", "higher", "fit",
        "annealed importance sampling estimate of log p(x), mean over the first ais_examples test examples "
        "(ais_chains chains each, ais_steps steps of a sigmoid schedule from q(z|x) to p(x, z), one HMC "
        "transition of ais_leapfrog leapfrog steps each, step sizes fixed by a pilot run; analysis.ais); "
-       "linear-decoder runs only (null otherwise); its cost is settings ais_seconds", panel=True, **_NATS,
+       "linear-decoder runs and the training-control datasets (sources sparse_linear, synthetic) only "
+       "(null otherwise); its cost is in the analyze log (timings: ais)", panel=True, **_NATS,
        note="a stochastic lower bound, tighter than IWAE; within 0.05 nats of the exact value in the tests"),
     _m("ais_minus_iwae", "AIS - IWAE", "nats/example", "", "fit",
        "ais_log_lik - the IWAE bound on the same examples: how much the IWAE bound misses", **_NATS),

@@ -68,6 +68,12 @@ def _cmd_baseline(args: argparse.Namespace) -> None:
     run_baseline(Path(args.data), args.params, Path(args.out_dir), threads=args.threads)
 
 
+def _cmd_estimator_controls(args: argparse.Namespace) -> None:
+    from sparse_vae.analysis.estimator_controls import write_controls
+
+    write_controls(args.params, Path(args.out), Path(args.retina_out) if args.retina_out else None, threads=args.threads)
+
+
 def _cmd_report(args: argparse.Namespace) -> None:
     from sparse_vae.report import build_report
 
@@ -161,6 +167,15 @@ def _add_run_commands(sub: Any) -> None:
     p.add_argument("--out-dir", required=True, help="folder for atoms.npz, metrics.json, atoms.png")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads")
     p.set_defaults(func=_cmd_baseline)
+
+    p = sub.add_parser("estimator-controls", help="known-answer controls of the metric estimators (JSON for the report)")
+    p.add_argument("--out", required=True, help="the estimators' JSON file (a list of rows) to write")
+    p.add_argument("--retina-out", help="the centre-surround classifier's control JSON to write (optional)")
+    p.add_argument("--params", required=True, type=_json_arg,
+                   help="JSON: info_draws, probe_folds, info_examples (the analysis slice); optional n_small, repeats, "
+                        "seed, retina_sizes")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=_cmd_estimator_controls)
 
 
 def _add_study_commands(sub: Any) -> None:

@@ -21,7 +21,7 @@ from sparse_vae.distributions import kl_divergence
 
 __all__ = [
     "NotApplicable", "active_units", "best_single_dim_probe", "evaluation_kl", "excess_kurtosis", "frac_near_zero",
-    "half_iqr", "hoyer_sparsity", "iwae_bound", "kl_floor", "linear_probe", "localization_index",
+    "additive_probe", "half_iqr", "hoyer_sparsity", "iwae_bound", "kl_floor", "linear_probe", "localization_index",
     "location_variance", "mutual_information", "posterior_half_iqr", "robust_standardise", "used_ratio",
 ]
 
@@ -175,18 +175,10 @@ def excess_kurtosis(loc: np.ndarray) -> np.ndarray:
     return out
 
 
-def linear_probe(codes: np.ndarray, labels: np.ndarray, folds: int, seed: int = SKLEARN_SEED) -> tuple[float, float]:
-    """Cross-validated accuracy of a linear classifier on the codes, and the majority-class rate.
-
-    Linear decodability is the usual operational meaning of "informative latent dimensions". Codes are
-    standardised inside each fold (a Cauchy code's scale must not decide the regularisation). The
-    number of folds is lowered to the smallest class size when needed.
-    """
+def _cross_validated(probe, codes: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> tuple[float, float]:
+    """Mean stratified-k-fold accuracy of a scikit-learn pipeline, and the majority-class rate."""
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     labels = np.asarray(labels)
     _, counts = np.unique(labels, return_counts=True)
@@ -195,13 +187,58 @@ def linear_probe(codes: np.ndarray, labels: np.ndarray, folds: int, seed: int = 
     n_splits = int(min(folds, counts.min()))
     if n_splits < 2:
         raise NotApplicable("a class has fewer than 2 examples, too few for cross-validation")
-    chance = float(counts.max() / counts.sum())
     cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         scores = cross_val_score(probe, np.asarray(codes, dtype=np.float64), labels, cv=cv, scoring="accuracy")
-    return float(np.mean(scores)), chance
+    return float(np.mean(scores)), float(counts.max() / counts.sum())
+
+
+def linear_probe(codes: np.ndarray, labels: np.ndarray, folds: int, seed: int = SKLEARN_SEED) -> tuple[float, float]:
+    """Cross-validated accuracy of a linear classifier on the codes, and the majority-class rate.
+
+    Linear decodability is the usual operational meaning of "informative latent dimensions". Each
+    dimension is rank-transformed inside each fold (``analysis.ranks.RankGauss``, fitted on the
+    training fold): the score then depends on the order of each dimension's values only, so a
+    heavy-tailed (Cauchy) code is not penalised for its outliers, nor any code for its scale. Still
+    not family-neutral: no monotone map makes a Cauchy code's class log-likelihoods linear, so on
+    codes of equal label information it falls further below the Bayes accuracy (see
+    ``additive_probe``). The number of folds is lowered to the smallest class size when needed.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from sparse_vae.analysis.ranks import RankGauss
+
+    return _cross_validated(make_pipeline(RankGauss(), LogisticRegression(max_iter=2000)), codes, labels, folds, seed)
+
+
+#: the additive probe's basis per dimension: cubic B-splines with this many uniform knots on the rank.
+ADDITIVE_KNOTS = 8
+
+
+def additive_probe(codes: np.ndarray, labels: np.ndarray, folds: int, seed: int = SKLEARN_SEED) -> tuple[float, float]:
+    """Cross-validated accuracy of an additive logistic probe, and the majority-class rate.
+
+    Class logits ``sum_d f_{c,d}(z_d)`` with each ``f`` a cubic spline (``ADDITIVE_KNOTS`` uniform
+    knots) of the dimension's rank in the training fold (``RankGauss`` then the normal CDF): the form
+    of the Bayes classifier of a code whose dims are independent given the label, whatever each
+    dim's distribution, and unchanged by any increasing map of a dimension. On the known-answer toys
+    of ``analysis.estimator_controls`` (Gaussian and Cauchy codes of 0.40 nats per dim) it falls
+    below the Bayes accuracy by about as much for both families, where the linear probe's shortfall
+    is ten times larger for the Cauchy code. Regularisation: scikit-learn's default C = 1.
+    """
+    from scipy.special import ndtr
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, SplineTransformer
+
+    from sparse_vae.analysis.ranks import RankGauss
+
+    probe = make_pipeline(RankGauss(), FunctionTransformer(ndtr),
+                          SplineTransformer(n_knots=ADDITIVE_KNOTS, degree=3, knots="uniform", extrapolation="constant"),
+                          LogisticRegression(max_iter=3000))
+    return _cross_validated(probe, codes, labels, folds, seed)
 
 
 def best_single_dim_probe(codes: np.ndarray, labels: np.ndarray, folds: int,
@@ -217,10 +254,15 @@ def best_single_dim_probe(codes: np.ndarray, labels: np.ndarray, folds: int,
 
 
 def mutual_information(codes: np.ndarray, labels: np.ndarray, seed: int = SKLEARN_SEED) -> np.ndarray:
-    """Mutual information (nats) of each code dimension with the label (kNN estimator, fixed seed)."""
+    """Mutual information (nats) of each code dimension with the label (kNN estimator, fixed seed), on
+    the rank-transformed dimensions (``analysis.ranks``): MI is invariant to monotone maps of a
+    dimension, and so, exactly, is this estimate (the kNN distances are not, on the raw values)."""
     from sklearn.feature_selection import mutual_info_classif
 
-    return mutual_info_classif(np.asarray(codes, dtype=np.float64), np.asarray(labels), random_state=seed)
+    from sparse_vae.analysis.ranks import rank_gauss
+
+    return mutual_info_classif(rank_gauss(np.asarray(codes, dtype=np.float64)), np.asarray(labels),
+                               random_state=seed)
 
 
 def localization_index(fields: np.ndarray) -> np.ndarray:
