@@ -33,6 +33,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analyze.smk"
 include: "workflow/rules/baseline.smk"
+include: "workflow/rules/controls.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -24,12 +24,12 @@ CHROMIUM = "/usr/bin/chromium"
 
 def build_fake_report(root: Path) -> Path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from test_report import make_study  # noqa: E402  (the test helpers)
+    from test_report import make_study, write_retina_control  # noqa: E402  (the test helpers)
 
     from sparse_vae.report import build_report
 
     paths, study = make_study(root)
-    build_report(paths, study, root / "report")
+    build_report(paths, study, root / "report", retina_control=write_retina_control(root))
     return root / "report" / "report.html"
 
 

@@ -411,7 +411,9 @@ def read_metrics(run_dir: Path) -> dict:
 
 
 def check_layout(report: dict, latent: int) -> None:
-    assert set(report) == {"run", "metrics", "not_applicable", "per_dimension", "curves", "settings"}
+    assert set(report) == {"run", "metrics", "not_applicable", "per_dimension", "curves", "settings", "code"}
+    from sparse_vae.codehash import stage_record
+    assert report["code"] == stage_record("analysis")   # ANALYSIS version and today's normalised code hash
     curve = report["curves"]["label_info_above_rate"]
     if curve is not None:  # S(t) falls with the threshold; its mean is label_info_auc
         values = np.asarray(curve["label_info_nats"])

@@ -81,3 +81,14 @@ def test_a_changed_log_density_constant_without_a_bump_fails_naming_train(pinned
     monkeypatch.setattr(distributions, "_HALF_LOG_2PI", distributions._HALF_LOG_2PI * 1.001)
     with pytest.raises(AssertionError, match=r"must bump TRAIN in src/sparse_vae/versions.py"):
         check("train", pinned)
+
+
+def test_a_changed_analysis_seed_without_a_bump_fails_naming_analysis(pinned: dict[str, Any],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same guard for analysis: other IWAE draws (a changed seed offset) move metrics.json numbers,
+    and the analysis check names ANALYSIS."""
+    from sparse_vae.analysis import seeds
+
+    monkeypatch.setitem(seeds.OFFSETS, "iwae", seeds.OFFSETS["iwae"] + 100)
+    with pytest.raises(AssertionError, match=r"must bump ANALYSIS in src/sparse_vae/versions.py"):
+        check("analysis", pinned)

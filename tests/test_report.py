@@ -149,6 +149,25 @@ def make_study(root: Path, datasets=None, seeds=(1, 2, 3)) -> tuple[list[Path], 
     return paths, study
 
 
+def retina_bank(label=lambda name, want: want, sizes=(8,)) -> dict:
+    """The retina control as ``controls.read_retina_control`` returns it: the constructed bank's expected
+    labels and the classifier's (``label(name, expected)``; default: every one right)."""
+    from sparse_vae.analysis.center_surround import control_bank
+
+    return {size: {"expected": {n: w for n, (_, w) in control_bank(size).items()},
+                   "labels": {n: label(n, w) for n, (_, w) in control_bank(size).items()}} for size in sizes}
+
+
+def write_retina_control(root: Path, **kwargs) -> Path:
+    """controls/retina.json as analysis writes it (bank_labels and bank_expected per patch side)."""
+    path = root / "controls" / "retina.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    content = {str(size): {"bank_labels": r["labels"], "bank_expected": r["expected"]}
+               for size, r in retina_bank(**kwargs).items()}
+    path.write_text(json.dumps(content))
+    return path
+
+
 class _Tags(HTMLParser):
     def __init__(self):
         super().__init__()
@@ -171,7 +190,7 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     paths, study = make_study(root)
     out = root / "report"
-    result = report.build_report(paths, study, out)
+    result = report.build_report(paths, study, out, retina_control=write_retina_control(root))
     return root, out, result, study
 
 
@@ -942,7 +961,8 @@ def _retina_frame() -> pd.DataFrame:
 
 def test_conclusion_3_retina_like_and_3b_v1_like_are_both_produced():
     sources = {"natural": "natural", "natural12": "natural"}
-    v = conclusions.compute_verdicts(_retina_frame(), (), 0.95, sources, baselines={"natural12": _baseline(0.82)})
+    v = conclusions.compute_verdicts(_retina_frame(), (), 0.95, sources, baselines={"natural12": _baseline(0.82)},
+                                     retina=retina_bank())
     three = v[v.conclusion.isin(["3a", "3b"])]
     retina = three[three.claim == conclusions.CLAIMS["3a"]].iloc[0]
     assert retina["dataset"] == "natural" and retina["verdict"] == "supported"
@@ -953,7 +973,8 @@ def test_conclusion_3_retina_like_and_3b_v1_like_are_both_produced():
     control = v[v.claim == controls.RETINA_CONTROL_CLAIM].iloc[0]
     assert control["conclusion"] == "0" and control["verdict"] == "supported"
     assert "whitening filter PSF (yes)" in control["evidence"] and "Gabor (no)" in control["evidence"]
-    assert conclusions.control_status(_retina_frame(), (), 0.95, sources)["retina_fields"] is True
+    assert conclusions.control_status(_retina_frame(), (), 0.95, sources, retina=retina_bank())["retina_fields"] is True
+    assert conclusions.control_status(_retina_frame(), (), 0.95, sources)["retina_fields"] is None  # not run
     # a study with whitened patches only: the retina-like claim is said to be not tested
     v = conclusions.compute_verdicts(_field_frame(gabor={"normal": [0.02, 0.03, 0.01], "laplace": [0.3, 0.35, 0.33]}),
                                      (), 0.95, {"natural12": "natural"})
@@ -966,15 +987,11 @@ def test_conclusion_3_retina_like_and_3b_v1_like_are_both_produced():
     assert v1["verdict"] == "not tested" and "whitened" in v1["evidence"]
 
 
-def test_a_failed_retina_control_blocks_the_retina_like_verdict_only(monkeypatch):
-    def mislabelled(size):
-        labels = {name: not want if name == "same-sign blob" else want
-                  for name, (_, want) in controls.control_bank(size).items()}
-        return False, tuple(labels.items())
-
-    monkeypatch.setattr(controls, "_retina_labels", mislabelled)
+def test_a_failed_retina_control_blocks_the_retina_like_verdict_only():
+    bank = retina_bank(lambda name, want: not want if name == "same-sign blob" else want)
     sources = {"natural": "natural", "natural12": "natural"}
-    v = conclusions.compute_verdicts(_retina_frame(), (), 0.95, sources, baselines={"natural12": _baseline(0.82)})
+    v = conclusions.compute_verdicts(_retina_frame(), (), 0.95, sources, baselines={"natural12": _baseline(0.82)},
+                                     retina=bank)
     control = v[v.claim == controls.RETINA_CONTROL_CLAIM].iloc[0]
     assert control["verdict"] == "control failed" and "same-sign blob at 8x8" in control["evidence"]
     three = v[v.conclusion.isin(["3a", "3b"])]
@@ -982,21 +999,20 @@ def test_a_failed_retina_control_blocks_the_retina_like_verdict_only(monkeypatch
     assert three[three.claim == receptive.V1_CLAIM].iloc[0]["verdict"] == "supported"
 
 
-def test_a_retina_test_below_its_detection_floor_reads_not_observed(monkeypatch):
+def test_a_retina_test_below_its_detection_floor_reads_not_observed():
     """Issue 34 item 7: a classifier that misses most constructed centre-surround fields cannot see the
     effect; an absent effect then reads 'not observed', never 'contradicted'."""
-    def insensitive(size):  # misses every DoG, labels every negative right
-        labels = {name: (want and not name.startswith("DoG")) for name, (_, want) in controls.control_bank(size).items()}
-        return False, tuple(labels.items())
-
-    monkeypatch.setattr(controls, "_retina_labels", insensitive)
+    bank = retina_bank(lambda name, want: want and not name.startswith("DoG"))  # misses every DoG
+    expected = bank[8]["expected"]
+    rate = sum(want and not name.startswith("DoG") for name, want in expected.items()) / sum(expected.values())
     sources = {"natural": "natural"}
     df = _retina_frame().query("dataset == 'natural'")
     flat = df.copy()  # normal has MORE centre-surround fields than laplace: would read contradicted
     flat.loc[flat.prior == "laplace", ["rf_center_surround_fraction", "rf_enc_center_surround_fraction"]] = 0.0
-    v = conclusions.compute_verdicts(flat, (), 0.95, sources)
+    v = conclusions.compute_verdicts(flat, (), 0.95, sources, retina=bank)
     control = v[v.claim == controls.RETINA_CONTROL_CLAIM].iloc[0]
-    assert control["verdict"] == "not observed" and "Detection rate 0.17" in control["evidence"]
+    assert rate < controls.RETINA_MIN_DETECTION
+    assert control["verdict"] == "not observed" and f"Detection rate {rate:.2f}" in control["evidence"]
     row = v[v.conclusion == "3a"].iloc[0]
     assert row["verdict"] == "not observed" and "the test could not detect it" in row["evidence"]
     # an effect seen despite the floor is still reported as seen

@@ -33,7 +33,7 @@ from sparse_vae.report.verdicts import VERDICT_COLUMNS, VERDICTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from render_report import CHROMIUM, first_screen_layout, first_screen_problems  # noqa: E402
-from test_report import _png, make_study  # noqa: E402
+from test_report import _png, make_study, write_retina_control  # noqa: E402
 
 QUESTIONS = {"sparsity": ["hoyer"], "informativeness": ["probe_accuracy", "template_weight_corr"],
              "reconstruction": ["mse"], "dims used in 2-D": ["dims_used_2d"]}
@@ -109,7 +109,7 @@ def page(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     paths, study = make_study(root)
     out = root / "report"
-    result = report.build_report(paths, study, out)
+    result = report.build_report(paths, study, out, retina_control=write_retina_control(root))
     pairwise = hand_made_pairwise(result["metrics"])
     text = render_html(Study.parse(study), result["metrics"], result["summary"], result["verdicts"],
                        result["figures"], out / "figures", pairwise=pairwise)

@@ -78,7 +78,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
     from sparse_vae.report import build_report
 
     build_report([Path(p) for p in args.metrics], args.study, Path(args.out_dir),
-                 [Path(p) for p in args.baselines])
+                 [Path(p) for p in args.baselines], args.estimator_controls, args.retina_control)
 
 
 def _cmd_readme(args: argparse.Namespace) -> None:
@@ -185,6 +185,12 @@ def _add_study_commands(sub: Any) -> None:
     p.add_argument("--out-dir", required=True, help="report folder")
     p.add_argument("--baselines", nargs="*", default=[], metavar="FILE",
                    help="baselines/<dataset>/dictionary/metrics.json of the study's sparse-coding baselines")
+    p.add_argument("--estimator-controls", type=Path, metavar="FILE",
+                   help="controls/estimators.json: the estimators' known-answer controls (gates the verdicts "
+                        "that read them; without it they are not gated)")
+    p.add_argument("--retina-control", type=Path, metavar="FILE",
+                   help="controls/retina.json: the centre-surround classifier's control (without it that control "
+                        "reads 'not tested')")
     p.add_argument("metrics", nargs="+", help="metrics.json of every run in the study")
     p.set_defaults(func=_cmd_report)
 

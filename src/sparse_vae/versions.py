@@ -27,9 +27,9 @@ DATA: dict[str, int] = {
 #: bump when training's histories or weights change (reruns every train and analyze job, the report).
 TRAIN = 1
 #: bump when a metrics.json value, latents.npz or a baseline changes (reruns analyses and the report).
-ANALYSIS = 1
+ANALYSIS = 2
 #: bump when a report table, verdict or figure changes (reruns the report only).
-REPORT = 1
+REPORT = 2
 
 #: stage name -> the module whose imports define the stage's code (``codehash.stage_hash``).
 ENTRY_MODULES: dict[str, str] = {

@@ -34,6 +34,9 @@ rule report:
         baselines=BASELINE_OUTPUTS,
         # another run of the study whose verdicts this report must reproduce (report.stability)
         stability=[config["report"]["stability"]] if config["report"].get("stability") else [],
+        # the known-answer controls analysis computes (rule estimator_controls)
+        estimators=CONTROLS_OUTPUT,
+        retina=RETINA_CONTROL_OUTPUT,
     output:
         metrics=report(
             f"{RESULTS}/report/metrics.csv",
@@ -93,4 +96,5 @@ rule report:
         out_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     shell:
         "python -m sparse_vae report --study {params.study:q} --out-dir {params.out_dir:q} "
-        "--baselines {input.baselines:q} -- {input.metrics:q} 2>&1 | tee {log:q}"
+        "--baselines {input.baselines:q} --estimator-controls {input.estimators:q} "
+        "--retina-control {input.retina:q} -- {input.metrics:q} 2>&1 | tee {log:q}"

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sparse_vae.model import iwae_bound
+
 __all__ = ["AISResult", "ais_log_likelihood", "sigmoid_schedule"]
 
 #: the pilot's step adaptation: x1.1 after an accepted transition, x0.838 after a rejected one, so the
@@ -172,6 +174,6 @@ def ais_log_likelihood(model: Any, x: Tensor, steps: int, chains: int, leapfrog:
     finally:
         for p, flag in zip(model.parameters(), was_grad):
             p.requires_grad_(flag)
-    log_lik = torch.logsumexp(log_w, 0) - math.log(chains)
+    log_lik = iwae_bound(log_w, 0)   # the log-mean of the chains' weights: the one reduction (model.iwae_bound)
     return AISResult(log_lik=log_lik.numpy(), log_weights=log_w.numpy(), accept_rate=accept_rate,
                      seconds=time.perf_counter() - t0)

@@ -263,6 +263,7 @@ def retina_control(size: int, seed: int = 0) -> dict:
     rng = np.random.default_rng([seed, size, 1])
     false_positive = {f"{share:g}": {name: float(fit_center_surround(_noisy(field, share, rng)).center_surround)
                                      for name, field in _negatives(size).items()} for share in NOISE_SHARES}
-    return {"bank_passes": passed, "bank_labels": labels, "noise_shares": list(NOISE_SHARES),
+    expected = {name: want for name, (_, want) in control_bank(size).items()}
+    return {"bank_passes": passed, "bank_labels": labels, "bank_expected": expected, "noise_shares": list(NOISE_SHARES),
             "surround_ratios": list(SURROUND_RATIOS), "shapes_per_ratio": len(_SHAPES),
             "detection_rate": detection, "false_positive": false_positive}

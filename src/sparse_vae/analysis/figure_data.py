@@ -17,12 +17,12 @@ from torch.distributions import Cauchy
 from sparse_vae.analysis.compute import Analysis
 from sparse_vae.analysis.decoder_groups import is_synthetic
 from sparse_vae.analysis.model_passes import decode, direction_scales
+from sparse_vae.analysis.seeds import step_seed
 from sparse_vae.data.io import Dataset
 
 __all__ = ["FigureData", "GroundTruthMatch", "figure_data"]
 
 # Offset of the prior-sample seed from seed * 1000 (the metrics use 101 and 102).
-_SEED_PRIOR_SAMPLES = 103
 # Cauchy prior samples decoded for the figure are clipped to +- this many prior scales.
 CAUCHY_CLIP = 10.0
 _RECONSTRUCTIONS, _PRIOR_SAMPLES, _TRAVERSAL_DIMS = 10, 32, 8
@@ -75,7 +75,7 @@ class FigureData:
 
 def _prior_samples(model: Any, seed: int, prior_name: str, latent: int) -> tuple[np.ndarray, float | None]:
     """Seeded draws z ~ p(z), clipped for a Cauchy prior; and the fraction clipped."""
-    torch.manual_seed(seed * 1000 + _SEED_PRIOR_SAMPLES)
+    torch.manual_seed(step_seed(seed, "prior_samples"))
     with torch.no_grad():
         prior = model.prior()
         z = prior.sample((_PRIOR_SAMPLES,)).double().numpy()

@@ -16,12 +16,11 @@ import numpy as np
 from sparse_vae.analysis import information as info
 from sparse_vae.analysis import metrics as M
 from sparse_vae.analysis.posterior import Group, Posterior, no_used_dims
+from sparse_vae.analysis.seeds import step_seed
 from sparse_vae.data.io import Dataset
 
 __all__ = ["LABEL_METRICS", "THRESHOLD_FREE", "label_information", "labels", "sampled_code"]
 
-#: the sampled code's seed offset (compute's IWAE uses 101, the KL 102, AIS 104, information 105).
-_SEED_PROBE = 106
 #: the label-information summaries with no "used" threshold (analysis.information.label_summaries).
 THRESHOLD_FREE = ("label_info_total", *(f"label_info_top{k}" for k in info.TOP_K), "label_info_auc")
 
@@ -29,7 +28,7 @@ THRESHOLD_FREE = ("label_info_total", *(f"label_info_top{k}" for k in info.TOP_K
 def sampled_code(post: Posterior) -> np.ndarray:
     """One draw z ~ q(z|x) of each of the first n_eval examples, the same for every metric reading it."""
     return info.sample_codes(post.loc[:post.n_eval], post.scale[:post.n_eval], post.posterior_family,
-                             seed=post.seed * 1000 + _SEED_PROBE)
+                             seed=step_seed(post.seed, "probe"))
 
 
 def labels(model: Any, post: Posterior, dataset: Dataset) -> Group:

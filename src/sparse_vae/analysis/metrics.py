@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from sparse_vae.distributions import kl_divergence
+from sparse_vae.model import iwae_bound as model_iwae_bound
 
 __all__ = [
     "NotApplicable", "active_units", "best_single_dim_probe", "evaluation_kl", "excess_kurtosis", "frac_near_zero",
@@ -38,13 +39,11 @@ class NotApplicable(Exception):
 
 
 def iwae_bound(log_w: Tensor) -> Tensor:
-    """Per-example IWAE bound `log (1/K) sum_k exp(log_w[k])` from importance log-weights (K, B).
-
-    Computed as `logsumexp - log K` in float64: with hundreds of samples the weights span hundreds of
-    nats, and float32 would lose the small ones that still move the mean.
+    """Per-example IWAE bound `log (1/K) sum_k exp(log_w[k])` from importance log-weights (K, B): the
+    project's one reduction (``model.iwae_bound``), in float64: with hundreds of samples the weights
+    span hundreds of nats, and float32 would lose the small ones that still move the mean.
     """
-    log_w = log_w.double()
-    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+    return model_iwae_bound(log_w.double(), 0)
 
 
 def evaluation_kl(q: Distribution, p: Distribution, mc_samples: int = _MC_KL_SAMPLES) -> tuple[Tensor, str]:

@@ -22,15 +22,11 @@ from sparse_vae.analysis.information import HEADLINE_THRESHOLD, CodeInformation,
 from sparse_vae.analysis.model_passes import (
     BATCH, decoder_directions, direction_scales, posterior_parameters, receptive_fields,
 )
+from sparse_vae.analysis.seeds import step_seed
 from sparse_vae.data.io import Dataset
 from sparse_vae.errors import SparseVAEError
 
 __all__ = ["Group", "Posterior", "model_families", "no_used_dims", "posterior_pass"]
-
-#: the KL's seed offset (distinct from compute's _SEED_IWAE = 101: each step draws its own numbers).
-_SEED_KL = 102
-#: the information estimator's seed offset.
-_SEED_INFO = 105
 
 
 @dataclass
@@ -121,7 +117,7 @@ def posterior_pass(model: Any, dataset: Dataset, settings: dict[str, Any], seed:
     timings["posterior"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    torch.manual_seed(seed * 1000 + _SEED_KL)
+    torch.manual_seed(step_seed(seed, "kl"))
     kl_rows, kl_method = [], "closed_form"
     with torch.no_grad():
         prior = model.prior()
@@ -156,11 +152,11 @@ def _information(loc: np.ndarray, scale: np.ndarray, family: str, dataset: Datas
     """Rate (always) and label information (where the labels allow) of the first examples' codes."""
     draws = int(settings["info_draws"])
     if dataset.y_test is None:
-        return code_information(loc, scale, family, None, draws, seed * 1000 + _SEED_INFO), "the dataset has no labels"
+        return code_information(loc, scale, family, None, draws, step_seed(seed, "information")), "the dataset has no labels"
     labels = np.asarray(dataset.y_test)[:len(loc)]
     classes, counts = np.unique(labels, return_counts=True)
     if len(classes) < 2 or counts.min() < 2:
         reason = ("the evaluated test labels hold a single class" if len(classes) < 2 else
                   f"a class has fewer than 2 of the first {len(loc)} test examples (info_examples)")
-        return code_information(loc, scale, family, None, draws, seed * 1000 + _SEED_INFO), reason
-    return code_information(loc, scale, family, labels, draws, seed * 1000 + _SEED_INFO), ""
+        return code_information(loc, scale, family, None, draws, step_seed(seed, "information")), reason
+    return code_information(loc, scale, family, labels, draws, step_seed(seed, "information")), ""

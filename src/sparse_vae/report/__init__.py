@@ -47,6 +47,7 @@ from sparse_vae.report.scorecard_figure import write_scorecard_figure
 from sparse_vae.report.stability import apply_stability
 from sparse_vae.report.tables import ID_COLUMNS, TIMING_COLUMNS, metrics_table, summarize
 from sparse_vae.report.conclusions import compute_verdicts, control_status
+from sparse_vae.report.controls import read_estimator_controls, read_retina_control
 
 __all__ = ["build_report"]
 
@@ -56,13 +57,17 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path,
-                 baseline_paths: list[Path] = ()) -> dict[str, Any]:
-    """Aggregate the runs (and the sparse-coding baselines' metrics.json); write metrics.csv,
+                 baseline_paths: list[Path] = (), estimator_controls: Path | None = None,
+                 retina_control: Path | None = None) -> dict[str, Any]:
+    """Aggregate the runs (and the sparse-coding baselines' metrics.json, the estimators' and the
+    centre-surround classifier's known-answer controls that analysis wrote); write metrics.csv,
     timings.csv, summary.csv, verdicts.csv, pairwise.csv, figures/, report.html."""
     out_dir = Path(out_dir)
     parsed = Study.parse(study)
     runs = load_runs(metrics_paths)
     baselines = load_baselines(baseline_paths)
+    estimators = read_estimator_controls(estimator_controls) if estimator_controls else None
+    retina = read_retina_control(retina_control) if retina_control else None
     check_complete(runs, parsed)
     df = metrics_table(runs, parsed)
     # Timings vary between identical runs: they get their own file, so metrics.csv and
@@ -74,9 +79,10 @@ def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path
         figures = make_figures(df, runs, parsed, staging, baselines)
         fig_names = {(f.kind, f.dataset, f.latent): f.file for f in figures}
         verdicts = compute_verdicts(df, runs, parsed.confidence, parsed.sources, fig_names, baselines,
-                                    parsed.generators)
+                                    parsed.generators, estimators, parsed.fixed_noise, retina=retina)
         families = {run.info["prior"]: str(run.info.get("prior_family", run.info["prior"])) for run in runs}
-        status = control_status(df, runs, parsed.confidence, parsed.sources, baselines, parsed.generators)
+        status = control_status(df, runs, parsed.confidence, parsed.sources, baselines, parsed.generators,
+                                estimators, retina)
         pairwise = pairwise_table(deterministic, parsed.confidence, families, parsed.sources, parsed.priors, status)
         stability = None
         if parsed.stability:

@@ -34,9 +34,9 @@ FAIR_MSE_FRACTION = 0.5
 #: the column of the mean-image predictor's MSE, per run (the same for every run of a data set).
 REFERENCE_MSE = "mse_mean_image"
 #: conclusion 2's summaries, threshold-free first (issue 34): (metrics, older fallback). Whole code:
-#: total label information and the (rank-transformed) sampled-code probe; per dimension: the best
-#: dimension's information and the area of the mean-per-used-dim curve over thresholds.
-INFO_CODE = (("label_info_total", "probe_accuracy_sampled"), ("label_info_mean", "probe_accuracy_sampled"))
+#: total label information and the additive probe on the sampled code (fair to heavy tails, unlike a
+#: linear probe); per dimension: the best dimension's information and the area over rate thresholds.
+INFO_CODE = (("label_info_total", "probe_accuracy_sampled_additive"), ("label_info_mean", "probe_accuracy_sampled"))
 INFO_PER_DIM = (("label_info_top1", "label_info_auc"), ("label_info_max", "label_info_mean"))
 #: what "more informative" is read from on data without labels (the dictionary's recovery).
 INFO_UNLABELLED = ("template_matched_cos",)
@@ -47,7 +47,7 @@ def _judged(ev: Evidence, cid: str, dataset: str, latent: int, metrics: Sequence
     """Add a verdict row from the comparisons of `metrics` (control and estimator failures override)."""
     outcomes = [o for r in results for o in r["outcomes"]]
     compared = {p for r in results for c in r["comparisons"] for p in (c.a, c.b)}  # the priors this row reads
-    failed = ev.failed_controls(metrics) + estimator_failures(ev, metrics, compared)
+    failed = ev.failed_controls(metrics) + estimator_failures(ev, metrics, compared, int(latent or 1))
     verdict = classify(outcomes, control_failed=bool(failed))
     seeds = ", ".join(f"{m} {r['k']}/{r['n']}" for m, r in zip(metrics, results))
     evidence = " ".join(f"{r['text']}. {summary} holds in {r['k']}/{r['n']} seeds." for r in results)
@@ -185,9 +185,10 @@ def informative_per_dim(ev: Evidence) -> None:
 
 def sparsity(ev: Evidence) -> None:
     """The study's premise: laplace codes are sparser than normal, as the talk means it: fewer of the
-    used dims active at once per input, and a Hoyer index above a Gaussian code's of as many dims."""
+    used dims active at once per input, and a Hoyer index above a Gaussian code's of as many dims, both
+    on the sampled code (the code informativeness is read from: one metric family per claim)."""
     for dataset, latent in ev.groups():
-        metrics = ["active_at_once", "hoyer_excess"]
+        metrics = ["active_at_once", "hoyer_excess_sampled"]
         if not {"normal", "laplace"} <= ev.priors(dataset, latent):
             why = ev.missing(dataset, latent, ["normal", "laplace"], [])
             ev.add("5", dataset, latent, ", ".join(metrics), "not tested", "", f"Not tested: {why}.")
@@ -262,7 +263,8 @@ CONCLUSIONS: dict[str, Conclusion] = {
         "sparsity: laplace codes are sparser than normal (fewer dims active at once, Hoyer excess)",
         "(the study's premise, labelled) a Laplace prior gives sparse codes",
         "Not a claim of the talk: sparse is read as fewer used dimensions active at once per input and a Hoyer "
-        "index above a Gaussian code's.", sparsity, "laplace sparser (premise)"),
+        "index above a Gaussian code's, both of the sampled code z ~ q(z|x), as informativeness is.", sparsity,
+        "laplace sparser (premise)"),
 }
 #: second claims shown under a claim (label -> claim, words, deviation): the fallback of 3a.
 SECOND_CLAIMS: dict[str, tuple[str, str, str]] = {
@@ -274,8 +276,9 @@ CLAIMS = {cid: c.claim for cid, c in CONCLUSIONS.items()}
 
 
 def _evidence(df: pd.DataFrame, runs: Sequence[Run], confidence: float, sources: dict[str, str],
-              figure_names, baselines, generators, estimators, fixed_noise, reference_mse) -> Evidence:
+              figure_names, baselines, generators, estimators, fixed_noise, reference_mse, retina) -> Evidence:
     ev = Evidence(df, runs, confidence, sources, figure_names or {}, baselines, CLAIMS, generators, estimators)
+    ev.retina_control = retina
     ev.fixed_noise = set(fixed_noise or ())
     ev.reference_mse = dict(reference_mse or {})
     return ev
@@ -286,7 +289,8 @@ def compute_verdicts(df: pd.DataFrame, runs: Sequence[Run], confidence: float, s
                      baselines: dict[str, dict[str, float]] | None = None,
                      generators: dict[str, str | None] | None = None,
                      estimators: Mapping[str, Any] | None = None, fixed_noise: Collection[str] = (),
-                     reference_mse: Mapping[str, float] | None = None) -> pd.DataFrame:
+                     reference_mse: Mapping[str, float] | None = None,
+                     retina: Mapping[int, Any] | None = None) -> pd.DataFrame:
     """The verdict table (columns VERDICT_COLUMNS): controls first, then the claims.
 
     ``sources`` maps dataset -> source; ``figure_names`` (kind, dataset, latent) -> figure file cited as
@@ -294,10 +298,11 @@ def compute_verdicts(df: pd.DataFrame, runs: Sequence[Run], confidence: float, s
     dataset -> the prior family that generated it (the training control); ``estimators`` the parsed
     ``controls/estimators.json`` (``controls.read_estimator_controls``; None: not run); ``fixed_noise``
     the datasets with a fixed noise sd (``fixed_noise_datasets``); ``reference_mse`` dataset -> the
-    mean-image predictor's test MSE where the runs lack ``mse_mean_image``.
+    mean-image predictor's test MSE where the runs lack ``mse_mean_image``; ``retina`` the parsed
+    ``controls/retina.json`` (``controls.read_retina_control``; None: not run).
     """
     ev = _evidence(df, runs, confidence, sources, figure_names, baselines, generators, estimators, fixed_noise,
-                   reference_mse)
+                   reference_mse, retina)
     for conclusion in CONCLUSIONS.values():
         conclusion.judge(ev)
     return pd.DataFrame(ev.rows, columns=VERDICT_COLUMNS)
@@ -306,8 +311,9 @@ def compute_verdicts(df: pd.DataFrame, runs: Sequence[Run], confidence: float, s
 def control_status(df: pd.DataFrame, runs: Sequence[Run], confidence: float,
                    sources: dict[str, str], baselines: dict[str, dict[str, float]] | None = None,
                    generators: dict[str, str | None] | None = None,
-                   estimators: Mapping[str, Any] | None = None) -> dict[str, bool | None]:
+                   estimators: Mapping[str, Any] | None = None,
+                   retina: Mapping[int, Any] | None = None) -> dict[str, bool | None]:
     """Each control's result (True passed, False failed, None not run), as the verdicts see them."""
-    ev = _evidence(df, runs, confidence, sources, {}, baselines, generators, estimators, (), None)
+    ev = _evidence(df, runs, confidence, sources, {}, baselines, generators, estimators, (), None, retina)
     controls(ev)
     return dict(ev.controls)

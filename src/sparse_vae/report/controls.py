@@ -17,13 +17,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Collection, Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from scipy import stats
 
-from sparse_vae.analysis.center_surround import control_bank, control_passes
 
 from sparse_vae import catalogue
 from sparse_vae.errors import SparseVAEError
@@ -32,8 +30,8 @@ from sparse_vae.report.statistics import Paired
 from sparse_vae.report.verdicts import NATURAL_SOURCES, mean_sd
 
 __all__ = ["CONTROLS", "ENTROPY_GAP", "ESTIMATOR_OF", "FIELD_CONTROL_CLAIM", "POSTERIOR_OF", "RETINA_CONTROL_CLAIM",
-           "RETINA_CONTROL_SIZES", "RETINA_MIN_DETECTION", "TRAINING_CONTROL_CLAIM", "control_result", "controls",
-           "estimator_failures", "read_estimator_controls", "retina_floor", "training_margin"]
+           "RETINA_MIN_DETECTION", "TRAINING_CONTROL_CLAIM", "control_result", "controls", "estimator_failures",
+           "read_estimator_controls", "read_retina_control", "retina_floor", "training_margin"]
 
 #: the dictionary-recovery control's pass mark (laplace's matched |cos| in every seed).
 CONTROL_MIN_COS = 0.75
@@ -181,47 +179,56 @@ def sparse_coding_fields(ev: Evidence) -> None:
 RETINA_CONTROL_CLAIM = ("control: the centre-surround classifier labels constructed opposite-sign DoGs and the "
                         "whitening filter's point-spread function centre-surround, and a same-sign blob and a "
                         "Gabor not")
-#: patch sides the retina control is run at: the natural-image datasets' (natural 8, natural12 12, cifar 16).
-RETINA_CONTROL_SIZES = (8, 12, 16)
-
-
-@lru_cache(maxsize=None)
-def _retina_labels(size: int) -> tuple[bool, tuple[tuple[str, bool], ...]]:
-    """The classifier's labels of the constructed bank at one patch side (cached: pure maths, the
-    same every time the verdicts are computed)."""
-    passed, labels = control_passes(size)
-    return passed, tuple(labels.items())
+def read_retina_control(path: Path | str) -> dict[int, dict[str, Any]]:
+    """patch side -> the centre-surround classifier's control at that side, as analysis wrote it
+    (``<results>/controls/retina.json``, ``analysis.center_surround.retina_control``: the bank's labels
+    and expected labels); SparseVAEError names a bad file."""
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text())
+        return {int(size): {"labels": dict(record["bank_labels"]), "expected": dict(record["bank_expected"])}
+                for size, record in content.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise SparseVAEError(f"{path}: unreadable as the retina control ({error!r})") from None
 
 
 #: the retina control's detection floor, fixed a priori: below this share of the constructed
 #: centre-surround fields labelled centre-surround, the classifier cannot see what claim 3a looks for, so
 #: an absent effect reads "not observed" (a floor effect), never "contradicted".
-RETINA_MIN_DETECTION = 0.8
-#: per-run column of the injected-field detection rate, where the analysis reports one (optional).
-RETINA_DETECTION_KEY = "rf_cs_detection_rate"
+RETINA_MIN_DETECTION = catalogue.RETINA_DETECTABLE_RATE
+#: per-run columns of the detection rate at the run's own field noise (decoder, encoder fields), where the
+#: analysis reports them (optional): field kind -> column.
+RETINA_DETECTION_KEYS = {"decoder": "rf_cs_detection_rate", "encoder": "rf_enc_cs_detection_rate"}
 
 
 def retina_fields(ev: Evidence) -> None:
-    """Control of claim 3a (retina-like): on fields whose answer is known by construction
-    (``analysis.center_surround.control_bank``), no negative (blob, pedestal, Gabor) may be labelled
-    centre-surround (else "control failed"), and the share of positives detected is the test's
-    detection rate: below ``RETINA_MIN_DETECTION`` the row reads "not observed" (the floor, recorded in
-    ``ev.retina_detection``). Run when the study has a natural-image dataset."""
+    """Control of claim 3a (retina-like): on fields whose answer is known by construction (analysis'
+    ``controls/retina.json``: opposite-sign DoGs over surround ratios, the whitening filter's PSF, blobs,
+    a pedestal, a Gabor), no negative may be labelled centre-surround (else "control failed"), and the
+    share of positives detected is the test's detection rate: below ``RETINA_MIN_DETECTION`` the row
+    reads "not observed" (the floor, recorded in ``ev.retina_detection``). Run when the study has a
+    natural-image dataset; "not tested" without the control file."""
     if not any(ev.sources.get(d) in NATURAL_SOURCES for d, _ in ev.groups()):
         return
-    false_pos, missed, positives = [], [], 0
-    for size in RETINA_CONTROL_SIZES:
-        expected = {name: want for name, (_, want) in control_bank(size).items()}
-        positives += sum(expected.values())
-        for name, got in _retina_labels(size)[1]:
-            if got != expected[name]:
-                (missed if expected[name] else false_pos).append(f"{name} at {size}x{size}")
+    bank = ev.retina_control
+    if not bank:
+        ev.add("0", "", "", "centre-surround classifier", "not tested", "",
+               "No retina control (controls/retina.json) was given to the report.", claim=RETINA_CONTROL_CLAIM)
+        control_result(ev, "retina_fields", None)
+        return
+    false_pos, missed, positives, total = [], [], 0, 0
+    for size, record in sorted(bank.items()):
+        positives += sum(record["expected"].values())
+        total += len(record["expected"])
+        for name, want in record["expected"].items():
+            if bool(record["labels"].get(name)) != bool(want):
+                (missed if want else false_pos).append(f"{name} at {size}x{size}")
     rate = 1 - len(missed) / positives if positives else math.nan
     ev.retina_detection = rate
-    passed = not false_pos
-    kinds = ", ".join(f"{name} ({'yes' if want else 'no'})" for name, (_, want) in control_bank(8).items())
-    evidence = (f"{len(control_bank(8))} constructed fields (should be centre-surround?): {kinds}; at patch sides "
-                f"{', '.join(map(str, RETINA_CONTROL_SIZES))}. Detection rate {rate:.2f} of {positives} "
+    first = bank[min(bank)]["expected"]
+    kinds = ", ".join(f"{name} ({'yes' if want else 'no'})" for name, want in first.items())
+    evidence = (f"{len(first)} constructed fields (should be centre-surround?): {kinds}; at patch sides "
+                f"{', '.join(map(str, sorted(bank)))}. Detection rate {rate:.2f} of {positives} "
                 f"centre-surround fields (floor {RETINA_MIN_DETECTION:g})"
                 + (f"; missed: {'; '.join(missed)}." if missed else "."))
     if false_pos:
@@ -234,29 +241,30 @@ def retina_fields(ev: Evidence) -> None:
     else:
         verdict = "supported"
         evidence += " No negative is labelled centre-surround."
-    total = len(control_bank(8)) * len(RETINA_CONTROL_SIZES)
     ev.add("0", "", "", "centre-surround classifier", verdict, f"{total - len(missed) - len(false_pos)}/{total} fields",
            evidence, claim=RETINA_CONTROL_CLAIM)
-    control_result(ev, "retina_fields", passed)
+    control_result(ev, "retina_fields", not false_pos)
 
 
 def retina_floor(ev: Evidence, dataset: str, latent: int) -> str:
     """Why claim 3a cannot be observed on this group ("" when it can): the control's detection rate,
-    or the runs' own injected-field detection rate (``RETINA_DETECTION_KEY``), below the floor."""
+    or the runs' own detection rate at their fields' noise (``RETINA_DETECTION_KEYS``, decoder or
+    encoder fields), below the floor."""
     rate = getattr(ev, "retina_detection", math.nan)
     if not math.isnan(rate) and rate < RETINA_MIN_DETECTION:
         return f"the classifier detects {rate:.2f} of the constructed centre-surround fields (floor {RETINA_MIN_DETECTION:g})"
-    rates = [ev.stat(dataset, latent, p, RETINA_DETECTION_KEY) for p in ("normal", "laplace")]
-    low = [f"{p} {s.mean:.2f}" for p, s in zip(("normal", "laplace"), rates) if s.n and s.mean < RETINA_MIN_DETECTION]
+    low = [f"{p} {kind} {s.mean:.2f}" for kind, key in RETINA_DETECTION_KEYS.items() for p in ("normal", "laplace")
+           for s in [ev.stat(dataset, latent, p, key)] if s.n and s.mean < RETINA_MIN_DETECTION]
     return (f"the runs detect too few injected centre-surround fields ({', '.join(low)}; floor "
             f"{RETINA_MIN_DETECTION:g})") if low else ""
 
 
 # -- the estimators' known-answer controls (analysis writes <results>/controls/estimators.json) ---------
 #: metric -> the estimator whose known-answer control gates it.
-ESTIMATOR_OF = {"label_info_total": "label_info", "label_info_top1": "label_info", "label_info_auc": "label_info",
-                "label_info_mean": "label_info", "label_info_max": "label_info",
-                "probe_accuracy_sampled": "probe_sampled"}
+ESTIMATOR_OF = {"label_info_total": "label_info", "label_info_top1": "label_info", "label_info_top2": "label_info",
+                "label_info_auc": "label_info", "label_info_mean": "label_info", "label_info_max": "label_info",
+                "probe_accuracy_sampled": "probe_sampled",
+                "probe_accuracy_sampled_additive": "probe_sampled_additive", "used_dims_2d": "rate"}
 #: prior -> the posterior family its runs use (the estimators' controls are per posterior family).
 POSTERIOR_OF = {"normal": "gaussian", "laplace": "gaussian", "cauchy": "cauchy"}
 _ROW_KEYS = ("bias", "bias_low", "bias_high")
@@ -300,16 +308,23 @@ def read_estimator_controls(path: Path | str) -> dict[tuple[str, str], dict[str,
     return out
 
 
-def _estimator_passes(row: Mapping[str, float], metric: str) -> bool:
-    """The estimator's known-answer bias interval lies within half the reading metric's margin, so two
-    families' opposite biases together stay under one margin and cannot make a verdict alone."""
+#: metrics that add an estimator's per-dimension value over several dims: how many (None: every dim of the
+#: code), so a per-dim bias b is a bias of up to (dims x b) in the metric
+SUMMED_DIMS: dict[str, int | None] = {"label_info_total": None, "label_info_auc": None, "label_info_top2": 2}
+
+
+def _estimator_passes(row: Mapping[str, float], metric: str, latent: int) -> bool:
+    """The estimator's known-answer bias interval, scaled to the metric (a sum over dims carries the
+    per-dim bias once per dim), lies within half the metric's margin, so two families' opposite biases
+    together stay under one margin and cannot make a verdict alone."""
     margin = catalogue.margin_of(metric)[0] or 0.0  # no margin: any known bias fails
-    return -margin / 2 <= row["bias_low"] and row["bias_high"] <= margin / 2
+    dims = SUMMED_DIMS.get(metric, 1) or latent
+    return -margin / 2 <= dims * row["bias_low"] and dims * row["bias_high"] <= margin / 2
 
 
-def estimator_failures(ev: Evidence, metrics: Collection[str], priors: Collection[str]) -> list[str]:
+def estimator_failures(ev: Evidence, metrics: Collection[str], priors: Collection[str], latent: int = 1) -> list[str]:
     """The estimator controls these metrics read that failed for these priors' posterior families
-    (``_estimator_passes``); [] when the controls were not run (``ev.estimators`` None)."""
+    (``_estimator_passes``, at this latent size); [] when the controls were not run (``ev.estimators`` None)."""
     if not ev.estimators:
         return []
     failed = []
@@ -317,7 +332,7 @@ def estimator_failures(ev: Evidence, metrics: Collection[str], priors: Collectio
         name = ESTIMATOR_OF.get(metric)
         for family in sorted({POSTERIOR_OF.get(p, p) for p in priors}):
             row = ev.estimators.get((name, family)) if name else None
-            if row is not None and not _estimator_passes(row, metric):
+            if row is not None and not _estimator_passes(row, metric, latent):
                 failed.append(f"estimator {name} on {family} codes: bias {row['bias']:+.3g} "
                               f"[{row['bias_low']:+.3g}, {row['bias_high']:+.3g}] for {metric}")
     return list(dict.fromkeys(failed))
@@ -333,7 +348,8 @@ def estimator_controls(ev: Evidence) -> None:
         return
     for (name, family), row in ev.estimators.items():
         metrics = [m for m, e in ESTIMATOR_OF.items() if e == name]
-        ok = all(_estimator_passes(row, m) for m in metrics) if metrics else True
+        # per dimension here (latent 1); a verdict's gate scales a summed metric by its latent size
+        ok = all(_estimator_passes(row, m, 1) for m in metrics) if metrics else True
         exact = f", exact {row['exact']:.3g}" if "exact" in row else ""
         evidence = (f"{name} on {family} codes (N = {row.get('n', math.nan):.0f}{exact}): bias {row['bias']:+.3g} "
                     f"[{row['bias_low']:+.3g}, {row['bias_high']:+.3g}]; pass: within half the margin of "

@@ -50,6 +50,8 @@ class Evidence:
         self.fixed_noise: set[str] = set()  # datasets with a fixed noise sd (conclusion 1 leaves them out)
         self.reference_mse: dict[str, float] = {}  # dataset -> the mean-image predictor's MSE
         self.retina_detection = float("nan")  # the retina control's detection rate (controls.retina_fields)
+        #: the centre-surround classifier's control as analysis wrote it (``controls.read_retina_control``)
+        self.retina_control: Mapping[int, Any] | None = None
         self.generators = dict(generators or {})  # dataset -> prior family that generated it (or None)
         self.training_failed: set[str] = set()  # datasets whose training control failed
         self.df, self.confidence, self.sources, self.figures = df, confidence, sources, figure_names
