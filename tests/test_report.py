@@ -118,6 +118,7 @@ def _metrics(dataset: str, prior: str, latent: int, i: int) -> dict:
         "rf_localization": (0.3 + 0.3 * (prior == "laplace") + 0.01 * i) if natural else None,
         "used_dims": latent - k % 2, "used_dims_001": latent, "used_dims_050": latent - 1,
         "active_at_once": 0.9 - 0.2 * k + 0.01 * i, "hoyer_excess": 0.05 * k + 0.01 * i,
+        "hoyer_excess_sampled": 0.04 * k + 0.01 * i,
         "label_info_mean": (0.1 + 0.1 * k + 0.01 * i) if labelled else None,
         "label_info_max": (0.3 + 0.1 * k) if labelled else None,
         "probe_accuracy_sampled": (0.5 + 0.1 * k + 0.01 * i) if labelled else None,
@@ -538,7 +539,7 @@ def test_verdicts_of_the_built_study(built):
     assert get("4", "digits")["verdict"] == "inconclusive"  # 3 seeds: the exact count test cannot reject
     assert get("2a", "natural")["verdict"] == "not tested"
     assert get("5", "synthetic")["verdict"] == "supported"  # laplace: fewer dims active at once, more Hoyer excess
-    assert get("5", "synthetic")["metric"] == "active_at_once, hoyer_excess"
+    assert get("5", "synthetic")["metric"] == "active_at_once, hoyer_excess_sampled"  # the sampled code
     assert get("2a", "synthetic")["metric"] == "template_matched_cos"
 
 
@@ -1057,7 +1058,8 @@ def test_the_report_prints_each_claim_in_the_talks_words_with_its_deviation():
 def _judged_evidence(df, sources=None, **kw):
     """The Evidence after every judge ran (its rows and each row's comparisons)."""
     ev = conclusions._evidence(df, (), 0.95, sources or {d: d for d in df["dataset"]}, {}, None, None,
-                               kw.get("estimators"), kw.get("fixed_noise", ()), kw.get("reference_mse"))
+                               kw.get("estimators"), kw.get("fixed_noise", ()), kw.get("reference_mse"),
+                               kw.get("retina"))
     for c in conclusions.CONCLUSIONS.values():
         c.judge(ev)
     return ev
@@ -1092,10 +1094,11 @@ def test_conclusion_2_reads_the_threshold_free_summaries_when_present():
     reversed_total = {"normal": 3.0, "laplace": 2.0, "cauchy": 1.0}  # the threshold-free total disagrees
     df["label_info_total"] = df["prior"].map(reversed_total) + 0.01 * df["seed"]
     df["probe_accuracy_sampled"] = df["prior"].map(reversed_total) / 10 + 0.001 * df["seed"]
+    df["probe_accuracy_sampled_additive"] = df["probe_accuracy_sampled"]
     df["label_info_top1"] = df["label_info_mean"]
     df["label_info_auc"] = df["label_info_mean"] / 2
     a = _verdict(df, "2a").loc[0]
-    assert a["metric"] == "label_info_total, probe_accuracy_sampled" and a["verdict"] == "contradicted"
+    assert a["metric"] == "label_info_total, probe_accuracy_sampled_additive" and a["verdict"] == "contradicted"
     assert "Older metrics" not in a["evidence"]
     c = _verdict(df, "2c").loc[0]
     assert c["metric"] == "label_info_top1, label_info_auc" and c["verdict"] == "supported"
@@ -1111,10 +1114,13 @@ def test_a_verdict_reading_an_estimator_is_gated_by_its_known_answer_control(tmp
     estimators = controls.read_estimator_controls(path)
     assert estimators["label_info", "gaussian"]["n"] == 2000  # the study's N, not the small one
     df = _frame({"normal": [0.5, 0.51, 0.52], "laplace": [0.7, 0.71, 0.72], "cauchy": [0.9, 0.91, 0.92]},
-                "label_info_total", dataset="digits")
+                "label_info_total", dataset="digits", latent=2)
     v = conclusions.compute_verdicts(df, (), 0.95, {"digits": "digits"}, estimators=estimators)
     get = lambda c: v[v.conclusion == c].iloc[-1]  # noqa: E731
-    assert get("2a")["verdict"] == "supported"  # gaussian posteriors only: bias 0.004 within half of 0.1
+    assert get("2a")["verdict"] == "supported"  # gaussian only: 2 dims x [0.001, 0.007] within half of 0.1
+    # a sum over 20 dims carries the per-dim bias 20 times: [0.02, 0.14] is beyond half the margin
+    wide = conclusions.compute_verdicts(df.assign(latent=20), (), 0.95, {"digits": "digits"}, estimators=estimators)
+    assert wide[wide.conclusion == "2a"].iloc[-1]["verdict"] == "control failed"
     assert get("2b")["verdict"] == "control failed" and "estimator label_info on cauchy codes" in get("2b")["evidence"]
     rows = v[v.claim == controls.ESTIMATOR_CONTROL_CLAIM]
     assert sorted(rows["verdict"]) == ["control failed", "supported"]
