@@ -29,7 +29,7 @@ TRAIN = 1
 #: bump when a metrics.json value, latents.npz or a baseline changes (reruns analyses and the report).
 ANALYSIS = 2
 #: bump when a report table, verdict or figure changes (reruns the report only).
-REPORT = 2
+REPORT = 3
 
 #: stage name -> the module whose imports define the stage's code (``codehash.stage_hash``).
 ENTRY_MODULES: dict[str, str] = {
