@@ -90,6 +90,23 @@ def test_same_seed_same_numbers(data_file: Path, tmp_path: Path) -> None:
         assert torch.equal(a, b), name
 
 
+def kill_at_first_checkpoint(data_file: Path, spec: dict, run_dir: Path, device: str) -> list[str]:
+    """Start `sparse-vae train` in a subprocess and SIGKILL it once its first checkpoint exists; returns
+    the command, to rerun it."""
+    command = [sys.executable, "-m", "sparse_vae", "train", "--data", str(data_file),
+               "--spec", json.dumps(spec), "--run-dir", str(run_dir), "--threads", "1", "--device", device]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "checkpoint.pt").exists():
+        assert process.poll() is None, "training finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    return command
+
+
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
@@ -99,17 +116,7 @@ def test_killed_run_resumes_to_identical_results(data_file: Path, tmp_path: Path
     train_run(data_file, spec, tmp_path / "uninterrupted", device=device)
 
     run_dir = tmp_path / "killed"
-    command = [sys.executable, "-m", "sparse_vae", "train", "--data", str(data_file),
-               "--spec", json.dumps(spec), "--run-dir", str(run_dir), "--threads", "1", "--device", device]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not (run_dir / "checkpoint.pt").exists():
-        assert process.poll() is None, "training finished before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
+    command = kill_at_first_checkpoint(data_file, spec, run_dir, device)
     assert not (run_dir / "model.pt").exists() and not (run_dir / "train.json").exists()
 
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
@@ -151,16 +158,7 @@ def test_a_checkpoint_of_another_training_version_is_never_resumed(data_file: Pa
 
     spec = make_spec("laplace", epochs=40)
     run_dir = tmp_path / "killed"
-    command = [sys.executable, "-m", "sparse_vae", "train", "--data", str(data_file),
-               "--spec", json.dumps(spec), "--run-dir", str(run_dir), "--threads", "1", "--device", "cpu"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not (run_dir / "checkpoint.pt").exists():
-        assert process.poll() is None, "training finished before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_at_first_checkpoint(data_file, spec, run_dir, "cpu")
     monkeypatch.setattr(versions, "TRAIN", versions.TRAIN + 1)
     capsys.readouterr()
     summary = train_run(data_file, spec, run_dir)

@@ -6,6 +6,7 @@
 import shlex
 
 from sparse_vae import versions
+from sparse_vae.paths import run_file
 from sparse_vae.config import canonical_json, dataset_priors, generating_family
 from sparse_vae.data import DOWNLOADABLE
 
@@ -47,14 +48,14 @@ def study_runs():
 
 def run_files(name):
     return [
-        f"{RESULTS}/runs/{d}/{p}/z{z}/seed{s}/{name}"
+        run_file(RESULTS, d, p, z, s, name)
         for d, p, z, s in study_runs()
     ]
 
 
 def pack_files(seeds, name):
     """One file per run of a pack (dataset, prior and latent stay wildcards)."""
-    return [f"{RESULTS}/runs/{{dataset}}/{{prior}}/z{{latent}}/seed{s}/{name}" for s in seeds]
+    return [run_file(RESULTS, "{dataset}", "{prior}", "{latent}", s, name) for s in seeds]
 
 
 def data_version(wildcards):
@@ -120,7 +121,7 @@ def draws_figures(seeds):
             return ""
         if int(representative) not in seeds:
             return "--no-figures"
-        run_dir = f"{RESULTS}/runs/{wildcards.dataset}/{wildcards.prior}/z{wildcards.latent}/seed{representative}"
+        run_dir = run_file(RESULTS, wildcards.dataset, wildcards.prior, wildcards.latent, representative, "")
         return f"--figures-for {shlex.quote(run_dir)}"
 
     return flags
@@ -134,3 +135,14 @@ def gpu_resources():
     if TRAIN_RESOURCES["gpu_model"]:
         request["gpu_model"] = TRAIN_RESOURCES["gpu_model"]
     return request
+
+
+# -- report --------------------------------------------------------------------------------
+
+def figure_category(wildcards):
+    """The report category of a figure of report/figures/, by its name (report.figures, talk_figures)."""
+    if wildcards.name == "scorecard":
+        return "1. Scorecard"
+    if wildcards.name.startswith("talk_"):
+        return "2. The talk's figures"
+    return "3. Figure panels"

@@ -17,15 +17,6 @@ localrules:
 report: "../report/workflow.rst"
 
 
-def figure_category(wildcards):
-    """The report category of a figure of report/figures/, by its name (report.figures, talk_figures)."""
-    if wildcards.name == "scorecard":
-        return "1. Scorecard"
-    if wildcards.name.startswith("talk_"):
-        return "2. The talk's figures"
-    return "3. Figure panels"
-
-
 rule report:
     input:
         metrics=run_files("metrics.json"),
