@@ -177,7 +177,8 @@ def bump(name: str) -> Callable[[str], str]:
 
 
 def stage_of(rule: str) -> str:
-    return {"prepare": "data", "download": "data", "baseline": "analyze", "report": "report"}.get(
+    return {"prepare": "data", "download": "data", "baseline": "analyze", "estimator_controls": "analyze",
+            "report": "report"}.get(
         rule, "train" if rule.startswith("train") else "analyze" if rule.startswith("analyze") else rule)
 
 

@@ -10,6 +10,12 @@ CONTROLS_OUTPUT = f"{RESULTS}/controls/estimators.json"
 RETINA_CONTROL_OUTPUT = f"{RESULTS}/controls/retina.json"
 
 
+# A minute of CPU, once per study: run where Snakemake runs (like prepare and report), not as a
+# Slurm job.
+localrules:
+    estimator_controls,
+
+
 rule estimator_controls:
     output:
         estimators=CONTROLS_OUTPUT,
