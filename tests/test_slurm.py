@@ -599,7 +599,7 @@ def test_requeued_job_is_rerun(accounting_cluster: Cluster, tmp_path: Path) -> N
         # Kill it once its first training has started.
         train_log = tmp_path / "results" / "tiny" / "logs" / "train" / "digits"
         deadline = time.monotonic() + 300
-        while not list(train_log.glob("*/z2/seed1.log")) and time.monotonic() < deadline:
+        while not list(train_log.glob("*/z2/pack1.log")) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert job_state(job_id) == "RUNNING"
         slurm("scontrol", "requeue", job_id)
