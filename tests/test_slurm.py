@@ -445,7 +445,8 @@ def test_tiny_study_runs_through_slurm(
     assert len(job_ids) == math.ceil(len(runs) / runs_per_job), out[-6000:]
     for job in job_ids:
         details = job_details(job)
-        assert job_field(details, "Comment") == "rule_run_analyze_train", details
+        # the group job of one pack: its train_pack<n> and analyze_pack<n> jobs
+        assert re.fullmatch(r"rule_run_analyze_pack(\d+)_train_pack\1", job_field(details, "Comment")), details
         assert "gpu" not in details  # resources.train.gpu is 0 in the preset: no GPU is requested
 
     declared = declared_resources(yaml.safe_load(TINY.read_text()))
