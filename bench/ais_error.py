@@ -25,7 +25,7 @@ from sparse_vae.analysis.metrics import iwae_bound
 from sparse_vae.analysis.model_passes import importance_log_weights
 from sparse_vae.data import prepare
 from sparse_vae.data.io import load_dataset
-from sparse_vae.model import load_model
+from sparse_vae.model_io import load_model
 from sparse_vae.train import train_run
 
 SETTINGS = ((1000, 16, 5), (1000, 16, 3), (300, 16, 5))  # (steps, chains, leapfrog)

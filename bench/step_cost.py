@@ -18,7 +18,8 @@ import time
 import torch
 
 from sparse_vae.grid import CandidateAdam
-from sparse_vae.model import _HALF_LOG_2PI, VAE, build_model
+from sparse_vae.distributions import HALF_LOG_2PI
+from sparse_vae.model import VAE, build_model
 from sparse_vae.train import set_threads
 
 #: name -> (input dim, latent, hidden, decoder, likelihood, obs_scale, batch size, prior)
@@ -44,7 +45,7 @@ def reference_log_likelihood(self: VAE, x: torch.Tensor, z: torch.Tensor) -> tor
     out = self.decoder(z)
     log_sd = self._obs_log_sd()
     residual = (x - self._mean(out)) * torch.exp(-log_sd)
-    return -(0.5 * residual.square() + log_sd + _HALF_LOG_2PI).sum(-1)
+    return -(0.5 * residual.square() + log_sd + HALF_LOG_2PI).sum(-1)
 
 
 def step_seconds(shape: tuple, steps: int) -> float:

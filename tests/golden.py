@@ -142,7 +142,8 @@ def _fixture_run(data: Path, run_dir: Path, prior: str, decoder: str, seed: int)
     depend on the analysis code alone."""
     import torch
 
-    from sparse_vae.model import build_model, save_model
+    from sparse_vae.model import build_model
+    from sparse_vae.model_io import save_model
 
     run_spec = spec(prior, "iwae", decoder, "gaussian", TRAIN, seed=seed)
     model = build_model(run_spec, input_dim=16)

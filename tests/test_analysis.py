@@ -73,6 +73,11 @@ class LinearGaussianVAE(nn.Module):
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return Normal(self.decode(z), self.sigma).log_prob(x).sum(-1)
 
+    def log_weights(self, x: torch.Tensor, q: Normal | Cauchy, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`VAE.log_weights`' contract from torch.distributions: (log p(x|z), per-dim log q - log p)."""
+        z = q.rsample((n,))
+        return self.log_likelihood(x, z), q.log_prob(z) - self.prior().log_prob(z)
+
     # exact quantities of the linear-Gaussian model (Gaussian posterior only)
     def exact_log_px(self, x: torch.Tensor) -> torch.Tensor:
         cov = self.W.double() @ self.W.double().T + self.sigma**2 * torch.eye(len(self.b), dtype=torch.float64)
@@ -168,10 +173,18 @@ def test_iwae_increases_with_k() -> None:
 
 
 def test_importance_weights_are_chunking_invariant_in_distribution_and_shape() -> None:
+    """One draw per chunk and one chunk for all draws both give E log w = the exact ELBO of the
+    linear-Gaussian model (and log p(x|z) its exact expected reconstruction term): a chunk loop that
+    misaligned or repeated draws would miss it by many standard errors."""
     model, x = linear_gaussian()
-    torch.manual_seed(3)
-    a = model_passes.importance_log_weights(model, x[:5], 7, chunk_elements=1)  # one draw per chunk
-    assert a[0].shape == (7, 5) and a[0].dtype == torch.float64
+    x, n = x[:5], 4000
+    elbo = model.exact_elbo(x)
+    for chunk in (1, model_passes.CHUNK_ELEMENTS):
+        torch.manual_seed(3)
+        log_lik, log_w = model_passes.importance_log_weights(model, x, n, chunk_elements=chunk)
+        assert log_w.shape == log_lik.shape == (n, 5) and log_w.dtype == torch.float64
+        se = log_w.std(0) / math.sqrt(n)
+        assert ((log_w.mean(0) - elbo).abs() < 4 * se + 1e-9).all(), (chunk, log_w.mean(0) - elbo, se)
     with pytest.raises(ValueError):
         model_passes.importance_log_weights(model, x, 0)
 
@@ -627,7 +640,9 @@ def test_adding_a_metric_touches_only_the_catalogue_and_its_group(tmp_path: Path
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("prior", "kl"), [("normal", "closed_form"), ("laplace", "monte_carlo"), ("cauchy", "monte_carlo")])
 def test_analyze_run_on_a_real_saved_model(tmp_path: Path, prior: str, kl: str) -> None:
-    model_module = pytest.importorskip("sparse_vae.model")
+    from sparse_vae import model as model_module
+    from sparse_vae.model_io import save_model
+
     data, _, _ = synthetic_case(tmp_path, latent=2, n_test=120)
     spec = {
         "dataset": "synthetic", "prior": {"name": prior, "scale": 1.0, "kl": kl, "kl_samples": 1},
@@ -638,7 +653,7 @@ def test_analyze_run_on_a_real_saved_model(tmp_path: Path, prior: str, kl: str) 
     torch.manual_seed(0)
     model = model_module.build_model(spec, 16)
     run_dir = tmp_path / "runs" / "synthetic" / prior / "z2" / "seed7"
-    model_module.save_model(run_dir / "model.pt", model, spec, {"image_shape": [4, 4]})
+    save_model(run_dir / "model.pt", model, spec, {"image_shape": [4, 4]})
     report = analysis.analyze_run(data, run_dir, dict(PARAMS, iwae_samples=30, max_examples=80), threads=1)
     assert read_metrics(run_dir) == report
     check_layout(report, latent=2)  # evaluation KL is closed form even when training used Monte Carlo

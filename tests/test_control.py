@@ -16,7 +16,7 @@ import yaml
 
 from sparse_vae.data import load_dataset, prepare
 from sparse_vae.analysis.recovery import abs_cosine_matrix, fastica_dictionary, matched_abs_cosine
-from sparse_vae.model import load_model
+from sparse_vae.model_io import load_model
 from sparse_vae.train import train_run
 
 torch.set_num_threads(1)

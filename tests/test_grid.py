@@ -12,7 +12,8 @@ import torch
 
 from sparse_vae.errors import TrainingDiverged
 from sparse_vae.grid import CandidateAdam, CandidateBook
-from sparse_vae.model import build_model, export_candidate, load_model
+from sparse_vae.model import build_model
+from sparse_vae.model_io import export_candidate, load_model
 from sparse_vae.train import Trainer, train_run
 from test_train import data_file, make_spec, template_images  # noqa: F401  (data_file is a fixture)
 

@@ -1,6 +1,6 @@
 """Corrupt torch files stop with one line naming the file and what to do (retrain that run), never
 with torch's zip-reader traceback: model.pt is the one torch file the analysis loads
-(``model.load_model``; training's checkpoint.pt is a cache that an unreadable copy restarts)."""
+(``model_io.load_model``; training's checkpoint.pt is a cache that an unreadable copy restarts)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import yaml
 
 from sparse_vae.data.io import Dataset, save_dataset
 from sparse_vae.errors import SparseVAEError
-from sparse_vae.model import build_model, load_model, save_model
+from sparse_vae.model import build_model
+from sparse_vae.model_io import load_model, save_model
 
 SPEC = {
     "dataset": "synthetic", "prior": {"name": "laplace", "scale": 1.0, "kl": "closed_form", "kl_samples": 1},

@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from torch.distributions import Bernoulli, Cauchy, Normal  # noqa: E402
 
-from sparse_vae.model import OBS_SD_MIN, VAE, LossTerms, build_model, load_model, save_model  # noqa: E402
+from sparse_vae.model import OBS_SD_MIN, VAE, LossTerms, build_model  # noqa: E402
+from sparse_vae.model_io import load_model, save_model  # noqa: E402
 
 # prior entry name -> (family, posterior): the talk's three VAEs and a Cauchy prior with a Gaussian posterior
 ENTRIES = {"normal": ("normal", "gaussian"), "laplace": ("laplace", "gaussian"), "cauchy": ("cauchy", "cauchy"),
@@ -358,7 +359,7 @@ def test_iwae_bound_is_the_log_mean_of_the_importance_weights():
 def test_grouped_input_is_each_groups_data_through_its_candidates():
     """A (G, B, in) input to K = G x c candidates equals feeding group g's rows to each of its c
     candidates separately; the log-likelihood of grouped data likewise."""
-    from sparse_vae.model import CandidateLinear
+    from sparse_vae.stacked import CandidateLinear
 
     torch.manual_seed(0)
     layer = CandidateLinear(6, 5, 3)

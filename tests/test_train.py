@@ -17,7 +17,7 @@ import torch
 
 from sparse_vae.data.io import Dataset, save_dataset
 from sparse_vae.errors import TrainingDiverged
-from sparse_vae.model import load_model
+from sparse_vae.model_io import load_model
 from sparse_vae.train import train_run
 
 torch.set_num_threads(1)

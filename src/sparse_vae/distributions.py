@@ -40,6 +40,7 @@ __all__ = [
     "CAUCHY_U_MIN",
     "LOG_SCALE_MAX",
     "DEFAULT_POSTERIOR",
+    "HALF_LOG_2PI",
     "POSTERIORS",
     "POSTERIOR_SCALE_MIN",
     "PRIOR_FAMILIES",
@@ -74,7 +75,7 @@ LOG_SCALE_MAX = 5.0
 CAUCHY_U_MIN = 1e-6
 
 _HALF_LOG_2PIE = 0.5 * math.log(2 * math.pi * math.e)
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 _LOG_PI = math.log(math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 
@@ -120,7 +121,7 @@ def standard_log_density(posterior: str, eps: Tensor) -> Tensor:
     skips that residual (tested against `log_prob` in tests/test_distributions.py).
     """
     if posterior == "gaussian":
-        return -0.5 * eps.square() - _HALF_LOG_2PI
+        return -0.5 * eps.square() - HALF_LOG_2PI
     return -torch.log(1 + eps.square()) - _LOG_PI    # log(1 + t), not log1p: see `softplus`
 
 
@@ -131,7 +132,7 @@ def prior_log_density(family: str, z: Tensor, scale: float) -> Tensor:
     t = z if scale == 1.0 else z * (1.0 / scale)
     log_scale = math.log(scale)
     if family == "normal":
-        return -0.5 * t.square() - (_HALF_LOG_2PI + log_scale)
+        return -0.5 * t.square() - (HALF_LOG_2PI + log_scale)
     if family == "laplace":
         return -t.abs() - (math.log(2.0) + log_scale)
     return -torch.log(1 + t.square()) - (_LOG_PI + log_scale)

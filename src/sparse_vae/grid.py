@@ -1,7 +1,7 @@
 """A grid of training settings trained as one batched model: per-candidate Adam and stopping rule.
 
 Why batched: the study's small models are bound by per-kernel overhead more than arithmetic, so K
-candidates stacked along a leading axis (`model.CandidateLinear`) cost less than K runs (bench/).
+candidates stacked along a leading axis (`stacked.CandidateLinear`) cost less than K runs (bench/).
 What must stay per candidate is everything that makes them independent runs: the learning rate and
 Adam's moments (`CandidateAdam`), and the stopping rule, kept weights and fate (`CandidateBook`).
 A candidate that stops leaves the stacked model (`CandidateAdam.keep`, `train.Trainer._compact`),

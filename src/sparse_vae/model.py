@@ -26,19 +26,16 @@ Barello et al.) and keeps an identity output so the columns of W are the diction
 from __future__ import annotations
 
 import math
-import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from sparse_vae.atomic import atomic_open
 from sparse_vae.distributions import (
     DEFAULT_POSTERIOR,
+    HALF_LOG_2PI,
     check_pairing,
     kl_divergence,
     make_posterior,
@@ -48,20 +45,18 @@ from sparse_vae.distributions import (
     standard_draws,
     standard_log_density,
 )
+from sparse_vae.stacked import CandidateLinear, Noise, mlp
 
-__all__ = ["OBS_SD_MIN", "LossTerms", "Noise", "VAE", "build_model", "export_candidate", "iwae_bound",
-           "load_model", "prior_family_and_posterior", "save_model"]
+__all__ = ["OBS_SD_MIN", "LossTerms", "VAE", "build_model", "iwae_bound", "prior_family_and_posterior"]
 
 OBS_SD_MIN = 1e-3            # floor of the Gaussian pixel sd (learned or fixed)
 OBS_SD_INIT = 0.1            # initial learned pixel sd when no data sd is given (build_model passes the data's)
 _LOG_OBS_SD_MIN = math.log(OBS_SD_MIN)
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 DECODERS = ("mlp", "linear")
 LIKELIHOODS = ("gaussian", "bernoulli")
 KL_METHODS = ("closed_form", "monte_carlo")
 OBJECTIVES = ("elbo", "iwae")
-_CHECKPOINT_KEYS = ("spec", "input_dim", "state_dict")
 
 
 def iwae_bound(log_w: Tensor, dim: int = 0) -> Tensor:
@@ -79,21 +74,6 @@ def iwae_bound(log_w: Tensor, dim: int = 0) -> Tensor:
     return torch.logsumexp(log_w, dim) - math.log(log_w.shape[dim])
 
 
-@dataclass
-class Noise:
-    """Where a model's reparameterisation draws come from (`VAE.noise`; None: torch's global RNG).
-
-    `generators`: one torch.Generator per group of candidates; `groups`: the group of each of the
-    K candidates ((K,) long tensor), or None for one group shared by all. A pack of seeds x learning
-    rates (`sparse_vae.pack`) gives every seed its own generator and the seed's candidates one group:
-    a seed's candidates share their draws (as a grid's do) and see exactly the draws that seed's run
-    alone would see, whatever else is in the pack.
-    """
-
-    generators: list[torch.Generator]
-    groups: Tensor | None = None
-
-
 class LossTerms(NamedTuple):
     """Loss terms of one batch, all in nats per example and still attached to the graph."""
 
@@ -103,58 +83,38 @@ class LossTerms(NamedTuple):
     kl_per_dim: Tensor  # (L,) mean over the batch, per latent dimension
 
 
-class CandidateLinear(nn.Module):
-    """K independent linear layers applied at once: weight (K, out, in), bias (K, out).
-
-    Input (..., K, B, in) -> (..., K, B, out): the candidate axis is always third from the end, so a
-    batch of posteriors (K, B, L) and their draws (S, K, B, L) pass through the same layers; a
-    (B, in) input (the data, shared by all candidates) gives (K, B, out). One
-    batched matmul (`baddbmm`) serves all K, which is why a grid of K settings costs about one run
-    on the small models (their steps are bound by per-kernel overhead, not arithmetic: bench/).
-    Parameter names match `nn.Linear`, so candidate k's slice is a plain layer's state.
-    A (G, B, in) input with G < K dividing K is grouped: G inputs, each shared by K/G consecutive
-    candidates (a pack's seeds, each with its own batch, times its learning rates), one batched
-    matmul with K/G candidates' weights side by side per group.
-    """
-
-    def __init__(self, candidates: int, n_in: int, n_out: int) -> None:
-        super().__init__()
-        # Every candidate starts from the same nn.Linear initialisation, drawn once: candidates differ
-        # only in their settings, and the draw (hence every later layer's) does not depend on K.
-        plain = nn.Linear(n_in, n_out)
-        self.weight = nn.Parameter(plain.weight.detach().expand(candidates, -1, -1).clone())
-        self.bias = nn.Parameter(plain.bias.detach().expand(candidates, -1).clone())
-
-    def forward(self, x: Tensor) -> Tensor:
-        k, n_in = self.weight.shape[0], self.weight.shape[-1]
-        if x.dim() == 2:  # one input (B, in) shared by all candidates (the data): a single matmul
-            out = torch.addmm(self.bias.reshape(-1), x, self.weight.reshape(-1, n_in).t())
-            return out.reshape(x.shape[0], k, -1).transpose(0, 1)
-        if x.dim() == 3 and x.shape[0] != k:  # grouped input (G, B, in)
-            g, b = x.shape[:2]
-            if k % g:
-                raise ValueError(f"{g} input groups do not divide {k} candidates")
-            weight = self.weight.reshape(g, -1, n_in).transpose(1, 2)         # (G, in, K/G * out)
-            out = torch.baddbmm(self.bias.reshape(g, 1, -1), x, weight)       # (G, B, K/G * out)
-            return out.reshape(g, b, k // g, -1).transpose(1, 2).reshape(k, b, -1)
-        lead = x.shape[:-3]
-        flat = x.movedim(-3, 0).reshape(k, -1, n_in)
-        out = torch.baddbmm(self.bias.unsqueeze(1), flat, self.weight.transpose(1, 2))
-        return out.reshape(k, *lead, x.shape[-2], -1).movedim(0, -3)
+def _check_settings(prior: str, posterior: str, decoder: str, likelihood: str, kl: str, kl_samples: int,
+                    objective: str, objective_samples: int) -> None:
+    """A ValueError naming the setting a VAE cannot be built with."""
+    check_pairing(prior, posterior, kl)
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown decoder {decoder!r}; expected one of {', '.join(DECODERS)}")
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {', '.join(LIKELIHOODS)}")
+    if kl not in KL_METHODS:
+        raise ValueError(f"unknown KL estimator {kl!r}; expected one of {', '.join(KL_METHODS)}")
+    if int(kl_samples) < 1:
+        raise ValueError(f"kl_samples must be >= 1, got {kl_samples}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")
+    if objective == "iwae" and int(objective_samples) < 2:
+        raise ValueError(f"objective iwae needs objective_samples >= 2, got {objective_samples}")
 
 
-def _mlp(sizes: list[int], candidates: int | None = None) -> nn.Sequential:
-    """Linear layers between consecutive sizes with ReLU between them (none after the last);
-    `candidates` K stacks K independent copies (`CandidateLinear`)."""
-    layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        if i > 0:
-            layers.append(nn.ReLU())
-        layers.append(nn.Linear(n_in, n_out) if candidates is None else CandidateLinear(candidates, n_in, n_out))
-    return nn.Sequential(*layers)
+def _fixed_obs_sd(obs_scale: str | float) -> float:
+    """A fixed Gaussian pixel sd: a number >= OBS_SD_MIN."""
+    try:
+        sd = float(obs_scale)
+    except (TypeError, ValueError):
+        sd = float("nan")
+    if not sd >= OBS_SD_MIN:
+        raise ValueError(f"obs_scale must be 'learned' or a number >= {OBS_SD_MIN}, got {obs_scale!r}")
+    return sd
 
 
 class VAE(nn.Module):
+    """Encoder, prior and decoder of one run (or of K stacked candidates); `forward` is its loss."""
+
     def __init__(
         self,
         input_dim: int,
@@ -182,19 +142,7 @@ class VAE(nn.Module):
         """
         super().__init__()
         posterior = DEFAULT_POSTERIOR.get(prior, "gaussian") if posterior is None else posterior
-        check_pairing(prior, posterior, kl)
-        if decoder not in DECODERS:
-            raise ValueError(f"unknown decoder {decoder!r}; expected one of {', '.join(DECODERS)}")
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {', '.join(LIKELIHOODS)}")
-        if kl not in KL_METHODS:
-            raise ValueError(f"unknown KL estimator {kl!r}; expected one of {', '.join(KL_METHODS)}")
-        if int(kl_samples) < 1:
-            raise ValueError(f"kl_samples must be >= 1, got {kl_samples}")
-        if objective not in OBJECTIVES:
-            raise ValueError(f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")
-        if objective == "iwae" and int(objective_samples) < 2:
-            raise ValueError(f"objective iwae needs objective_samples >= 2, got {objective_samples}")
+        _check_settings(prior, posterior, decoder, likelihood, kl, kl_samples, objective, objective_samples)
         self.input_dim, self.latent, self.hidden = int(input_dim), int(latent), [int(h) for h in hidden]
         self.prior_family, self.posterior_family = prior, posterior
         self.decoder_kind, self.likelihood = decoder, likelihood
@@ -205,13 +153,13 @@ class VAE(nn.Module):
         self.identity_mean = decoder == "linear" and likelihood == "gaussian"
 
         # Encoder: x -> hidden (ReLU) -> (loc, raw_scale), one pair per latent dimension.
-        self.encoder = _mlp([self.input_dim, *self.hidden, 2 * self.latent], candidates)
+        self.encoder = mlp([self.input_dim, *self.hidden, 2 * self.latent], candidates)
         # Decoder: z -> reversed hidden (ReLU) -> output (logits, or pre-sigmoid Gaussian mean).
         if decoder == "linear":
             self.decoder: nn.Module = (nn.Linear(self.latent, self.input_dim) if candidates is None
                                        else CandidateLinear(candidates, self.latent, self.input_dim))
         else:
-            self.decoder = _mlp([self.latent, *reversed(self.hidden), self.input_dim], candidates)
+            self.decoder = mlp([self.latent, *reversed(self.hidden), self.input_dim], candidates)
 
         # The prior's parameters are buffers, so that .to(device) moves them with the model.
         p = make_prior(prior, prior_scale, self.latent)
@@ -220,17 +168,12 @@ class VAE(nn.Module):
         self.prior_scale_value = float(prior_scale)
         self._prior_cls = type(p)
 
-        self.obs_learned = False
-        if likelihood == "gaussian":
-            if obs_scale == "learned":
-                self.obs_learned = True
-                shape = (self.input_dim,) if candidates is None else (candidates, 1, self.input_dim)
-                self.obs_log_sd = nn.Parameter(torch.full(shape, math.log(max(float(obs_sd_init), OBS_SD_MIN))))
-            else:
-                sd = float(obs_scale)
-                if not sd >= OBS_SD_MIN:
-                    raise ValueError(f"obs_scale must be 'learned' or a number >= {OBS_SD_MIN}, got {obs_scale!r}")
-                self.register_buffer("obs_log_sd", torch.tensor(math.log(sd)))
+        self.obs_learned = likelihood == "gaussian" and obs_scale == "learned"
+        if self.obs_learned:
+            shape = (self.input_dim,) if candidates is None else (candidates, 1, self.input_dim)
+            self.obs_log_sd = nn.Parameter(torch.full(shape, math.log(max(float(obs_sd_init), OBS_SD_MIN))))
+        elif likelihood == "gaussian":
+            self.register_buffer("obs_log_sd", torch.tensor(math.log(_fixed_obs_sd(obs_scale))))
 
     def set_candidate_weights(self, weights: dict[str, Tensor]) -> None:
         """Replace the stacked parameters by `weights`, whose candidate axis may have another length
@@ -287,9 +230,9 @@ class VAE(nn.Module):
         squared = (x - self._mean(out)).square()
         half_precision = 0.5 * torch.exp(-2 * log_sd)
         if self.obs_learned:
-            ll = -(squared * half_precision).sum(-1) - (log_sd.sum(-1) + self.input_dim * _HALF_LOG_2PI)
+            ll = -(squared * half_precision).sum(-1) - (log_sd.sum(-1) + self.input_dim * HALF_LOG_2PI)
         else:
-            ll = -squared.sum(-1) * half_precision - self.input_dim * (log_sd + _HALF_LOG_2PI)
+            ll = -squared.sum(-1) * half_precision - self.input_dim * (log_sd + HALF_LOG_2PI)
         return ll.flatten(-3, -2) if groups else ll
 
     def decoder_dictionary(self) -> Tensor | None:
@@ -427,59 +370,3 @@ def build_model(spec: dict, input_dim: int, candidates: int | None = None,
         obs_sd_init=obs_sd_init,
         candidates=candidates,
     )
-
-
-def export_candidate(model: VAE, k: int, spec: dict) -> VAE:
-    """Candidate k of a K-candidate model as a plain VAE of `spec` (what model.pt holds), on the
-    K-candidate model's device."""
-    plain = build_model(spec, model.input_dim).to(next(model.parameters()).device)
-    shapes = {name: value.shape for name, value in plain.state_dict().items()}
-    plain.load_state_dict({
-        name: value[k].reshape(shapes[name]) if value.dim() > len(shapes[name]) else value
-        for name, value in model.state_dict().items()
-    })
-    return plain
-
-
-def save_model(path: str | os.PathLike, model: VAE, spec: dict, extra: dict[str, Any] | None = None) -> None:
-    """Write `{"spec", "input_dim", "state_dict", **extra}` atomically (same-folder temp file + os.replace)."""
-    extra = dict(extra or {})
-    clash = sorted(set(extra) & set(_CHECKPOINT_KEYS))
-    if clash:
-        raise ValueError(f"extra must not redefine {', '.join(clash)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint = {"spec": spec, "input_dim": model.input_dim, "state_dict": model.state_dict(), **extra}
-    with atomic_open(path) as fh:
-        torch.save(checkpoint, fh)
-
-
-def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[VAE, dict]:
-    """Rebuild the model saved by `save_model`; returns (model in eval mode, the checkpoint dict).
-
-    Loads with `weights_only=True`: `extra` may hold tensors and plain Python data (dicts, lists,
-    strings, numbers), not arbitrary objects.
-    """
-    import pickle  # noqa: PLC0415 (kept inside: only this function's body is this edit's to change)
-
-    from sparse_vae.errors import SparseVAEError  # noqa: PLC0415
-
-    def unreadable(why: str) -> SparseVAEError:
-        """One line naming the file and what to do: a truncated or foreign model.pt cannot be repaired."""
-        return SparseVAEError(f"{path}: {why}; retrain this run: snakemake --forcerun {path} (with the study's "
-                              "--configfile and --cores), or delete the file and rerun the study")
-
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as error:
-        # torch's own message for a cut-off file is its zip reader's (or EINVAL), without the path
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise unreadable(f"cannot be read as a model checkpoint, truncated or corrupt? ({reason})") from None
-    missing = [k for k in ("spec", "input_dim", "state_dict") if not isinstance(checkpoint, dict) or k not in checkpoint]
-    if missing:
-        raise unreadable(f"not a sparse-vae model checkpoint (lacks {', '.join(missing)})")
-    model = build_model(checkpoint["spec"], checkpoint["input_dim"])
-    model.load_state_dict(checkpoint["state_dict"])
-    if isinstance(map_location, (str, torch.device)):
-        model.to(map_location)
-    return model.eval(), checkpoint

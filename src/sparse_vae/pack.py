@@ -2,7 +2,7 @@
 
 Why: the study's small models are bound by per-step overhead (kernel launches, Python, Adam's
 bookkeeping), not arithmetic, so stacking runs on the model's leading candidate axis
-(`model.CandidateLinear`) costs far less than running them one after another, and one job pays
+(`stacked.CandidateLinear`) costs far less than running them one after another, and one job pays
 `import torch`, the data load and validation once for all of them (bench/pack_throughput.py).
 
 Members are laid out seed-major: member m = i * K + k is grid candidate k (learning rate k) of the
@@ -28,7 +28,8 @@ import torch
 from torch import Tensor
 
 from sparse_vae.grid import restart_seed
-from sparse_vae.model import VAE, Noise, build_model
+from sparse_vae.model import VAE, build_model
+from sparse_vae.stacked import Noise
 
 
 def check_pack(specs: list[dict[str, Any]]) -> None:
@@ -90,7 +91,7 @@ class Layout:
     reach them: one batch and one draw per seed still training, shared by its members.
 
     With one seed the batch is (B, D), shared by every row (the plain grid's matmul); with several
-    and the same number of members each, it is grouped (G, B, D) (`model.CandidateLinear`);
+    and the same number of members each, it is grouped (G, B, D) (`stacked.CandidateLinear`);
     otherwise (after some members stopped) each row gets its seed's batch, (rows, B, D)."""
 
     def __init__(self, rows: list[int], n_lrs: int, device: torch.device) -> None:

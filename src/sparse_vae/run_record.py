@@ -16,7 +16,8 @@ import torch
 from sparse_vae import provenance
 from sparse_vae.atomic import write_text
 from sparse_vae.codehash import stage_record
-from sparse_vae.model import VAE, prior_family_and_posterior, save_model
+from sparse_vae.model import VAE, prior_family_and_posterior
+from sparse_vae.model_io import save_model
 from sparse_vae.train import (
     EVAL_TERMS,
     HISTORY_COLUMNS,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from sparse_vae.model import VAE, Noise, iwae_bound
+from sparse_vae.model import VAE, iwae_bound
+from sparse_vae.stacked import Noise
 
 EVAL_TERMS = ("loss", "recon", "kl", "iwae")
 EVAL_SEED = 12345              # the evaluation generator's seed (the same for every epoch, seed and run)

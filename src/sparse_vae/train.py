@@ -51,7 +51,8 @@ from sparse_vae.checkpoint import CHECKPOINT_NAME, fingerprint_of, load_checkpoi
 from sparse_vae.data.io import load_dataset
 from sparse_vae.errors import TrainingDiverged
 from sparse_vae.grid import DIVERGENCE_FACTOR, LOSS_TERMS, CandidateAdam, CandidateBook, divergence
-from sparse_vae.model import VAE, export_candidate
+from sparse_vae.model import VAE
+from sparse_vae.model_io import export_candidate
 from sparse_vae.pack import Layout, build_pack, check_pack
 from sparse_vae.run_setup import (  # noqa: F401  (resolve_device, set_threads: part of this module's interface)
     VALIDATION_FRACTION,

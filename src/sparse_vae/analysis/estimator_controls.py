@@ -66,7 +66,7 @@ def _class_log_densities(family: str, means: np.ndarray, sd: float) -> tuple[np.
     z = dist.ppf(_U[None, :], loc=means[:, None], scale=sd)  # (C, U)
     logs = dist.logpdf(z[:, :, None], loc=means[None, None, :], scale=sd)  # (C, U, C')
     own = np.take_along_axis(logs, np.arange(len(means))[:, None, None], axis=2)[..., 0]
-    return own, special.logsumexp(logs, axis=2) - math.log(len(means))
+    return own, special.logsumexp(logs, axis=2, b=1.0 / len(means))  # the equal-weight mixture p(z)
 
 
 def exact_label_information(family: str, means: np.ndarray, sd: float) -> float:

@@ -66,15 +66,9 @@ def receptive_fields(model: Any, scales: np.ndarray) -> np.ndarray:
 def _log_weights(model: Any, x: Tensor, q: Any, n: int) -> tuple[Tensor, Tensor]:
     """(log p(x|z), log q(z|x) - log p(z) summed over dims), float64, for n draws z ~ q(z|x): the
     project's one log-weight function, ``VAE.log_weights``, which training's objective and validation
-    score use too, so the IWAE that selected a run and the one reported are the same estimator. A model
-    without it (the linear-Gaussian reference models of the tests, with exact marginals) gives the same
-    quantities from its distributions."""
-    if hasattr(model, "log_weights"):
-        ll, ratio = model.log_weights(x, q, n)
-        return ll.double(), ratio.double().sum(-1)
-    z = q.rsample((n,))
-    ll = model.log_likelihood(x, z).double()
-    return ll, q.log_prob(z).double().sum(-1) - model.prior().log_prob(z).double().sum(-1)
+    score use too, so the IWAE that selected a run and the one reported are the same estimator."""
+    ll, ratio = model.log_weights(x, q, n)
+    return ll.double(), ratio.double().sum(-1)
 
 
 def importance_log_weights(

@@ -26,14 +26,14 @@ from sparse_vae.atomic import atomic_dir, atomic_open, write_text
 from sparse_vae.codehash import stage_record
 from sparse_vae.data.io import load_dataset
 from sparse_vae.errors import SparseVAEError
-from sparse_vae.model import load_model
+from sparse_vae.model_io import load_model
 from sparse_vae.provenance import versions
 
 __all__ = ["analyze_pack", "analyze_run", "jsonable"]
 
 
 def _load_model(path: Path) -> tuple[Any, dict[str, Any]]:
-    """`sparse_vae.model.load_model`, with a one-line error when the run has not been trained."""
+    """`sparse_vae.model_io.load_model`, with a one-line error when the run has not been trained."""
     if not path.exists():
         raise SparseVAEError(f"{path}: no trained model (run the train step first)")
     return load_model(path)

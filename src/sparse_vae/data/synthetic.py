@@ -121,6 +121,35 @@ def _split(params: dict[str, Any], n: int, templates: np.ndarray,
     return weights, clean, noisy
 
 
+def _metadata(params: dict[str, Any], gain: float, w_train: np.ndarray) -> dict[str, Any]:
+    """How the arrays were made, in words and numbers (the dataset's metadata.json)."""
+    params_sha = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+    return {
+        "description": "sum of templates weighted by random weights, plus Gaussian pixel noise",
+        "preprocessing": [
+            "raw = weights @ templates_raw + noise,  noise ~ Normal(0, noise_std) per pixel",
+            "x = pixel_offset + pixel_gain * raw",
+            "pixel_gain = pixel_offset / max|raw or clean| over train and test (no clipping)",
+            "templates (stored) = pixel_gain * templates_raw",
+            "clean = pixel_offset + weights @ templates",
+        ],
+        "templates_kind": params["templates"],
+        "template_rule": {
+            "bars": "template k lights row k/2 (k even) or column (k-1)/2 (k odd); value 1",
+            "blobs": f"Gaussian bumps, sd = max({BLOB_SIGMA_PER_SIDE} * image_size, 0.5) px, peak 1, "
+                     "random centres about one sd inside the border, greedily kept >= 2 sd apart",
+            "random": f"white noise smoothed by a Gaussian (sd {RANDOM_SMOOTHING_SIGMA} px, wrap), "
+                      "scaled to max |value| 1",
+        }[params["templates"]],
+        "pixel_offset": PIXEL_OFFSET,
+        "pixel_gain": gain,
+        "noise_std_pixels": gain * float(params["noise_std"]),
+        "active_fraction_train": float(np.mean(w_train != 0)),
+        "rng": "numpy.random.default_rng on SeedSequence(seed).spawn(3): templates, train, test",
+        "checksums": {"params_sha256": params_sha},
+    }
+
+
 def build(params: dict[str, Any], root: Any = None) -> Dataset:
     """Generate the dataset; ``root`` is unused (no raw files)."""
     seed = int(params["seed"])
@@ -150,31 +179,7 @@ def build(params: dict[str, Any], root: Any = None) -> Dataset:
         assert 0.0 <= a.min() and a.max() <= 1.0, f"{name} left [0, 1] despite the data-chosen gain"
 
     size = int(params["image_size"])
-    params_sha = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
-    metadata = {
-        "description": "sum of templates weighted by random weights, plus Gaussian pixel noise",
-        "preprocessing": [
-            "raw = weights @ templates_raw + noise,  noise ~ Normal(0, noise_std) per pixel",
-            "x = pixel_offset + pixel_gain * raw",
-            "pixel_gain = pixel_offset / max|raw or clean| over train and test (no clipping)",
-            "templates (stored) = pixel_gain * templates_raw",
-            "clean = pixel_offset + weights @ templates",
-        ],
-        "templates_kind": params["templates"],
-        "template_rule": {
-            "bars": "template k lights row k/2 (k even) or column (k-1)/2 (k odd); value 1",
-            "blobs": f"Gaussian bumps, sd = max({BLOB_SIGMA_PER_SIDE} * image_size, 0.5) px, peak 1, "
-                     "random centres about one sd inside the border, greedily kept >= 2 sd apart",
-            "random": f"white noise smoothed by a Gaussian (sd {RANDOM_SMOOTHING_SIGMA} px, wrap), "
-                      "scaled to max |value| 1",
-        }[params["templates"]],
-        "pixel_offset": PIXEL_OFFSET,
-        "pixel_gain": float(gain),
-        "noise_std_pixels": float(gain * float(params["noise_std"])),
-        "active_fraction_train": float(np.mean(w_train != 0)),
-        "rng": "numpy.random.default_rng on SeedSequence(seed).spawn(3): templates, train, test",
-        "checksums": {"params_sha256": params_sha},
-    }
+    metadata = _metadata(params, float(gain), w_train)
     return Dataset(
         x_train=x_train,
         x_test=x_test,
