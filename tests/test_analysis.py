@@ -22,7 +22,7 @@ from torch.distributions import Cauchy, MultivariateNormal, Normal, StudentT
 from sparse_vae import analysis, catalogue
 from sparse_vae.analysis import compute, metrics, model_passes, recovery, run_io
 from sparse_vae.analysis.posterior import Group, Posterior
-from sparse_vae.data.io import Dataset, save_dataset
+from sparse_vae.data.io import Dataset, load_dataset, save_dataset
 
 torch.set_num_threads(1)
 
@@ -673,7 +673,16 @@ def test_analyze_run_on_a_real_saved_model(tmp_path: Path, prior: str, kl: str) 
     else:
         assert m["template_matched_cos"] is None and "no used" in report["not_applicable"]["template_matched_cos"]
     assert len(list((run_dir / "figures").glob("*.png"))) == 9
-    assert np.load(run_dir / "latents.npz")["loc"].shape == (120, 2)
+    latents = np.load(run_dir / "latents.npz")
+    assert latents["loc"].shape == (120, 2)
+    # the report's side-by-side panels: the first test inputs as images, and the scatter's own points
+    panels = np.load(run_dir / "figures" / "panel_arrays.npz")
+    dataset = load_dataset(data)
+    shown = len(panels["inputs"])
+    np.testing.assert_allclose(panels["inputs"].reshape(shown, -1), dataset.x_test[:shown], atol=1e-6)
+    assert panels["reconstructions"].shape == panels["inputs"].shape == (shown, 4, 4)
+    np.testing.assert_allclose(panels["loc"], latents["loc"], rtol=1e-6)
+    assert len(panels["groups"]) == 120 and str(panels["group_name"])
 
 
 def _rescaled(model: LinearGaussianVAE, dim: int, factor: float) -> LinearGaussianVAE:

@@ -29,6 +29,9 @@ GROUPS = ("fit", "latent_use", "sparsity", "labels", "decoder", "ground_truth")
 #: centre-surround fields at the run's noise level; fixed a priori (analysis sets rf_*_detectable by it,
 #: the report reads claim 3a below it as "not observed")
 RETINA_DETECTABLE_RATE = 0.8
+#: a latent dimension is USED when its rate I(x; z_d) exceeds this many nats (Geadah et al.'s 0.1-nat
+#: criterion for an uncollapsed latent); the headline of analysis.information's threshold curve
+USED_RATE_NATS = 0.1
 
 
 @dataclass(frozen=True)
@@ -288,8 +291,8 @@ METRICS: tuple[Metric, ...] = (
        **_COUNT,
        bounds=(0, "L"), note="the scale-free used-units count of a 2-D model"),
     # -- metrics of the stochastic code, in nats (analysis.information, analysis.ais; issue 22) --------
-    _m("used_dims", "used dims (rate > 0.1 nats)", "dims (count)", "", "latent_use",
-       "number of USED dimensions: per_dimension rate I(x; z_d) > 0.1 nats, the headline threshold: "
+    _m("used_dims", f"used dims (rate > {USED_RATE_NATS:g} nats)", "dims (count)", "", "latent_use",
+       f"number of USED dimensions: per_dimension rate I(x; z_d) > {USED_RATE_NATS:g} nats, the headline threshold: "
        "Geadah et al.'s criterion for an uncollapsed latent (KL > 0.1 nats), applied to the rate, which "
        "unlike the KL has no family floor, and well above the rate estimator's Monte Carlo error (two "
        "seeds differ by 0.002 nats median, 0.02 at most, on offline digits and natural12 runs); the set "
@@ -302,7 +305,7 @@ METRICS: tuple[Metric, ...] = (
     _m("used_dims_050", "used dims (rate > 0.5 nats)", "dims (count)", "", "latent_use",
        "number of dimensions with rate > 0.5 nats: dimensions that each carry a substantial amount",
        bounds=(0, "L"), **_COUNT),
-    _m("used_dims_2d", "used dims, 2-D latent (rate > 0.1 nats)", "dims (count)", "", "latent_use",
+    _m("used_dims_2d", f"used dims, 2-D latent (rate > {USED_RATE_NATS:g} nats)", "dims (count)", "", "latent_use",
        "used_dims when the latent space is 2-D (the talk: Laplace uses one dimension); what conclusion 4 "
        "is judged on", panel=True, bounds=(0, "L"), **_COUNT),
     _m("active_at_once", "dims active at once / used", "fraction", "lower", "sparsity",
@@ -404,7 +407,7 @@ TERMS = {
                "sparsity, kurtosis, template recovery, mse); the first max_examples test examples for "
                "elbo, recon_log_lik, kl, iwae_log_lik, probe and mutual information",
     "receptive_field": "rf_j = decode(s e_j) - decode(-s e_j), s = sd of loc_j (1 if it is ~0), data space",
-    "used": "USED dimensions: per_dimension rate > 0.1 nats (used_dims); the set the sparsity, label "
+    "used": f"USED dimensions: per_dimension rate > {USED_RATE_NATS:g} nats (used_dims); the set the sparsity, label "
             "information, receptive-field and template metrics read",
 }
 

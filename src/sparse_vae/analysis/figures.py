@@ -21,8 +21,13 @@ from sparse_vae.analysis.field_figure import plot_fields
 from sparse_vae.analysis.figure_data import CAUCHY_CLIP, FigureData
 from sparse_vae.analysis.information import HEADLINE_THRESHOLD
 from sparse_vae.data.io import Dataset
+from sparse_vae.paths import PANEL_ARRAYS
 
-__all__ = ["FIGURES", "write_figures"]
+__all__ = ["FIGURES", "SCATTER_POINTS", "save_panel_arrays", "write_figures"]
+
+#: test examples in a latent scatter (the first ones: the same examples in every run of a data set)
+SCATTER_POINTS = 2000
+
 
 
 def _grid_shape(n: int, max_cols: int = 8) -> tuple[int, int]:
@@ -135,7 +140,7 @@ def latent_scatter(data: FigureData, dataset: Dataset, path: Path) -> None:
     from matplotlib.lines import Line2D
 
     loc, latent = data.loc, data.loc.shape[1]
-    shown = np.arange(min(2000, len(loc)))
+    shown = np.arange(min(SCATTER_POINTS, len(loc)))
     tab10 = _pyplot().get_cmap("tab10")
     colours, handles = "tab:blue", []
     if data.groups is not None:
@@ -216,7 +221,7 @@ def receptive_fields(data: FigureData, dataset: Dataset, path: Path) -> None:
         r, c = divmod(i, cols)
         ax.text(c * (w + 1), r * (h + 1), f"z{d}" + ("" if data.active[d] else "*"), fontsize=7,
                 va="top", ha="left", color="black", bbox={"fc": "white", "alpha": 0.6, "pad": 0.5, "lw": 0})
-    ax.set_xlabel("* unused dimension (rate <= 0.1 nats); red +, blue -, each field scaled to its own max |value|")
+    ax.set_xlabel(f"* unused dimension (rate <= {HEADLINE_THRESHOLD:g} nats); red +, blue -, each field scaled to its own max |value|")
     _finish(fig, data, "receptive fields decode(+s e_j) - decode(-s e_j), s = sd of z_j (most active first)",
             path)
 
@@ -324,12 +329,27 @@ FIGURES: dict[str, tuple[Callable[[FigureData, Dataset, Path], None], str]] = {
 }
 
 
+def save_panel_arrays(data: FigureData, dataset: Dataset, out_dir: Path) -> None:
+    """What the report redraws side by side per prior on one scale: the first test inputs and their
+    reconstructions as display images (the same inputs in every run of a data set), and for a 2-D
+    code the scatter's posterior locations with their colour groups."""
+    arrays = {"inputs": images(dataset, data.inputs).astype(np.float32),
+              "reconstructions": images(dataset, data.reconstructions).astype(np.float32)}
+    if data.loc.shape[1] == 2:
+        arrays["loc"] = data.loc[:SCATTER_POINTS].astype(np.float32)
+        if data.groups is not None:
+            arrays["groups"] = np.asarray(data.groups[:SCATTER_POINTS]).astype(str)
+            arrays["group_name"] = np.asarray(data.group_name)
+    np.savez_compressed(Path(out_dir) / PANEL_ARRAYS, **arrays)
+
+
 def write_figures(data: FigureData, dataset: Dataset, out_dir: Path) -> list[str]:
-    """Write the run's figures into `out_dir`; returns the file names."""
+    """Write the run's figures (and `PANEL_ARRAYS`) into `out_dir`; returns the figures' file names."""
     written = []
     for name, (draw, needs) in FIGURES.items():
         if needs and getattr(data, needs) is None:
             continue
         draw(data, dataset, Path(out_dir) / name)
         written.append(name)
+    save_panel_arrays(data, dataset, out_dir)
     return written

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from sparse_vae.analysis.metrics import hoyer_sparsity
+from sparse_vae.catalogue import USED_RATE_NATS
 
 __all__ = [
     "CURVE_THRESHOLDS", "HEADLINE_THRESHOLD", "TOP_K", "USED_THRESHOLDS", "CodeInformation", "active_at_once",
@@ -37,9 +38,9 @@ __all__ = [
     "used_counts",
 ]
 
-#: rate thresholds (nats) at which used dimensions are counted; 0.1 is the headline (see catalogue).
-USED_THRESHOLDS = (0.01, 0.1, 0.5)
-HEADLINE_THRESHOLD = 0.1
+#: rate thresholds (nats) at which used dimensions are counted; the headline is the catalogue's USED_RATE_NATS.
+HEADLINE_THRESHOLD = USED_RATE_NATS
+USED_THRESHOLDS = (0.01, HEADLINE_THRESHOLD, 0.5)
 #: the threshold-free label-information summaries: the top-k dims (k = 1, and 2 = the study's smallest
 #: latent size), and the curve over rate thresholds t (nats) of the summed label information of the
 #: dims with rate > t, from 0 to 1 nat (past the study's thresholds 0.01 / 0.1 / 0.5) in 0.01 steps.

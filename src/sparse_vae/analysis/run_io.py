@@ -22,6 +22,7 @@ import torch
 from sparse_vae.analysis.compute import check_params, compute_analysis
 from sparse_vae.analysis.figure_data import figure_data
 from sparse_vae.analysis.figures import write_figures
+from sparse_vae.analysis.information import HEADLINE_THRESHOLD
 from sparse_vae.atomic import atomic_dir, atomic_open, write_text
 from sparse_vae.codehash import stage_record
 from sparse_vae.data.io import load_dataset
@@ -149,7 +150,7 @@ def analyze_run(data_path: Path, run_dir: Path, params: dict[str, Any], threads:
     show = lambda name: "undefined" if m[name] is None else f"{m[name]:.3f}"  # noqa: E731
     print(
         f"analyze {run_dir}: elbo {show('elbo')}, iwae {show('iwae_log_lik')} (K={m['iwae_samples']}), "
-        f"used {m['used_dims']}/{analysis.posterior.loc.shape[1]} (rate > 0.1 nats); {len(names)} figures; "
+        f"used {m['used_dims']}/{analysis.posterior.loc.shape[1]} (rate > {HEADLINE_THRESHOLD:g} nats); {len(names)} figures; "
         f"{time.perf_counter() - started:.1f}s ({steps})",
         flush=True,
     )

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
+from sparse_vae import catalogue
 from sparse_vae.report.controls import controls, estimator_failures
 from sparse_vae.report.evidence import Evidence
 from sparse_vae.report.latent_use import COLLAPSE_NATS, collapsed_runs, one_dimension
@@ -138,7 +139,7 @@ def _info_metrics(ev: Evidence, dataset: str, latent: int, present: Sequence[str
         return new, ""
     if old:
         return old, (" Older metrics: read from the threshold-dependent summaries (label information over dims "
-                     "with rate > 0.1 nats), whose order can change with the threshold (issue 34).")
+                     f"with rate > {catalogue.USED_RATE_NATS:g} nats), whose order can change with the threshold (issue 34).")
     return have(INFO_UNLABELLED), " No labels: read from the dictionary's recovery (template |cos|)."
 
 
@@ -256,7 +257,8 @@ CONCLUSIONS: dict[str, Conclusion] = {
     "4": Conclusion(
         "with a 2-D latent, laplace uses one dimension in more seeds than normal",
         "Laplace VAE has a tendency to only use 1 dimension in the 2 dimension test outputs.",
-        "Counts out of n seeds (a dimension is used when its rate exceeds 0.1 nats), an exact test on the "
+        f"Counts out of n seeds (a dimension is used when its rate exceeds {catalogue.USED_RATE_NATS:g} nats), an "
+        "exact test on the "
         f"paired per-seed indicators; collapsed runs (held-out likelihood more than {COLLAPSE_NATS:g} nats below "
         "the best prior's) are reported, not removed.", one_dimension, "laplace uses one of two dims"),
     "5": Conclusion(

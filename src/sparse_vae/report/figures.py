@@ -259,7 +259,7 @@ class _Figures:
                  f"Information per dimension: {dataset}, latent {latent}",
                  "Rate I(x; z_d) of each latent dimension of the sampled code (solid) and its label information "
                  "I(y; z_d) (dashed, labelled data only), nats, each sorted; one line per seed. The dotted line "
-                 "is the used threshold, 0.1 nats.", "information_per_dim", dataset, latent)
+                 f"is the used threshold, {catalogue.USED_RATE_NATS:g} nats.", "information_per_dim", dataset, latent)
 
     def training_curves(self, dataset, latent) -> None:
         plt = self.plt

@@ -1,6 +1,6 @@
 """Conclusion 4 as counts out of n: "laplace uses one dimension in k of n seeds; normal in m of n".
 
-With a 2-D latent each run either uses exactly one dimension (rate > 0.1 nats in one of the two:
+With a 2-D latent each run either uses exactly one dimension (rate > catalogue.USED_RATE_NATS in one of the two:
 ``used_dims_2d`` == 1) or not. Runs are paired by seed, so the claim "laplace uses one dimension more
 often than normal" is tested on the paired indicators by the exact McNemar test (a two-sided
 binomial test of the discordant seeds, scipy ``binomtest``; it is the sign-flip test of the

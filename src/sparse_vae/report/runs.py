@@ -19,6 +19,7 @@ import pandas as pd
 
 from sparse_vae import catalogue
 from sparse_vae.errors import MissingRunError, SparseVAEError
+from sparse_vae.paths import PANEL_ARRAYS
 
 __all__ = ["Run", "Study", "check_complete", "code_drift", "code_drift_line", "environments", "load_baselines", "load_run",
            "load_runs"]
@@ -109,6 +110,9 @@ class Run:
 
     def figure(self, name: str) -> Path:
         return self.folder / "figures" / f"{name}.png"
+
+    def panel_arrays(self) -> Path:
+        return self.folder / "figures" / PANEL_ARRAYS
 
 
 def _failing(path: Path) -> Callable[[str], NoReturn]:

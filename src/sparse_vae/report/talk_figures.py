@@ -3,10 +3,12 @@ latent): reconstructions (one row per prior), the 2-D latent scatter (one panel 
 templates against the decoder's latent directions, the receptive fields with their Gabor / DoG
 classes (natural-image datasets), and the information per dimension.
 
-The first four are the runs' own figures (``analysis.figures``: each run's figures/*.png) composed
-at their own pixel size, in study prior order; the information bars are drawn from each run's
-``per_dimension`` rate and label information (metrics.json) on one y scale. Nothing is computed
-here. Each figure is written as PNG and SVG; file names start with ``talk_``.
+Reconstructions and the latent scatter are redrawn from the arrays analysis saved with each run's
+figures (``report.panels``), so every prior shows the same inputs on the same scale; templates and
+receptive fields are the runs' own figures (``analysis.figures``) composed at their own pixel size, in
+study prior order (and so are the first two for an analysis that saved no arrays, said in the
+caption); the information bars are drawn from each run's ``per_dimension`` rate and label information
+(metrics.json) on one y scale. Nothing is computed here. Each figure is written as PNG and SVG; file names start with ``talk_``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sparse_vae.catalogue import USED_RATE_NATS
 from sparse_vae.report.figure_base import FigureInfo, compose, palette, slug
+from sparse_vae.report.panels import latent_scatter_panels, load_panels, reconstruction_rows
 from sparse_vae.report.runs import Run, Study, number
 from sparse_vae.report.tables import order
 from sparse_vae.report.verdicts import CONTROL_SOURCES, NATURAL_SOURCES
@@ -29,13 +33,12 @@ __all__ = ["TALK_KINDS", "talk_figures"]
 #: says the same for ``snakemake --report``).
 TALK_KINDS: dict[str, tuple[str, str]] = {
     "reconstructions": (
-        "Reconstructions", "Each prior's run figure: the first test inputs (upper row) over their decoded posterior "
-        "locations (lower row); one block per prior, top to bottom in study order, every block at the "
-        "run figure's own pixel size and grey scale [0, 1]."),
+        "Reconstructions", "The first test inputs (top row), then each prior's reconstruction of the same inputs "
+        "(its decoded posterior locations), one row per prior in study order; grey scale [0, 1] in every row."),
     "latent_scatter": (
-        "2-D latent space", "Posterior locations of the test examples, coloured by label or, for template data, by "
-        "the dominant true template (the analysis' latent_scatter figure); one panel per prior, left to "
-        "right in study order."),
+        "2-D latent space", "Posterior locations of the same test examples, coloured by label or, for template "
+        "data, by the dominant true template; one panel per prior, left to right in study order, on common "
+        "axes (the central 99% of all priors' points) and colours."),
     "templates": (
         "Templates vs latent directions", "True templates (upper row) over each latent dimension's decoded "
         "direction (lower row), with the best |cos| match; one block per prior in study order, side by side "
@@ -47,14 +50,21 @@ TALK_KINDS: dict[str, tuple[str, str]] = {
     "information": (
         "Information per dimension", "Rate I(x; z_d) (bars) and label information I(y; z_d) (dark bars, labelled "
         "data) of each latent dimension of the sampled code, nats, sorted by rate; the same y scale and "
-        "order in every panel; the dotted line is the used threshold, 0.1 nats."),
+        f"order in every panel; the dotted line is the used threshold, {USED_RATE_NATS:g} nats."),
+}
+#: the caption of a kind composed from the runs' own figures (an analysis without panel arrays)
+_COMPOSED = {
+    "reconstructions": "Each prior's run figure (this analysis saved no panel arrays): the first test inputs "
+                       "(upper row) over their decoded posterior locations (lower row); one block per prior, "
+                       "top to bottom in study order, grey scale [0, 1].",
+    "latent_scatter": "Each prior's run figure (this analysis saved no panel arrays): posterior locations of "
+                      "the test examples on that run's own axes; one panel per prior in study order.",
 }
 #: the run figure each composed kind shows, in order of preference.
 _RUN_FIGURES = {"reconstructions": ("reconstructions",), "latent_scatter": ("latent_scatter",),
                 "templates": ("templates",), "receptive_fields": ("field_fits", "receptive_fields")}
 #: widest row of run figures (pixels) drawn side by side; wider ones are stacked, one per prior.
 ROW_WIDTH_PX = 1500
-_USED_NATS = 0.1  # the used threshold drawn on the bars (analysis.information.HEADLINE_THRESHOLD)
 
 
 def _pyplot():
@@ -87,15 +97,28 @@ class _Talk:
         present = [p for p in self.priors if p in set(sub["prior"])]
         return seed, {p: self.by_key.get((dataset, p, latent, seed)) for p in present}
 
-    def save(self, fig, kind: str, dataset: str, latent: int, seed: int, side_by_side: bool) -> None:
+    def save(self, fig, kind: str, dataset: str, latent: int, seed: int, side_by_side: bool,
+             caption: str | None = None) -> None:
         name = f"talk_{kind}_{slug(dataset)}_z{latent}.png"
         fig.savefig(self.folder / name, dpi=100)
         fig.savefig((self.folder / name).with_suffix(".svg"), dpi=100)
         self.plt.close(fig)
-        title, caption = TALK_KINDS[kind]
+        title, caption = TALK_KINDS[kind][0], caption or TALK_KINDS[kind][1]
         note = "" if seed == self.rep_seed else f" (representative seed {self.rep_seed} absent here)"
         self.out.append(FigureInfo(name, f"{title}: {dataset}, latent {latent}, seed {seed}{note}", caption,
                                    kind, dataset, latent, side_by_side))
+
+    def redrawn(self, kind: str, dataset: str, latent: int) -> None:
+        """Reconstructions or the latent scatter from the runs' panel arrays, every prior on the same
+        inputs and scale; the runs' own figures composed when an analysis saved no arrays."""
+        seed, runs = self.runs(dataset, latent)
+        panels = load_panels(runs)
+        draw = reconstruction_rows if kind == "reconstructions" else latent_scatter_panels
+        fig = draw(self.plt, panels, self.colors, f"{dataset}, latent {latent}, seed {seed}") if panels else None
+        if fig is not None:
+            self.save(fig, kind, dataset, latent, seed, side_by_side=kind != "reconstructions")
+        else:
+            self.composed(kind, dataset, latent, side_by_side=kind != "reconstructions")
 
     def composed(self, kind: str, dataset: str, latent: int, side_by_side: bool | None) -> None:
         """Compose the run figures of `kind`: in a row, stacked, or (None) in a row when they fit
@@ -113,7 +136,8 @@ class _Talk:
         if side_by_side is None:
             side_by_side = sum(img.shape[1] if img is not None else 360 for img in images.values()) <= ROW_WIDTH_PX
         fig = compose(self.plt, images, self.colors, side_by_side, f"{dataset}, latent {latent}, seed {seed}")
-        self.save(fig, kind, dataset, latent, seed, side_by_side)
+        caption = _COMPOSED.get(kind)
+        self.save(fig, kind, dataset, latent, seed, side_by_side, caption)
 
     def information(self, dataset: str, latent: int) -> None:
         seed, runs = self.runs(dataset, latent)
@@ -134,10 +158,10 @@ class _Talk:
 
     def build(self) -> list[FigureInfo]:
         for dataset, latent in self.groups:
-            self.composed("reconstructions", dataset, latent, side_by_side=False)
+            self.redrawn("reconstructions", dataset, latent)
         two_d = sorted((g for g in self.groups if g[1] == 2), key=lambda g: g[0] != "synthetic10")
         for dataset, latent in two_d:
-            self.composed("latent_scatter", dataset, latent, side_by_side=True)
+            self.redrawn("latent_scatter", dataset, latent)
         for dataset, latent in self.groups:
             self.composed("templates", dataset, latent, side_by_side=None)
         for dataset, latent in self.groups:
@@ -165,7 +189,7 @@ def _information_figure(plt, bars: dict[str, tuple[np.ndarray, np.ndarray | None
         ax.bar(ranks, rate, color=colors[prior], width=0.85, alpha=0.55, label="rate")
         if labels is not None:
             ax.bar(ranks, labels, color=colors[prior], width=0.45, label="label information")
-        ax.axhline(_USED_NATS, color="#555", lw=0.8, ls=":")
+        ax.axhline(USED_RATE_NATS, color="#555", lw=0.8, ls=":")
         ax.set_xlim(0.4, width + 0.6)
         ax.set_title(prior, color=colors[prior], fontsize=11, weight="bold")
         ax.set_xlabel("dimension, by rate")
