@@ -249,7 +249,7 @@ def report_study(config: dict, rows: list[dict], prepare_s: dict[str, float], ar
     job_s = sum(t + a for t, a in chains)
     makespan = schedule(chains, args.cores)
     prep = max(prepare_s.values())  # the datasets are prepared side by side
-    print(f"\nprepare (full size, s): " + ", ".join(f"{k} {v:.1f}" for k, v in prepare_s.items()))
+    print("\nprepare (full size, s): " + ", ".join(f"{k} {v:.1f}" for k, v in prepare_s.items()))
     print(f"{len(chains)} runs ({len(rows)} timed x {seeds} seeds), {args.epochs} epochs timed per run and "
           f"extrapolated to the config's epochs; {job_s / 60:.1f} min of train + analyze job time")
     print(f"implied `snakemake --cores {args.cores}` wall time: {(prep + makespan) / 60:.1f} min "

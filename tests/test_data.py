@@ -24,7 +24,7 @@ from sparse_vae.data import natural as natural_module
 from sparse_vae.data.io import Dataset, save_dataset
 from sparse_vae.errors import DataError
 
-from rawdata import CIFAR_BATCHES, write_cifar, write_idx, write_mnist
+from rawdata import write_cifar, write_mnist
 
 # --------------------------------------------------------------------------- helpers: raw formats
 

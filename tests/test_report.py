@@ -20,8 +20,8 @@ import pytest
 from scipy import stats
 
 from sparse_vae import catalogue, report
-from sparse_vae.report import (conclusions, controls, evidence, figures, pairwise, receptive, runs, statistics, tables,
-                               verdicts)
+from sparse_vae.report import (conclusions, controls, estimator_gate, evidence, figures, pairwise, receptive, runs,
+                               statistics, tables, verdicts)
 from sparse_vae.errors import MissingRunError, SparseVAEError
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -1111,7 +1111,7 @@ def test_a_verdict_reading_an_estimator_is_gated_by_its_known_answer_control(tmp
         "gaussian": {"200": {"n": 200, "bias": 0.03, "bias_low": 0.02, "bias_high": 0.04},
                      "2000": {"n": 2000, "exact": 0.4, "bias": 0.004, "bias_low": 0.001, "bias_high": 0.007}},
         "cauchy": {"2000": {"n": 2000, "exact": 0.4, "bias": -0.06, "bias_low": -0.07, "bias_high": -0.05}}}}))
-    estimators = controls.read_estimator_controls(path)
+    estimators = estimator_gate.read_estimator_controls(path)
     assert estimators["label_info", "gaussian"]["n"] == 2000  # the study's N, not the small one
     df = _frame({"normal": [0.5, 0.51, 0.52], "laplace": [0.7, 0.71, 0.72], "cauchy": [0.9, 0.91, 0.92]},
                 "label_info_total", dataset="digits", latent=2)
@@ -1132,7 +1132,7 @@ def test_a_verdict_reading_an_estimator_is_gated_by_its_known_answer_control(tmp
         "verdict"].iloc[0] == "supported"  # without the controls file: no gate
     path.write_text(json.dumps([{"estimator": "label_info", "family": "cauchy", "bias": 0.1}]))
     with pytest.raises(SparseVAEError, match="lacks bias_low, bias_high"):
-        controls.read_estimator_controls(path)
+        estimator_gate.read_estimator_controls(path)
 
 
 def test_conclusion_1_leaves_out_fixed_noise_and_judges_fairly_well_by_a_number():

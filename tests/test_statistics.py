@@ -255,6 +255,8 @@ def test_a_flipped_verdict_is_reported_as_unstable(two_reports):
                   & (pw.prior_b == "normal"), "outcome"].tolist() == ["unstable"]
     page = (root / "checked" / "report.html").read_text()
     assert "verdicts 1 of" in page and "unstable" in page
+    strip = page[page.index('id="controls-strip"'):]  # the flip count sits in the scorecard's first screen
+    assert 'id="stability-line"' in strip[:strip.index("</aside>")] and "verdicts 1 of" in strip[:strip.index("</aside>")]
     from sparse_vae.report.readme import results_markdown  # the README never states a flipped verdict
 
     assert "**unstable**" in results_markdown(root / "checked")

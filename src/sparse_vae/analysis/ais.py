@@ -21,7 +21,6 @@ temperature, fixed in advance. All chains x examples run as one batch.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any

@@ -47,7 +47,8 @@ from sparse_vae.report.scorecard_figure import write_scorecard_figure
 from sparse_vae.report.stability import apply_stability
 from sparse_vae.report.tables import ID_COLUMNS, TIMING_COLUMNS, metrics_table, summarize
 from sparse_vae.report.conclusions import compute_verdicts, control_status
-from sparse_vae.report.controls import read_estimator_controls, read_retina_control
+from sparse_vae.report.controls import read_retina_control
+from sparse_vae.report.estimator_gate import read_estimator_controls
 
 __all__ = ["build_report"]
 

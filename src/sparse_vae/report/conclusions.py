@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from sparse_vae import catalogue
-from sparse_vae.report.controls import controls, estimator_failures
+from sparse_vae.report.controls import controls
+from sparse_vae.report.estimator_gate import estimator_failures
 from sparse_vae.report.evidence import Evidence
 from sparse_vae.report.latent_use import COLLAPSE_NATS, collapsed_runs, one_dimension
 from sparse_vae.report.receptive import LOCALIZATION_CLAIM, RETINA_CLAIM, V1_CLAIM, retina_claim, v1_claim
@@ -298,7 +299,7 @@ def compute_verdicts(df: pd.DataFrame, runs: Sequence[Run], confidence: float, s
     ``sources`` maps dataset -> source; ``figure_names`` (kind, dataset, latent) -> figure file cited as
     evidence; ``baselines`` dataset -> its sparse-coding baseline's field fractions; ``generators``
     dataset -> the prior family that generated it (the training control); ``estimators`` the parsed
-    ``controls/estimators.json`` (``controls.read_estimator_controls``; None: not run); ``fixed_noise``
+    ``controls/estimators.json`` (``estimator_gate.read_estimator_controls``; None: not run); ``fixed_noise``
     the datasets with a fixed noise sd (``fixed_noise_datasets``); ``reference_mse`` dataset -> the
     mean-image predictor's test MSE where the runs lack ``mse_mean_image``; ``retina`` the parsed
     ``controls/retina.json`` (``controls.read_retina_control``; None: not run).

@@ -6,8 +6,7 @@ row (conclusion "0") and records its result with ``control_result``. Here: the t
 (AIS where the runs have it, with a margin scaled to the data set's latent causes), the sparse_linear
 dictionary recovery, the sparse-coding baseline's receptive fields (claim 3b), the centre-surround
 classifier on constructed fields (claim 3a, with its detection floor) and the estimators'
-known-answer controls (``read_estimator_controls``, ``estimator_failures``: a verdict that reads an
-estimator is gated by that estimator's control). Not here: ``Evidence`` (``evidence``,
+known-answer controls (their gate on the verdicts: ``estimator_gate``). Not here: ``Evidence`` (``evidence``,
 which this module uses and which does not import it back), which metrics each control guards
 (``verdicts``), the conclusions and ``control_status`` (``conclusions``).
 """
@@ -16,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,14 @@ from scipy import stats
 
 from sparse_vae import catalogue
 from sparse_vae.errors import SparseVAEError
+from sparse_vae.report.estimator_gate import ESTIMATOR_OF, differential_passes
 from sparse_vae.report.evidence import Evidence
 from sparse_vae.report.statistics import Paired
 from sparse_vae.report.verdicts import NATURAL_SOURCES, mean_sd
 
-__all__ = ["CONTROLS", "ENTROPY_GAP", "ESTIMATOR_OF", "FIELD_CONTROL_CLAIM", "POSTERIOR_OF", "RETINA_CONTROL_CLAIM",
-           "RETINA_MIN_DETECTION", "TRAINING_CONTROL_CLAIM", "control_result", "controls", "estimator_failures",
-           "read_estimator_controls", "read_retina_control", "retina_floor", "training_margin"]
+__all__ = ["CONTROLS", "ENTROPY_GAP", "ESTIMATOR_CONTROL_CLAIM", "FIELD_CONTROL_CLAIM", "RETINA_CONTROL_CLAIM",
+           "RETINA_MIN_DETECTION", "TRAINING_CONTROL_CLAIM", "control_result", "controls", "read_retina_control",
+           "retina_floor", "training_margin"]
 
 #: the dictionary-recovery control's pass mark (laplace's matched |cos| in every seed).
 CONTROL_MIN_COS = 0.75
@@ -259,93 +259,6 @@ def retina_floor(ev: Evidence, dataset: str, latent: int) -> str:
             f"{RETINA_MIN_DETECTION:g})") if low else ""
 
 
-# -- the estimators' known-answer controls (analysis writes <results>/controls/estimators.json) ---------
-#: metric -> the estimator whose known-answer control gates it.
-ESTIMATOR_OF = {"label_info_total": "label_info", "label_info_top1": "label_info", "label_info_top2": "label_info",
-                "label_info_auc": "label_info", "label_info_mean": "label_info", "label_info_max": "label_info",
-                "probe_accuracy_sampled": "probe_sampled",
-                "probe_accuracy_sampled_additive": "probe_sampled_additive", "used_dims_2d": "rate"}
-#: prior -> the posterior family its runs use (the estimators' controls are per posterior family).
-POSTERIOR_OF = {"normal": "gaussian", "laplace": "gaussian", "cauchy": "cauchy"}
-_ROW_KEYS = ("bias", "bias_low", "bias_high")
-
-
-def _flatten(node: Any, path: tuple[str, ...], out: list[dict[str, Any]], where: str) -> None:
-    if isinstance(node, Mapping) and "bias" in node:
-        row = dict(node)
-        row.setdefault("estimator", path[0] if path else None)
-        row.setdefault("family", path[1] if len(path) > 1 else None)
-        out.append(row)
-    elif isinstance(node, Mapping):
-        for key, value in node.items():
-            _flatten(value, path + (str(key),), out, where)
-    elif isinstance(node, list):
-        for value in node:
-            _flatten(value, path, out, where)
-    else:
-        raise SparseVAEError(f"{where}: unexpected entry {node!r} at {'/'.join(path) or 'top level'}")
-
-
-def read_estimator_controls(path: Path | str) -> dict[tuple[str, str], dict[str, float]]:
-    """(estimator, family) -> the row at the largest N (the study's) of controls/estimators.json: a list
-    of rows, or nested objects estimator -> family -> [N ->] row, each row with ``bias``, ``bias_low``,
-    ``bias_high`` (its interval) and optionally ``n``, ``exact``; SparseVAEError names a bad file/key."""
-    path = Path(path)
-    try:
-        content = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise SparseVAEError(f"{path}: unreadable as the estimators' controls ({error})") from None
-    rows: list[dict[str, Any]] = []
-    _flatten(content, (), rows, str(path))
-    out: dict[tuple[str, str], dict[str, float]] = {}
-    for row in rows:
-        lacking = [k for k in ("estimator", "family", *_ROW_KEYS) if row.get(k) is None]
-        if lacking:
-            raise SparseVAEError(f"{path}: an estimator control row lacks {', '.join(lacking)}: {row}")
-        key = (str(row["estimator"]), str(row["family"]))
-        if key not in out or float(row.get("n", 0)) >= float(out[key].get("n", 0)):
-            out[key] = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return out
-
-
-#: metrics that add an estimator's per-dimension value over several dims: how many (None: every dim of the
-#: code), so a per-dim bias b is a bias of up to (dims x b) in the metric
-SUMMED_DIMS: dict[str, int | None] = {"label_info_total": None, "label_info_auc": None, "label_info_top2": 2}
-
-
-def _differential_passes(row_a: Mapping[str, float], row_b: Mapping[str, float], metric: str, latent: int) -> bool:
-    """A paired comparison of two posterior families' runs reads the DIFFERENCE of the estimator's biases
-    on their codes (a bias both share cancels): its interval [low_a - high_b, high_a - low_b], scaled to
-    the metric (a sum over dims carries the per-dim bias once per dim), must lie within the metric's
-    margin, so the estimator alone cannot make a verdict."""
-    margin = catalogue.margin_of(metric)[0] or 0.0  # no margin: any known bias difference fails
-    dims = SUMMED_DIMS.get(metric, 1) or latent
-    if all(row_a[k] == row_b[k] for k in _ROW_KEYS):
-        return True   # the same numbers on the same draws (a monotone map of the code): no difference at all
-    low, high = row_a["bias_low"] - row_b["bias_high"], row_a["bias_high"] - row_b["bias_low"]
-    return -margin <= dims * low and dims * high <= margin
-
-
-def estimator_failures(ev: Evidence, metrics: Collection[str], priors: Collection[str], latent: int = 1) -> list[str]:
-    """The estimator controls these metrics read that fail for the posterior families these priors
-    compare (``_differential_passes``, at this latent size): none when every compared prior has the same
-    posterior family, whose shared bias cancels; [] when the controls were not run (``ev.estimators`` None)."""
-    if not ev.estimators:
-        return []
-    failed = []
-    families = sorted({POSTERIOR_OF.get(p, p) for p in priors})
-    for metric in metrics:
-        name = ESTIMATOR_OF.get(metric)
-        for i, fa in enumerate(families):
-            for fb in families[i + 1:]:
-                a, b = (ev.estimators.get((name, f)) if name else None for f in (fa, fb))
-                if a is not None and b is not None and not _differential_passes(a, b, metric, latent):
-                    failed.append(f"estimator {name}: bias on {fa} codes {a['bias']:+.3g} [{a['bias_low']:+.3g}, "
-                                  f"{a['bias_high']:+.3g}], on {fb} codes {b['bias']:+.3g} [{b['bias_low']:+.3g}, "
-                                  f"{b['bias_high']:+.3g}]: their difference is not within {metric}'s margin")
-    return list(dict.fromkeys(failed))
-
-
 ESTIMATOR_CONTROL_CLAIM = ("control: each estimator a verdict reads recovers a known answer (synthetic codes of known "
                            "label information) about as well on every posterior family's codes as on a Gaussian "
                            "code's: the bias difference within the metric's margin")
@@ -362,7 +275,7 @@ def estimator_controls(ev: Evidence) -> None:
     for (name, family), row in ev.estimators.items():
         metrics = [m for m, e in ESTIMATOR_OF.items() if e == name]
         reference = ev.estimators.get((name, REFERENCE_FAMILY), row)
-        ok = family == REFERENCE_FAMILY or all(_differential_passes(row, reference, m, 1) for m in metrics)
+        ok = family == REFERENCE_FAMILY or all(differential_passes(row, reference, m, 1) for m in metrics)
         exact = f", exact {row['exact']:.3g}" if "exact" in row else ""
         evidence = (f"{name} on {family} codes (N = {row.get('n', math.nan):.0f}{exact}): bias {row['bias']:+.3g} "
                     f"[{row['bias_low']:+.3g}, {row['bias_high']:+.3g}]"

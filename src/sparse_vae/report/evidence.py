@@ -44,7 +44,7 @@ class Evidence:
                  generators: Mapping[str, str | None] | None = None,
                  estimators: Mapping[str, Any] | None = None):
         self.claims = dict(claims or {})  # conclusion id -> its claim (``conclusions.CONCLUSIONS``)
-        #: the estimators' known-answer controls (``controls.read_estimator_controls``), None: not run
+        #: the estimators' known-answer controls (``estimator_gate.read_estimator_controls``), None: not run
         self.estimators = estimators
         self.row_comparisons: list[list[Paired]] = []  # per row, the comparisons behind it
         self.fixed_noise: set[str] = set()  # datasets with a fixed noise sd (conclusion 1 leaves them out)

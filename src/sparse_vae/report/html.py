@@ -339,6 +339,6 @@ def render_html(study: Study, df: pd.DataFrame, summary: pd.DataFrame, verdicts:
         "<h1>Sparse VAE study: do the talk's claims hold?"
         f'<span class="sub">{len(df)} runs, seeds {_e(seeds)}; {pct} intervals over seeds; every word and number '
         "computed from the runs' files</span></h1>"
-        + scorecard_section(card) + _talk_section(figures, figure_dir)
+        + scorecard_section(card, stability.summary() if stability else None) + _talk_section(figures, figure_dir)
         + "".join(_details(*d) for d in details) + OPEN_TARGET + "</body></html>\n"
     )

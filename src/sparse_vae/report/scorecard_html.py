@@ -99,7 +99,7 @@ def _grid(card: Card) -> str:
             f'<tr class="z"><th></th>{lat}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 
-def _controls(card: Card) -> str:
+def _controls(card: Card, stability: str | None) -> str:
     items = []
     for item in card.controls:
         state = {True: ("pass", "passed"), False: ("fail", "FAILED"), None: ("none", "not run")}[item.passed]
@@ -109,7 +109,11 @@ def _controls(card: Card) -> str:
     note = (f'<p class="muted">Failed: {_e(", ".join(card.failed))}. The verdicts resting on them are greyed '
             "out and read \"control failed\".</p>" if card.failed else
             '<p class="muted">A failed control greys out the verdicts that rest on it.</p>')
-    return f'<aside class="sc-side" id="controls-strip"><h3>Controls</h3><ul>{"".join(items)}</ul>{note}</aside>'
+    rerun = (f'<p id="stability-line"><b>Stability:</b> {_e(stability)}; a verdict that flipped reads "unstable".</p>'
+             if stability else '<p id="stability-line" class="muted"><b>Stability:</b> no rerun compared '
+             "(report.stability is not set).</p>")
+    return (f'<aside class="sc-side" id="controls-strip"><h3>Controls</h3><ul>{"".join(items)}</ul>{note}{rerun}'
+            "</aside>")
 
 
 def _legend() -> str:
@@ -119,11 +123,12 @@ def _legend() -> str:
             f"evidence):</span>{chips}</div>")
 
 
-def scorecard_section(card: Card) -> str:
-    """The section (id "scorecard"): summary lines, grid and legend, controls strip on the right."""
+def scorecard_section(card: Card, stability: str | None = None) -> str:
+    """The section (id "scorecard"): summary lines, grid and legend, controls strip on the right with
+    the stability rerun's flip count (``stability.Stability.summary``; None: no rerun compared)."""
     if not card.claims:
         return ('<section id="scorecard"><table id="scorecard-table" class="scorecard"><tbody><tr>'
                 '<td class="muted">No verdicts in this report.</td></tr></tbody></table></section>')
     summary = "".join(_summary(c, card.groups) for c in card.claims)
     return (f'<section id="scorecard"><div class="sc-wrap"><div class="sc-main"><ul class="sc-summary">{summary}'
-            f"</ul>{_grid(card)}{_legend()}</div>{_controls(card)}</div></section>")
+            f"</ul>{_grid(card)}{_legend()}</div>{_controls(card, stability)}</div></section>")
