@@ -12,10 +12,11 @@ alike. "K separate runs" would cost K x the K = 1 time; the ratio says what the 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+from functools import partial
 
 import torch
+
+from timing import interleaved_medians
 
 from sparse_vae.train import Trainer, resolve_device, set_threads
 
@@ -42,14 +43,6 @@ def trainer_for(shape: tuple, k: int, device: torch.device) -> Trainer:
     return Trainer(spec, x, x[:64], device, "bench", None)
 
 
-def epoch_seconds(trainer: Trainer, device: torch.device) -> float:
-    start = time.perf_counter()
-    trainer.train_epoch(trainer.state.epoch + 1)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -64,15 +57,11 @@ def main() -> None:
     print("|---|---|---|" + "---|" * (len(ks) - 1))
     for name, shape in MODELS.items():
         trainers = {k: trainer_for(shape, k, device) for k in ks}
-        for trainer in trainers.values():          # warm-up: first-touch allocations, kernel choice
-            epoch_seconds(trainer, device)
-        times = {k: [] for k in ks}
-        for _ in range(args.repeats):              # interleaved, so load drifts hit every K alike
-            for k, trainer in trainers.items():
-                times[k].append(epoch_seconds(trainer, device))
-        base = statistics.median(times[1])
+        median = interleaved_medians({k: partial(lambda t: t.train_epoch(t.state.epoch + 1), t)
+                                      for k, t in trainers.items()}, device, args.repeats)
+        base = median[1]
         steps = -(-trainers[1].x_train.shape[0] // shape[-1])
-        ratios = " | ".join(f"{statistics.median(times[k]) / base:.2f}" for k in ks[1:])
+        ratios = " | ".join(f"{median[k] / base:.2f}" for k in ks[1:])
         print(f"| {name} | {steps} | {base:.3f} | {ratios} |", flush=True)
 
 

@@ -13,10 +13,11 @@ repeats (median), so machine load hits every row alike. S separate runs would co
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+from functools import partial
 
 import torch
+
+from timing import interleaved_medians
 
 from sparse_vae.train import Trainer, resolve_device, set_threads
 
@@ -49,14 +50,11 @@ def trainer_for(shape: tuple, seeds: int, rates: int, examples: int, device: tor
     return Trainer([{**spec, "seed": s} for s in range(1, seeds + 1)], x, x[:64], device, "bench", None)
 
 
-def epoch_seconds(trainer: Trainer, device: torch.device) -> float:
-    start = time.perf_counter()
+def epoch(trainer: Trainer) -> None:
+    """One epoch of training and the validation score, as a run's loop does them."""
     trainer.state.epoch += 1
     trainer.train_epoch(trainer.state.epoch)
     trainer.evaluate(trainer.x_val)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -77,13 +75,7 @@ def main() -> None:
         if args.models and not any(m in name for m in args.models):
             continue
         trainers = {pack: trainer_for(shape, *pack, args.examples, device) for pack in PACKS}
-        for trainer in trainers.values():          # warm-up: first-touch allocations, kernel choice
-            epoch_seconds(trainer, device)
-        times: dict[tuple[int, int], list[float]] = {pack: [] for pack in PACKS}
-        for _ in range(args.repeats):              # interleaved, so load drifts hit every pack alike
-            for pack, trainer in trainers.items():
-                times[pack].append(epoch_seconds(trainer, device))
-        median = {pack: statistics.median(t) for pack, t in times.items()}
+        median = interleaved_medians({pack: partial(epoch, t) for pack, t in trainers.items()}, device, args.repeats)
         base = median[(1, 1)]
         ratios = " | ".join(f"{median[pack] / base:.2f}" for pack in PACKS[1:])
         print(f"| {name} | {base:.3f} | {ratios} | {median[(8, 4)] / median[(1, 4)]:.2f} |", flush=True)
