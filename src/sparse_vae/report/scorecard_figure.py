@@ -31,6 +31,24 @@ def _controls_line(card: Card) -> str:
     return "Controls: " + "; ".join(f"{c.label} {marks[c.passed]}" for c in card.controls) if card.controls else ""
 
 
+def _draw_cell(ax, box, j: int, i: int, span: int, cell) -> None:
+    """Cell (row i, column j, `span` columns wide): its verdict's colour (faded when a failed control
+    greys it out), the verdict word and, where there is one, the effect and its interval; a pale box
+    when the claim has no verdict there."""
+    shape = {"boxstyle": "round,pad=0,rounding_size=0.06", "ec": "none"}
+    if cell is None:
+        ax.add_patch(box((j + 0.04, i + 0.08), span - 0.08, 0.84, fc="#f4f4f4", **shape))
+        return
+    bg, fg = colours(cell.verdict)
+    ax.add_patch(box((j + 0.04, i + 0.08), span - 0.08, 0.84, fc=bg, alpha=0.4 if cell.greyed_by else 1.0, **shape))
+    if not cell.effect:
+        ax.text(j + span / 2, i + 0.5, cell.verdict, ha="center", va="center", fontsize=9, color=fg, weight="bold")
+        return
+    ax.text(j + span / 2, i + 0.3, cell.verdict, ha="center", va="center", fontsize=8.5, color=fg, weight="bold")
+    ax.text(j + span / 2, i + 0.66, f"{cell.effect}\n{cell.interval}".strip(), ha="center", va="center",
+            fontsize=6.5, color=fg, linespacing=1.1)
+
+
 def write_scorecard_figure(card: Card, folder: Path, title: str) -> list[str]:
     """Write ``scorecard.png`` and ``scorecard.svg`` into `folder`; returns the file names."""
     import matplotlib
@@ -61,22 +79,7 @@ def write_scorecard_figure(card: Card, folder: Path, title: str) -> list[str]:
         spans = ([(0, ncol, claim.study_wide[0])] if not claim.cells and claim.study_wide else
                  [(j, 1, claim.cells.get(g)) for j, g in enumerate(groups)])
         for j, span, cell in spans:
-            if cell is None:
-                ax.add_patch(FancyBboxPatch((j + 0.04, i + 0.08), span - 0.08, 0.84,
-                                            boxstyle="round,pad=0,rounding_size=0.06", fc="#f4f4f4", ec="none"))
-                continue
-            bg, fg = colours(cell.verdict)
-            alpha = 0.4 if cell.greyed_by else 1.0
-            ax.add_patch(FancyBboxPatch((j + 0.04, i + 0.08), span - 0.08, 0.84,
-                                        boxstyle="round,pad=0,rounding_size=0.06", fc=bg, ec="none", alpha=alpha))
-            if not cell.effect:
-                ax.text(j + span / 2, i + 0.5, cell.verdict, ha="center", va="center", fontsize=9, color=fg,
-                        weight="bold")
-                continue
-            ax.text(j + span / 2, i + 0.3, cell.verdict, ha="center", va="center", fontsize=8.5, color=fg,
-                    weight="bold")
-            ax.text(j + span / 2, i + 0.66, f"{cell.effect}\n{cell.interval}".strip(), ha="center", va="center",
-                    fontsize=6.5, color=fg, linespacing=1.1)
+            _draw_cell(ax, FancyBboxPatch, j, i, span, cell)
     fig.text(0.12 / width, 1 - 0.22 / height, title, ha="left", va="center", fontsize=12, weight="bold")
     line = _controls_line(card)
     if line:
