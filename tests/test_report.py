@@ -1128,6 +1128,13 @@ def test_a_verdict_reading_an_estimator_is_gated_by_its_known_answer_control(tmp
     assert get("2b")["verdict"] == "control failed" and "estimator label_info: bias on cauchy codes" in get("2b")["evidence"]
     rows = v[v.claim == controls.ESTIMATOR_CONTROL_CLAIM]
     assert sorted(rows["verdict"]) == ["control failed", "supported"]
+    # the scorecard's strip folds the per-family results into one item that links to both rows
+    from sparse_vae.report.scorecard import scorecard
+
+    card = scorecard(v, conclusions.control_status(df, (), 0.95, {"digits": "digits"}, estimators=estimators))
+    named = [item for item in card.controls if "estimator" in item.name]
+    assert [item.name for item in named] == ["estimators"] and named[0].passed is False
+    assert sorted(c.verdict for _, c in named[0].cells) == ["control failed", "supported"]
     assert conclusions.compute_verdicts(df, (), 0.95, {"digits": "digits"}).query("conclusion == '2b'")[
         "verdict"].iloc[0] == "supported"  # without the controls file: no gate
     path.write_text(json.dumps([{"estimator": "label_info", "family": "cauchy", "bias": 0.1}]))

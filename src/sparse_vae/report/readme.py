@@ -18,7 +18,7 @@ import pandas as pd
 
 from sparse_vae.errors import SparseVAEError
 from sparse_vae.report.conclusions import CONCLUSIONS
-from sparse_vae.report.scorecard import effect_text
+from sparse_vae.report.scorecard import CONTROL_LABELS, control_of_claim, effect_text
 from sparse_vae.report.stability import RERUN_WORDS
 from sparse_vae.report.verdicts import VERDICTS
 
@@ -99,6 +99,9 @@ def _verdict_table(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
 def _short(conclusion, claim: str) -> str:
     """The conclusion's ``short`` label where the row is its claim, else the claim (less a leading
     id such as "3b:") up to its first colon."""
+    control = control_of_claim().get(claim) if str(conclusion) == "0" else None
+    if control:
+        return CONTROL_LABELS.get(control, control)
     for key, c in CONCLUSIONS.items():
         if str(key) == str(conclusion) and getattr(c, "short", None) and c.claim == claim:
             return str(c.short)
@@ -118,8 +121,9 @@ def _headline(verdicts: pd.DataFrame) -> list[str]:
                 where.setdefault(v.verdict, []).append(f"{v.dataset} z{latent}" if latent else v.dataset)
             else:
                 where.setdefault(v.verdict, [])
+        nowhere = "(study-wide)" if str(number) == "0" else "(no dataset for it in this study)"
         parts = [f"{verdict} on {', '.join(where[verdict])}" if where[verdict]
-                 else f"{verdict} (no dataset for it in this study)" for verdict in VERDICTS if verdict in where]
+                 else f"{verdict} {nowhere}" for verdict in VERDICTS if verdict in where]
         parts += [f"{w} on {', '.join(where[w]) or 'no dataset'}" for w in where if w not in VERDICTS]
         lines.append(f"- {number}. {_cell(_short(number, claim))}: " + "; ".join(parts) + ".")
     return lines

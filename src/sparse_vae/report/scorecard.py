@@ -23,8 +23,8 @@ from sparse_vae.report import controls as _controls
 from sparse_vae.report.conclusions import CONCLUSIONS
 from sparse_vae.report.verdicts import METRIC_CONTROLS, VERDICTS
 
-__all__ = ["CONTROL_LABELS", "VERDICT_COLOURS", "Card", "Cell", "Claim", "ControlItem", "effect_parts",
-           "effect_text", "scorecard", "verdict_class"]
+__all__ = ["CONTROL_LABELS", "VERDICT_COLOURS", "Card", "Cell", "Claim", "ControlItem", "control_of_claim",
+           "effect_parts", "effect_text", "scorecard", "verdict_class"]
 
 #: verdict word -> (background, text colour): the Okabe-Ito colour-blind-safe palette, with tints
 #: for the milder words; words the vocabulary may gain later fall back to grey (``colours``).
@@ -45,7 +45,8 @@ _FALLBACK = ("#BBBBBB", "#222222")
 CONTROL_LABELS = {"training_likelihood": "training reaches the generating prior",
                   "dictionary_recovery": "positive control: known dictionary recovered",
                   "receptive_fields": "sparse coding gives Gabor fields",
-                  "retina_fields": "centre-surround classifier"}
+                  "retina_fields": "centre-surround classifier",
+                  "estimators": "estimators recover known answers (each posterior family)"}
 
 
 def colours(verdict: str) -> tuple[str, str]:
@@ -180,13 +181,14 @@ def _label(cid: str, claim: str) -> tuple[str, str]:
     return shown, text
 
 
-def _control_of_claim() -> dict[str, str]:
+def control_of_claim() -> dict[str, str]:
     """Verdict-row claim text of each control (``controls``) -> its name."""
     zero = _BY_ID.get("0")
     claims = {"training_likelihood": getattr(_controls, "TRAINING_CONTROL_CLAIM", None),
               "dictionary_recovery": zero.claim if zero else None,
               "receptive_fields": getattr(_controls, "FIELD_CONTROL_CLAIM", None),
-              "retina_fields": getattr(_controls, "RETINA_CONTROL_CLAIM", None)}
+              "retina_fields": getattr(_controls, "RETINA_CONTROL_CLAIM", None),
+              "estimators": getattr(_controls, "ESTIMATOR_CONTROL_CLAIM", None)}
     return {text: name for name, text in claims.items() if text}
 
 
@@ -207,13 +209,23 @@ def _cell(i: int, row: Mapping, failed: set[str], training_failed: set[str]) -> 
     return Cell(i, str(row["verdict"]), *effect_parts(row), seeds, _greyed(row, failed, training_failed))
 
 
+def _folded(status: Mapping[str, bool | None]) -> dict[str, bool | None]:
+    """The strip's controls: every "estimator <name> <family>" result folded into one "estimators"
+    item (failed if one failed, passed if all passed), whose per-family rows link from it."""
+    out = {name: ok for name, ok in status.items() if not name.startswith("estimator ")}
+    estimators = [ok for name, ok in status.items() if name.startswith("estimator ")]
+    if estimators:
+        out["estimators"] = False if False in estimators else (True if all(estimators) else None)
+    return out
+
+
 def scorecard(verdicts: pd.DataFrame, status: Mapping[str, bool | None] | None = None) -> Card:
     """The scorecard of a verdict table (``verdicts.VERDICT_COLUMNS``, any extra columns kept).
 
     ``status`` is ``conclusions.control_status`` (name -> passed, failed or None, not run); without it
     a control counts as failed when one of its rows reads "control failed"."""
     rows = verdicts.reset_index(drop=True)
-    by_claim = _control_of_claim()
+    by_claim = control_of_claim()
     is_control = rows["conclusion"].map(_cid) == "0"
     status = dict(status) if status is not None else {}
     if not status:
@@ -226,7 +238,7 @@ def scorecard(verdicts: pd.DataFrame, status: Mapping[str, bool | None] | None =
                        if by_claim.get(str(r["claim"])) == "training_likelihood" and r["verdict"] == "control failed"}
 
     items = {name: ControlItem(name, CONTROL_LABELS.get(name, name.replace("_", " ")), ok)
-             for name, ok in status.items()}
+             for name, ok in _folded(status).items()}
     claims: dict[tuple[str, str], Claim] = {}
     groups: list[tuple[str, str]] = []
     for i, row in rows.iterrows():
