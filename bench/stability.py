@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sparse_vae.report.stability import PAIRWISE_KEY, VERDICT_KEY, flips, read_table
+from sparse_vae.report.stability import PAIRWISE_KEY, VERDICT_KEY, flips, read_table, unperturbed_groups
 
 
 def compare(first: Path, second: Path) -> dict[str, pd.DataFrame]:
@@ -68,6 +68,10 @@ def markdown(tables: dict[str, pd.DataFrame], first: Path, second: Path) -> str:
     lines = [f"Stability: `{first}` (A) against `{second}` (B).", ""]
     numbers = number_changes(first, second)
     lines += [numbers] if numbers else []
+    if numbers:
+        unmoved = sorted(unperturbed_groups(pd.read_csv(first / "metrics.csv"), pd.read_csv(second / "metrics.csv")))
+        lines.append("- unperturbed (every run bit-identical, so not checked): "
+                     + (", ".join(f"{d} z{z}" for d, z in unmoved) or "none"))
     for name, table in tables.items():
         counts = table["status"].value_counts()
         compared = int(counts.get("same", 0) + counts.get("flipped", 0))

@@ -99,6 +99,9 @@ def fixed_costs(jobs: pd.DataFrame, results: Path, config: dict) -> None:
     table = pd.DataFrame(rows)
     train = table[table.rule == "train"].groupby("dataset")["outside_loop_s"].agg(["mean", "max"])
     print("training job, seconds outside the training loop:\n" + train.round(2).to_string())
+    if "figures" not in table:   # a study whose analyses have not run yet
+        print("analysis jobs: none finished")
+        return
     analyze = table[table.rule == "analyze"].groupby(["dataset", "figures"])["s"].agg(["size", "mean", "max"])
     print("analysis job wall seconds (figures = drawn for the representative seed):\n" + analyze.round(2).to_string())
 

@@ -235,6 +235,9 @@ def two_reports(tmp_path_factory):
     j = pw.index[(pw.metric == "mse") & (pw.dataset == "digits") & (pw.prior_a == "laplace") & (pw.prior_b == "normal")][0]
     pw.loc[j, "outcome"] = "no difference"
     pw.to_csv(second / "pairwise.csv", index=False)
+    m = pd.read_csv(second / "metrics.csv")  # a rerun on other rounding moves every run's numbers a little
+    m["mse"] *= 1 + 1e-6
+    m.to_csv(second / "metrics.csv", index=False)
     return root, paths, study, first, second
 
 
@@ -260,6 +263,29 @@ def test_a_flipped_verdict_is_reported_as_unstable(two_reports):
     from sparse_vae.report.readme import results_markdown  # the README never states a flipped verdict
 
     assert "**unstable**" in results_markdown(root / "checked")
+
+
+def test_rows_on_runs_the_rerun_left_bit_identical_read_unperturbed_not_same(two_reports, tmp_path):
+    """A rerun that moved nothing checks nothing (the AVX2 rerun leaves some models bit-identical)."""
+    root, paths, study, first, second = two_reports
+    third = tmp_path / "third"
+    shutil.copytree(second, third)
+    m = pd.read_csv(third / "metrics.csv")
+    m.loc[m.dataset == "digits", "mse"] = pd.read_csv(first / "metrics.csv").loc[m.dataset == "digits", "mse"]
+    m.to_csv(third / "metrics.csv", index=False)
+    study = json.loads(json.dumps(study))
+    study["report"]["stability"] = str(third / "verdicts.csv")
+    result = report.build_report(paths, study, tmp_path / "checked")
+    v = result["verdicts"]
+    digits = (v.dataset == "digits").to_numpy()
+    assert digits.any() and set(v.loc[digits, "rerun"]) == {"unperturbed"}
+    assert "unperturbed" not in set(v.loc[~digits, "rerun"]) and "same" in set(v.loc[~digits, "rerun"])
+    assert result["stability"].verdicts["unperturbed"] == int(digits.sum())
+    assert f"{int(digits.sum())} more on runs the rerun left bit-identical" in result["stability"].summary()
+    from sparse_vae.report.readme import results_markdown
+
+    assert f"{int(digits.sum())} verdicts rest on runs it left bit-identical (not checked)" in results_markdown(
+        tmp_path / "checked")
 
 
 def test_rows_a_partial_rerun_did_not_cover_read_not_rerun(two_reports, tmp_path):

@@ -139,6 +139,16 @@ def gpu_resources():
 
 # -- report --------------------------------------------------------------------------------
 
+def stability_tables():
+    """The stability study's verdicts.csv (report.stability) and the pairwise.csv and metrics.csv
+    beside it, which the report reads too; none when no stability study is named."""
+    verdicts = config["report"].get("stability")
+    if not verdicts:
+        return []
+    folder = os.path.dirname(verdicts)
+    return [verdicts, os.path.join(folder, "pairwise.csv"), os.path.join(folder, "metrics.csv")]
+
+
 def figure_category(wildcards):
     """The report category of a figure of report/figures/, by its name (report.figures, talk_figures)."""
     if wildcards.name == "scorecard":

@@ -24,7 +24,8 @@ rule report:
         summaries=run_files("train.json"),
         baselines=BASELINE_OUTPUTS,
         # another run of the study whose verdicts this report must reproduce (report.stability)
-        stability=[config["report"]["stability"]] if config["report"].get("stability") else [],
+        # (its pairwise.csv and metrics.csv beside it too: answers compared, runs it left unperturbed)
+        stability=stability_tables(),
         # the known-answer controls analysis computes (rule estimator_controls)
         estimators=CONTROLS_OUTPUT,
         retina=RETINA_CONTROL_OUTPUT,

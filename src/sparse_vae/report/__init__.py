@@ -87,7 +87,7 @@ def build_report(metrics_paths: list[Path], study: dict[str, Any], out_dir: Path
         pairwise = pairwise_table(deterministic, parsed.confidence, families, parsed.sources, parsed.priors, status)
         stability = None
         if parsed.stability:
-            verdicts, pairwise, stability = apply_stability(verdicts, pairwise, parsed.stability)
+            verdicts, pairwise, stability = apply_stability(verdicts, pairwise, parsed.stability, deterministic)
             print(stability.summary())
         card = build_scorecard(verdicts, status)
         write_scorecard_figure(card, staging, f"Sparse VAE study: the talk's claims ({len(df)} runs)")

@@ -6,7 +6,10 @@ Reproducibility across machines cannot mean equal bits; it must mean equal concl
 does this when the study config names the other run's verdicts.csv (``report.stability``; its
 pairwise.csv, when beside it, is compared too); ``bench/stability.py`` prints the same comparison for
 any two finished report folders. Rows are matched by ``VERDICT_KEY`` / ``PAIRWISE_KEY``; a row only
-one study has is counted, never marked. Not here: how a verdict is reached (``verdicts``).
+one study has is counted, never marked. A rerun that moved nothing checks nothing: when the other
+study's metrics.csv lies beside its verdicts.csv, a row whose (dataset, latent) runs the rerun left
+bit-identical reads "unperturbed", not "same" (``unperturbed_groups``). Not here: how a verdict is
+reached (``verdicts``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import pandas as pd
 
 from sparse_vae.errors import SparseVAEError
 
-__all__ = ["PAIRWISE_KEY", "RERUN_WORDS", "VERDICT_KEY", "Stability", "apply_stability", "flips", "read_table"]
+__all__ = ["PAIRWISE_KEY", "RERUN_WORDS", "VERDICT_KEY", "Stability", "apply_stability", "flips", "read_table",
+           "unperturbed_groups"]
 
 #: what identifies a verdict row, and a pairwise row, in two studies of the same design.
 VERDICT_KEY = ["conclusion", "claim", "dataset", "latent", "metric"]
@@ -78,19 +82,41 @@ class Stability:
         def counts(c: dict[str, int]) -> str:
             compared = c.get("same", 0) + c.get("flipped", 0)
             extra = ", ".join(f"{v} {k}" for k, v in c.items() if k.startswith("only") and v)
-            return f"{c.get('flipped', 0)} of {compared} flipped" + (f" ({extra})" if extra else "")
+            still = (f"; {c['unperturbed']} more on runs the rerun left bit-identical (not checked)"
+                     if c.get("unperturbed") else "")
+            return f"{c.get('flipped', 0)} of {compared} flipped" + (f" ({extra})" if extra else "") + still
         text = f"stability rerun {self.source}: verdicts {counts(self.verdicts)}"
         return text + (f"; pairwise answers {counts(self.pairwise)}" if self.pairwise else "")
 
 
 #: the ``rerun`` column a checked report gains: what the stability rerun said of each of its rows.
-RERUN_WORDS = {"same": "same", "flipped": "flipped", "only here": "not rerun"}
+RERUN_WORDS = {"same": "same", "flipped": "flipped", "only here": "not rerun", "unperturbed": "unperturbed"}
+#: columns of a per-run metrics table that identify a run (the rest are its numbers)
+RUN_COLUMNS = ["dataset", "prior", "latent", "seed"]
 
 
-def _mark(table: pd.DataFrame, other: pd.DataFrame, key: list[str], word: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def unperturbed_groups(here: pd.DataFrame, other: pd.DataFrame) -> set[tuple[str, str]]:
+    """(dataset, latent) groups whose every shared run has exactly the same numbers in both studies'
+    per-run metrics tables: the rerun did not perturb them, so it cannot check their rows."""
+    numbers = [c for c in here.columns if c not in RUN_COLUMNS and c in other.columns
+               and pd.api.types.is_numeric_dtype(here[c])]
+    keyed = lambda t: t.assign(latent=t["latent"].map(_key), seed=t["seed"].map(_key)).set_index(RUN_COLUMNS)  # noqa: E731
+    a, b = keyed(here)[numbers], keyed(other)[numbers]
+    shared = a.index.intersection(b.index)
+    a, b = a.loc[shared].astype(float), b.loc[shared].astype(float)
+    same = ((a == b) | (a.isna() & b.isna())).all(axis=1)
+    groups = same.groupby(level=["dataset", "latent"]).all()
+    return {(str(d), str(z)) for (d, z), unmoved in groups.items() if unmoved}
+
+
+def _mark(table: pd.DataFrame, other: pd.DataFrame, key: list[str], word: str,
+          unmoved: set[tuple[str, str]] = frozenset()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Set `word` to "unstable" on this study's rows that flipped and add the ``rerun`` column
     (``RERUN_WORDS``), so a reader tells a checked verdict from one the rerun did not cover."""
     cmp = flips(table, other, key, word)
+    if unmoved:
+        rows = [(_key(d), _key(z)) in unmoved for d, z in zip(cmp["dataset"], cmp["latent"])]
+        cmp.loc[(cmp["status"] == "same") & pd.Series(rows, index=cmp.index), "status"] = "unperturbed"
     table = table.reset_index(drop=True).copy()
     mine = cmp.iloc[:len(table)]  # this study's rows, in its order
     table.loc[(mine["status"] == "flipped").to_numpy(), word] = "unstable"
@@ -98,13 +124,18 @@ def _mark(table: pd.DataFrame, other: pd.DataFrame, key: list[str], word: str) -
     return table, cmp
 
 
-def apply_stability(verdicts: pd.DataFrame, pairwise: pd.DataFrame, other_verdicts: Path | str
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, Stability]:
+def apply_stability(verdicts: pd.DataFrame, pairwise: pd.DataFrame, other_verdicts: Path | str,
+                    metrics: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Stability]:
     """Mark the verdicts (and pairwise answers, when the other study's pairwise.csv lies beside its
-    verdicts.csv) that differ from the other study's as "unstable"; the evidence says both words."""
+    verdicts.csv) that differ from the other study's as "unstable"; the evidence says both words.
+    ``metrics``: this study's per-run table, compared with the other's metrics.csv (when beside) to
+    tell the rows the rerun could not check ("unperturbed")."""
     path = Path(other_verdicts)
     other = read_table(path, VERDICT_KEY, "verdict")
-    verdicts, cmp = _mark(verdicts, other, VERDICT_KEY, "verdict")
+    unmoved: set[tuple[str, str]] = set()
+    if metrics is not None and (path.parent / "metrics.csv").is_file():
+        unmoved = unperturbed_groups(metrics, pd.read_csv(path.parent / "metrics.csv"))
+    verdicts, cmp = _mark(verdicts, other, VERDICT_KEY, "verdict", unmoved)
     for i in cmp.index[cmp["status"] == "flipped"]:
         verdicts.loc[i, "evidence"] = (f"{verdicts.loc[i, 'evidence']} Unstable: this study says "
                                        f"'{cmp.loc[i, 'here']}', the stability rerun ({path}) says "
@@ -112,6 +143,6 @@ def apply_stability(verdicts: pd.DataFrame, pairwise: pd.DataFrame, other_verdic
     pair_counts: dict[str, int] = {}
     if (path.parent / "pairwise.csv").is_file() and len(pairwise):
         other_pw = read_table(path.parent / "pairwise.csv", PAIRWISE_KEY, "outcome")
-        pairwise, pcmp = _mark(pairwise, other_pw, PAIRWISE_KEY, "outcome")
+        pairwise, pcmp = _mark(pairwise, other_pw, PAIRWISE_KEY, "outcome", unmoved)
         pair_counts = pcmp["status"].value_counts().to_dict()
     return verdicts, pairwise, Stability(str(path), cmp["status"].value_counts().to_dict(), pair_counts)
