@@ -247,7 +247,9 @@ def scorecard(verdicts: pd.DataFrame, status: Mapping[str, bool | None] | None =
         if is_control[i]:
             name = by_claim.get(str(row["claim"]), str(row["claim"]))
             item = items.setdefault(name, ControlItem(name, CONTROL_LABELS.get(name, name), None))
-            item.cells.append((dataset, cell))
+            # a study-wide row (an estimator on one family's codes) is named by what it checks
+            what = dataset or re.sub(r"^estimator\s+", "", "" if _blank(row.get("metric")) else str(row["metric"]))
+            item.cells.append((what, cell))
             continue
         cid = _cid(row["conclusion"])
         key = (cid, str(row["claim"]))
