@@ -473,7 +473,8 @@ def test_analyze_run_end_to_end_on_synthetic_data_and_is_deterministic(tmp_path:
     latents = np.load(run_dir / "latents.npz")
     assert latents["loc"].shape == (240, 2) and latents["scale"].shape == (240, 2)
     assert "labels" not in latents.files
-    figures = sorted(p.name for p in (run_dir / "figures").iterdir())
+    figures = sorted(p.name for p in (run_dir / "figures").glob("*.png"))
+    assert (run_dir / "figures" / "panel_arrays.npz").is_file()  # what the report redraws side by side
     assert figures == sorted(["reconstructions.png", "prior_samples.png", "latent_scatter.png", "traversals.png",
                               "receptive_fields.png", "kl_per_dim.png", "information_per_dim.png", "templates.png",
                               "weights_vs_latents.png"])

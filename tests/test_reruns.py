@@ -265,7 +265,7 @@ def test_readme_generator_reproduces_the_report_it_is_given(study: tuple[Path, d
     assert len(headline) == verdicts.groupby(["conclusion", "claim"]).ngroups
     for line in headline:
         assert any(f"{v} on " in line or f"{v} (no dataset for it in this study)" in line
-                   for v in verdicts["verdict"])
+                   or f"{v} (study-wide)" in line for v in verdicts["verdict"])
     summary = pd.read_csv(report_dir / "summary.csv").dropna(subset=["mean"])
     mse = summary[summary["metric"] == "mse"].iloc[0]
     from sparse_vae.report.readme import _num
