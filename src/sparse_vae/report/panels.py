@@ -16,6 +16,8 @@ __all__ = ["latent_scatter_panels", "load_panels", "reconstruction_rows"]
 
 #: share of each axis' points inside the common limits (the run figures' own robust limits: central 99%)
 CENTRAL = 0.99
+#: tab10 colours for the scatter's groups, the hues the priors' names are drawn in (blue, orange, green) last
+GROUP_COLOURS = [4, 5, 6, 7, 8, 9, 3, 0, 1, 2]
 
 
 def load_panels(runs: Mapping[str, Run | None]) -> dict[str, dict[str, np.ndarray]] | None:
@@ -86,14 +88,15 @@ def latent_scatter_panels(plt, panels: Mapping[str, Mapping[str, np.ndarray]], c
     for ax, (prior, p) in zip(axes[0], panels.items()):
         codes = np.searchsorted(values, p["groups"]) if grouped else None
         ax.scatter(p["loc"][:, 0], p["loc"][:, 1], s=3, alpha=0.5, linewidths=0,
-                   c=cmap(codes % 10) if grouped else colors[prior])
+                   c=cmap(np.take(GROUP_COLOURS, codes % 10)) if grouped else colors[prior])
         ax.set(xlim=xlim, ylim=ylim, xlabel="z0 (posterior location)")
         ax.set_title(prior, color=colors[prior], fontsize=11, weight="bold")
         ax.spines[["top", "right"]].set_visible(False)
     axes[0][0].set_ylabel("z1 (posterior location)")
     if grouped:
         name = str(next(iter(panels.values())).get("group_name", "group"))
-        handles = [Line2D([], [], ls="", marker="o", ms=4, color=cmap(i % 10), label=v) for i, v in enumerate(values)]
+        handles = [Line2D([], [], ls="", marker="o", ms=4, color=cmap(GROUP_COLOURS[i % 10]), label=v)
+                   for i, v in enumerate(values)]
         fig.legend(handles=handles, title=name, loc="outside right center", fontsize=8, title_fontsize=8,
                    frameon=False)
     fig.suptitle(title, fontsize=10, x=0.01, ha="left")
