@@ -29,7 +29,7 @@ from sparse_vae.report.evidence import Evidence
 from sparse_vae.report.statistics import Paired
 from sparse_vae.report.verdicts import NATURAL_SOURCES, mean_sd
 
-__all__ = ["CONTROLS", "ENTROPY_GAP", "ESTIMATOR_CONTROL_CLAIM", "FIELD_CONTROL_CLAIM", "RETINA_CONTROL_CLAIM",
+__all__ = ["CONTROLS", "ENTROPY_GAP", "ESTIMATOR_CONTROL_CLAIM", "ESTIMATOR_PREFIX", "FIELD_CONTROL_CLAIM", "RETINA_CONTROL_CLAIM",
            "RETINA_MIN_DETECTION", "TRAINING_CONTROL_CLAIM", "control_result", "controls", "read_retina_control",
            "retina_floor", "training_margin"]
 
@@ -259,6 +259,8 @@ def retina_floor(ev: Evidence, dataset: str, latent: int) -> str:
             f"{RETINA_MIN_DETECTION:g})") if low else ""
 
 
+#: how an estimator control's row (its metric) and result (its control name) begin: "estimator <name> ..."
+ESTIMATOR_PREFIX = "estimator "
 ESTIMATOR_CONTROL_CLAIM = ("control: each estimator a verdict reads recovers a known answer (synthetic codes of known "
                            "label information) about as well on every posterior family's codes as on a Gaussian "
                            "code's: the bias difference within the metric's margin")
@@ -283,9 +285,9 @@ def estimator_controls(ev: Evidence) -> None:
                        f"; on the Gaussian code {reference['bias']:+.3g} [{reference['bias_low']:+.3g}, "
                        f"{reference['bias_high']:+.3g}]")
                     + f"; pass: the difference within the margin of {', '.join(metrics) or 'no verdict metric'}.")
-        ev.add("0", "", "", f"estimator {name} ({family})", "supported" if ok else "control failed", "", evidence,
+        ev.add("0", "", "", f"{ESTIMATOR_PREFIX}{name} ({family})", "supported" if ok else "control failed", "", evidence,
                claim=ESTIMATOR_CONTROL_CLAIM)
-        control_result(ev, f"estimator {name} {family}", ok)
+        control_result(ev, f"{ESTIMATOR_PREFIX}{name} {family}", ok)
 
 
 #: control name -> the function that judges it, in report order (another control: one more entry).

@@ -212,8 +212,9 @@ def _cell(i: int, row: Mapping, failed: set[str], training_failed: set[str]) -> 
 def _folded(status: Mapping[str, bool | None]) -> dict[str, bool | None]:
     """The strip's controls: every "estimator <name> <family>" result folded into one "estimators"
     item (failed if one failed, passed if all passed), whose per-family rows link from it."""
-    out = {name: ok for name, ok in status.items() if not name.startswith("estimator ")}
-    estimators = [ok for name, ok in status.items() if name.startswith("estimator ")]
+    prefix = _controls.ESTIMATOR_PREFIX
+    out = {name: ok for name, ok in status.items() if not name.startswith(prefix)}
+    estimators = [ok for name, ok in status.items() if name.startswith(prefix)]
     if estimators:
         out["estimators"] = False if False in estimators else (True if all(estimators) else None)
     return out
@@ -248,7 +249,8 @@ def scorecard(verdicts: pd.DataFrame, status: Mapping[str, bool | None] | None =
             name = by_claim.get(str(row["claim"]), str(row["claim"]))
             item = items.setdefault(name, ControlItem(name, CONTROL_LABELS.get(name, name), None))
             # a study-wide row (an estimator on one family's codes) is named by what it checks
-            what = dataset or re.sub(r"^estimator\s+", "", "" if _blank(row.get("metric")) else str(row["metric"]))
+            what = dataset or ("" if _blank(row.get("metric")) else str(row["metric"])).removeprefix(
+                _controls.ESTIMATOR_PREFIX)
             item.cells.append((what, cell))
             continue
         cid = _cid(row["conclusion"])
