@@ -250,7 +250,7 @@ def test_a_flipped_verdict_is_reported_as_unstable(two_reports):
     v = result["verdicts"]
     flipped = v[(v.conclusion == "1") & (v.dataset == "synthetic")].iloc[0]
     assert flipped["verdict"] == "unstable"
-    assert "this study says 'supported', the stability rerun" in flipped["evidence"]
+    assert f"this study says 'supported', the rerun {second / 'verdicts.csv'} says 'inconclusive'" in flipped["evidence"]
     before = pd.read_csv(first / "verdicts.csv", keep_default_na=False)
     assert (v["verdict"] == "unstable").sum() == 1 and (v["verdict"] != before["verdict"]).sum() == 1
     pw = result["pairwise"]
@@ -281,11 +281,47 @@ def test_rows_on_runs_the_rerun_left_bit_identical_read_unperturbed_not_same(two
     assert digits.any() and set(v.loc[digits, "rerun"]) == {"unperturbed"}
     assert "unperturbed" not in set(v.loc[~digits, "rerun"]) and "same" in set(v.loc[~digits, "rerun"])
     assert result["stability"].verdicts["unperturbed"] == int(digits.sum())
-    assert f"{int(digits.sum())} more on runs the rerun left bit-identical" in result["stability"].summary()
+    assert f"{int(digits.sum())} more on runs left bit-identical" in result["stability"].summary()
     from sparse_vae.report.readme import results_markdown
 
-    assert f"{int(digits.sum())} verdicts rest on runs it left bit-identical (not checked)" in results_markdown(
+    assert f"{int(digits.sum())} verdicts rest on runs no rerun perturbed (not checked)" in results_markdown(
         tmp_path / "checked")
+
+
+def test_several_reruns_a_flip_in_any_is_unstable_and_one_perturbed_rerun_checks_a_row(two_reports, tmp_path):
+    """Each rerun perturbs some models (the AVX2 path leaves some bit-identical; another path reaches
+    them): a row reads "same" once any rerun perturbed it and agreed, "unstable" if any flipped it."""
+    root, paths, study, first, second = two_reports
+    left = tmp_path / "left"  # like the first rerun, but digits left bit-identical
+    shutil.copytree(second, left)
+    m = pd.read_csv(left / "metrics.csv")
+    m.loc[m.dataset == "digits", "mse"] = pd.read_csv(first / "metrics.csv").loc[m.dataset == "digits", "mse"]
+    m.to_csv(left / "metrics.csv", index=False)
+    digits_only = tmp_path / "digits_only"  # a second rerun of digits alone, which it perturbs
+    digits_only.mkdir()
+    for name, word in (("verdicts.csv", "verdict"), ("pairwise.csv", "outcome"), ("metrics.csv", None)):
+        t = pd.read_csv(first / name, keep_default_na=False)
+        t = t[t.dataset == "digits"]
+        if name == "metrics.csv":
+            t = t.assign(mse=t["mse"].astype(float) * (1 + 1e-6))
+        t.to_csv(digits_only / name, index=False)
+    study = json.loads(json.dumps(study))
+    study["report"]["stability"] = [str(left / "verdicts.csv"), str(digits_only / "verdicts.csv")]
+    result = report.build_report(paths, study, tmp_path / "checked")
+    v = result["verdicts"]
+    digits = (v.dataset == "digits").to_numpy()
+    assert set(v.loc[digits, "rerun"]) == {"same"}  # unperturbed by one rerun, checked by the other
+    assert (v["verdict"] == "unstable").sum() == 1 and "unperturbed" not in set(v["rerun"])
+    found = result["stability"]
+    assert found.sources == (str(left / "verdicts.csv"), str(digits_only / "verdicts.csv"))
+    assert found.verdicts == {"same": len(v) - 1, "flipped": 1}
+    assert found.summary().startswith("stability reruns ")
+    pw = result["pairwise"]  # the first rerun's flipped pairwise answer (digits) stays flipped
+    assert pw.loc[(pw.metric == "mse") & (pw.dataset == "digits") & (pw.prior_a == "laplace")
+                  & (pw.prior_b == "normal"), "outcome"].tolist() == ["unstable"]
+    assert stability.combined([pd.Series(["same", "only here", "unperturbed"]),
+                               pd.Series(["flipped", "unperturbed", "only here"])]).tolist() == [
+        "flipped", "unperturbed", "unperturbed"]
 
 
 def test_rows_a_partial_rerun_did_not_cover_read_not_rerun(two_reports, tmp_path):
@@ -306,7 +342,7 @@ def test_rows_a_partial_rerun_did_not_cover_read_not_rerun(two_reports, tmp_path
     from sparse_vae.report.readme import results_markdown
 
     text = results_markdown(checked)
-    assert f"verdicts: 0 of the {int((~digits).sum())} verdicts it covers flipped" in text
+    assert f"verdicts: 0 of the {int((~digits).sum())} verdicts a rerun perturbed flipped" in text
     assert f"{int(digits.sum())} verdicts were not rerun" in text and "| not rerun |" in text
 
 

@@ -39,6 +39,8 @@ def test_shipped_configs_are_valid(path: str) -> None:
         (lambda c: c["priors"]["laplace"].update(kl="exact"), "priors.laplace.kl"),
         (lambda c: c["study"]["datasets"].append("imagenet"), "'imagenet' is not defined under datasets"),
         (lambda c: c["datasets"]["natural"]["prepare"].update(whiten="yes"), "datasets.natural.prepare.whiten"),
+        (lambda c: c["report"].update(stability=[]), "report.stability"),
+        (lambda c: c["report"].update(stability=["a/verdicts.csv", 3]), "report.stability"),
     ],
 )
 def test_invalid_config_names_the_key(edit, expected: str) -> None:
@@ -96,6 +98,16 @@ def test_bad_config_is_rejected_before_any_job(tmp_path: Path) -> None:
     assert "datasets.digits.train.epochs" in result.stderr
     assert "priors.cauchy.sacle" in result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_stability_rerun_that_does_not_exist_is_named_before_any_job(tmp_path: Path) -> None:
+    """report.stability names other studies' reports, which no rule here makes: snakemake would
+    otherwise plan nothing for a report that is already built, silently unchecked."""
+    rerun = tmp_path / "rerun.yaml"
+    rerun.write_text(yaml.safe_dump({"report": {"stability": ["results/other/report/verdicts.csv"]}}))
+    result = snakemake(tmp_path, "-n", "--configfile", str(REPO / "presets/tiny.yaml"), str(rerun))
+    assert result.returncode != 0
+    assert "report.stability: results/other/report/verdicts.csv does not exist" in result.stderr + result.stdout
 
 
 def test_lint_is_clean(tmp_path: Path) -> None:

@@ -140,13 +140,17 @@ def gpu_resources():
 # -- report --------------------------------------------------------------------------------
 
 def stability_tables():
-    """The stability study's verdicts.csv (report.stability) and the pairwise.csv and metrics.csv
-    beside it, which the report reads too; none when no stability study is named."""
-    verdicts = config["report"].get("stability")
-    if not verdicts:
-        return []
-    folder = os.path.dirname(verdicts)
-    return [verdicts, os.path.join(folder, "pairwise.csv"), os.path.join(folder, "metrics.csv")]
+    """Each stability rerun's verdicts.csv (report.stability: one path or a list) and the pairwise.csv
+    and metrics.csv beside it, which the report reads too; none when no rerun is named."""
+    named = config["report"].get("stability") or []
+    tables = []
+    for verdicts in [named] if isinstance(named, str) else named:
+        if not os.path.isfile(verdicts):  # another study's output: no rule here makes it
+            raise WorkflowError(f"report.stability: {verdicts} does not exist; run that study's report first "
+                                "(bench/README.md, 'Stability of the verdicts')")
+        folder = os.path.dirname(verdicts)
+        tables += [verdicts, os.path.join(folder, "pairwise.csv"), os.path.join(folder, "metrics.csv")]
+    return tables
 
 
 def figure_category(wildcards):

@@ -130,11 +130,11 @@ def _headline(verdicts: pd.DataFrame) -> list[str]:
 
 
 def _rerun_counts(table: pd.DataFrame | None, what: str) -> str:
-    """'F of the N <what> it covers flipped; M <what> were not rerun' from a checked table's column."""
+    """'F of the N <what> a rerun perturbed flipped; M <what> were not rerun' from a checked table's column."""
     counts = table["rerun"].fillna("").value_counts() if table is not None and "rerun" in table else {}
     compared = int(counts.get("same", 0) + counts.get("flipped", 0))
-    return (f"{int(counts.get('flipped', 0))} of the {compared} {what} it covers flipped; "
-            f"{int(counts.get(RERUN_WORDS['unperturbed'], 0))} {what} rest on runs it left bit-identical "
+    return (f"{int(counts.get('flipped', 0))} of the {compared} {what} a rerun perturbed flipped; "
+            f"{int(counts.get(RERUN_WORDS['unperturbed'], 0))} {what} rest on runs no rerun perturbed "
             f"(not checked); {int(counts.get(RERUN_WORDS['only here'], 0))} {what} were not rerun")
 
 
@@ -143,8 +143,8 @@ def _stability_note(verdicts: pd.DataFrame, pairwise: pd.DataFrame | None) -> li
     if "rerun" not in verdicts:
         return ["No stability rerun was compared with this study (`report.stability` is not set).", ""]
     answers = f"; pairwise answers: {_rerun_counts(pairwise, 'answers')}" if pairwise is not None else ""
-    return [f"Stability rerun (`report.stability`: the same study rerun with other floating-point rounding, "
-            f"e.g. another CPU's kernels; column \"stability rerun\"; a flipped row reads \"unstable\"): "
+    return [f"Stability check (`report.stability`: the same study rerun with other floating-point rounding, "
+            f"e.g. another CPU's kernels; column \"stability rerun\"; a row flipped by any rerun reads \"unstable\"): "
             f"verdicts: {_rerun_counts(verdicts, 'verdicts')}{answers}.", ""]
 
 

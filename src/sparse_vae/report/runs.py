@@ -38,7 +38,7 @@ RUN_KEYS = ("dataset", "prior", "latent", "seed", "kl_estimator")
 class Study:
     """The report rule's ``--study`` argument: ``{"study", "report", "datasets": {name: {"source",
     "priors"}}}`` (``priors``: the study's priors this dataset runs, ``config.dataset_priors``;
-    ``report.stability``, optional: the other study's verdicts.csv)."""
+    ``report.stability``, optional: the verdicts.csv of one or more reruns of the study)."""
 
     datasets: tuple[str, ...]
     priors: tuple[str, ...]
@@ -49,9 +49,9 @@ class Study:
     dataset_priors: dict[str, tuple[str, ...]]  # dataset -> the priors it runs (all when not restricted)
     #: dataset -> the prior family that generated it (``config.generating_family``), for the training control
     generators: dict[str, str | None] = field(default_factory=dict)
-    #: another run of the same study (its verdicts.csv) whose verdict words this report must match
-    #: row by row; a row that flips reads "unstable" (``report.stability``). None: no check.
-    stability: str | None = None
+    #: reruns of the same study (their verdicts.csv) whose verdict words this report must match row by
+    #: row; a row that flips in any of them reads "unstable" (``report.stability``). Empty: no check.
+    stability: tuple[str, ...] = ()
     #: datasets whose Gaussian likelihood has a fixed noise sd (``model.obs_scale`` a number; conclusion 1
     #: leaves them out), from the study JSON's ``datasets.<name>.model``
     fixed_noise: frozenset[str] = frozenset()
@@ -80,13 +80,16 @@ class Study:
             listed = configured[d].get("priors")
             per_dataset[d] = priors if listed is None else tuple(p for p in priors if p in {str(x) for x in listed})
         stability = report.get("stability")
-        if stability is not None and not (isinstance(stability, str) and stability):
-            raise SparseVAEError(f"report.stability must be the path of a verdicts.csv or null, got {stability!r}")
+        listed = [stability] if isinstance(stability, str) else stability
+        if stability is not None and not (isinstance(listed, list) and listed
+                                          and all(isinstance(s, str) and s for s in listed)):
+            raise SparseVAEError("report.stability must be the path of a verdicts.csv, a list of them, or null, "
+                                 f"got {stability!r}")
         generators = {d: configured[d].get("generator") for d in datasets}
         from sparse_vae.report.conclusions import fixed_noise_datasets  # noqa: PLC0415 (conclusions reads Run)
         return cls(datasets=datasets, priors=priors, seeds=seeds, sources=sources, confidence=confidence,
                    representative_seed=int(rep) if rep is not None else seeds[0], dataset_priors=per_dataset,
-                   stability=stability, generators=generators,
+                   stability=tuple(listed or ()), generators=generators,
                    fixed_noise=frozenset(fixed_noise_datasets({d: configured[d] for d in datasets})))
 
 

@@ -1,10 +1,11 @@
 """Verdicts that survive a rerun: compare this study's verdict words with another run of the same
 study (another reduction order, e.g. 2 torch threads per job instead of 1, or another batch of
 seeds) row by row, and mark a row whose word flips as "unstable" rather than report it as a finding.
+Several reruns (each perturbing other runs) may be named; a row flipped by any of them is unstable.
 
 Reproducibility across machines cannot mean equal bits; it must mean equal conclusions. The report
-does this when the study config names the other run's verdicts.csv (``report.stability``; its
-pairwise.csv, when beside it, is compared too); ``bench/stability.py`` prints the same comparison for
+does this when the study config names the reruns' verdicts.csv (``report.stability``; the
+pairwise.csv beside each, when there, is compared too); ``bench/stability.py`` prints the same comparison for
 any two finished report folders. Rows are matched by ``VERDICT_KEY`` / ``PAIRWISE_KEY``; a row only
 one study has is counted, never marked. A rerun that moved nothing checks nothing: when the other
 study's metrics.csv lies beside its verdicts.csv, a row whose (dataset, latent) runs the rerun left
@@ -14,6 +15,7 @@ reached (``verdicts``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +23,8 @@ import pandas as pd
 
 from sparse_vae.errors import SparseVAEError
 
-__all__ = ["PAIRWISE_KEY", "RERUN_WORDS", "VERDICT_KEY", "Stability", "apply_stability", "flips", "read_table",
-           "unperturbed_groups"]
+__all__ = ["PAIRWISE_KEY", "RERUN_WORDS", "STATUS_ORDER", "VERDICT_KEY", "Stability", "apply_stability", "combined",
+           "flips", "read_table", "unperturbed_groups"]
 
 #: what identifies a verdict row, and a pairwise row, in two studies of the same design.
 VERDICT_KEY = ["conclusion", "claim", "dataset", "latent", "metric"]
@@ -71,9 +73,10 @@ def flips(here: pd.DataFrame, other: pd.DataFrame, key: list[str], word: str) ->
 
 @dataclass(frozen=True)
 class Stability:
-    """What the comparison found: the other study's file and the counts of each status."""
+    """What the comparison found: the reruns' files and the counts of each status (a row's status
+    over all reruns, ``combined``)."""
 
-    source: str
+    sources: tuple[str, ...]
     verdicts: dict[str, int]
     pairwise: dict[str, int]
 
@@ -82,10 +85,11 @@ class Stability:
         def counts(c: dict[str, int]) -> str:
             compared = c.get("same", 0) + c.get("flipped", 0)
             extra = ", ".join(f"{v} {k}" for k, v in c.items() if k.startswith("only") and v)
-            still = (f"; {c['unperturbed']} more on runs the rerun left bit-identical (not checked)"
+            still = (f"; {c['unperturbed']} more on runs left bit-identical (not checked)"
                      if c.get("unperturbed") else "")
             return f"{c.get('flipped', 0)} of {compared} flipped" + (f" ({extra})" if extra else "") + still
-        text = f"stability rerun {self.source}: verdicts {counts(self.verdicts)}"
+        noun = "stability rerun" if len(self.sources) == 1 else "stability reruns"
+        text = f"{noun} {', '.join(self.sources)}: verdicts {counts(self.verdicts)}"
         return text + (f"; pairwise answers {counts(self.pairwise)}" if self.pairwise else "")
 
 
@@ -109,40 +113,68 @@ def unperturbed_groups(here: pd.DataFrame, other: pd.DataFrame) -> set[tuple[str
     return {(str(d), str(z)) for (d, z), unmoved in groups.items() if unmoved}
 
 
-def _mark(table: pd.DataFrame, other: pd.DataFrame, key: list[str], word: str,
-          unmoved: set[tuple[str, str]] = frozenset()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Set `word` to "unstable" on this study's rows that flipped and add the ``rerun`` column
-    (``RERUN_WORDS``), so a reader tells a checked verdict from one the rerun did not cover."""
+#: a row's status over several reruns: the first of these that any rerun gives it (a flip anywhere
+#: makes it unstable; one perturbed rerun that agrees makes it checked)
+STATUS_ORDER = ("flipped", "same", "unperturbed", "only here")
+
+
+def _statuses(table: pd.DataFrame, other: pd.DataFrame, key: list[str], word: str,
+              unmoved: set[tuple[str, str]]) -> pd.DataFrame:
+    """``flips`` of this study against one rerun, with "same" on a group the rerun left bit-identical
+    turned "unperturbed"; this study's rows first, in its order."""
     cmp = flips(table, other, key, word)
     if unmoved:
         rows = [(_key(d), _key(z)) in unmoved for d, z in zip(cmp["dataset"], cmp["latent"])]
         cmp.loc[(cmp["status"] == "same") & pd.Series(rows, index=cmp.index), "status"] = "unperturbed"
+    return cmp
+
+
+def combined(statuses: list[pd.Series]) -> pd.Series:
+    """Each row's status over all reruns (``STATUS_ORDER``)."""
+    rank = pd.concat([s.map(STATUS_ORDER.index) for s in statuses], axis=1).min(axis=1)
+    return rank.map(dict(enumerate(STATUS_ORDER)))
+
+
+def _mark(table: pd.DataFrame, reruns: list[tuple[str, pd.DataFrame, set]], key: list[str], word: str):
+    """Set `word` to "unstable" on this study's rows that flipped in any rerun, add the ``rerun``
+    column (``RERUN_WORDS``) so a reader tells a checked verdict from one the reruns did not cover,
+    and say in ``evidence`` (when the table has it) which rerun said what. Returns the marked table
+    and the status counts (with the rows only a rerun has, summed over reruns)."""
     table = table.reset_index(drop=True).copy()
-    mine = cmp.iloc[:len(table)]  # this study's rows, in its order
-    table.loc[(mine["status"] == "flipped").to_numpy(), word] = "unstable"
-    table["rerun"] = mine["status"].map(RERUN_WORDS).to_numpy()
-    return table, cmp
+    comparisons = [(source, _statuses(table, other, key, word, unmoved)) for source, other, unmoved in reruns]
+    mine = [cmp.iloc[:len(table)].reset_index(drop=True) for _, cmp in comparisons]
+    status = combined([m["status"] for m in mine])
+    for i in status.index[status == "flipped"]:
+        said = "; ".join(f"the rerun {source} says '{m.loc[i, 'other']}'" for (source, _), m in zip(comparisons, mine)
+                         if m.loc[i, "status"] == "flipped")
+        if "evidence" in table:
+            table.loc[i, "evidence"] = (f"{table.loc[i, 'evidence']} Unstable: this study says '{table.loc[i, word]}', "
+                                        f"{said}; not a finding.")
+    table.loc[(status == "flipped").to_numpy(), word] = "unstable"
+    table["rerun"] = status.map(RERUN_WORDS).to_numpy()
+    counts = status.value_counts().to_dict()
+    there = sum(int((cmp["status"] == "only there").sum()) for _, cmp in comparisons)
+    return table, counts | ({"only there": there} if there else {})
 
 
-def apply_stability(verdicts: pd.DataFrame, pairwise: pd.DataFrame, other_verdicts: Path | str,
+def apply_stability(verdicts: pd.DataFrame, pairwise: pd.DataFrame, reruns: Sequence[Path | str] | Path | str,
                     metrics: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Stability]:
-    """Mark the verdicts (and pairwise answers, when the other study's pairwise.csv lies beside its
-    verdicts.csv) that differ from the other study's as "unstable"; the evidence says both words.
-    ``metrics``: this study's per-run table, compared with the other's metrics.csv (when beside) to
-    tell the rows the rerun could not check ("unperturbed")."""
-    path = Path(other_verdicts)
-    other = read_table(path, VERDICT_KEY, "verdict")
-    unmoved: set[tuple[str, str]] = set()
-    if metrics is not None and (path.parent / "metrics.csv").is_file():
-        unmoved = unperturbed_groups(metrics, pd.read_csv(path.parent / "metrics.csv"))
-    verdicts, cmp = _mark(verdicts, other, VERDICT_KEY, "verdict", unmoved)
-    for i in cmp.index[cmp["status"] == "flipped"]:
-        verdicts.loc[i, "evidence"] = (f"{verdicts.loc[i, 'evidence']} Unstable: this study says "
-                                       f"'{cmp.loc[i, 'here']}', the stability rerun ({path}) says "
-                                       f"'{cmp.loc[i, 'other']}'; not a finding.")
+    """Mark the verdicts (and pairwise answers, when a rerun's pairwise.csv lies beside its
+    verdicts.csv) that differ from any rerun's as "unstable"; the evidence says both words.
+    ``reruns``: one or more reruns' verdicts.csv. ``metrics``: this study's per-run table, compared
+    with each rerun's metrics.csv (when beside) to tell the rows a rerun could not check ("unperturbed")."""
+    paths = [Path(reruns)] if isinstance(reruns, (str, Path)) else [Path(r) for r in reruns]
+    verdict_reruns, pairwise_reruns = [], []
+    for path in paths:
+        unmoved: set[tuple[str, str]] = set()
+        if metrics is not None and (path.parent / "metrics.csv").is_file():
+            unmoved = unperturbed_groups(metrics, pd.read_csv(path.parent / "metrics.csv"))
+        verdict_reruns.append((str(path), read_table(path, VERDICT_KEY, "verdict"), unmoved))
+        if (path.parent / "pairwise.csv").is_file() and len(pairwise):
+            pairwise_reruns.append((str(path), read_table(path.parent / "pairwise.csv", PAIRWISE_KEY, "outcome"),
+                                    unmoved))
+    verdicts, counts = _mark(verdicts, verdict_reruns, VERDICT_KEY, "verdict")
     pair_counts: dict[str, int] = {}
-    if (path.parent / "pairwise.csv").is_file() and len(pairwise):
-        other_pw = read_table(path.parent / "pairwise.csv", PAIRWISE_KEY, "outcome")
-        pairwise, pcmp = _mark(pairwise, other_pw, PAIRWISE_KEY, "outcome", unmoved)
-        pair_counts = pcmp["status"].value_counts().to_dict()
-    return verdicts, pairwise, Stability(str(path), cmp["status"].value_counts().to_dict(), pair_counts)
+    if pairwise_reruns:
+        pairwise, pair_counts = _mark(pairwise, pairwise_reruns, PAIRWISE_KEY, "outcome")
+    return verdicts, pairwise, Stability(tuple(str(p) for p in paths), counts, pair_counts)
