@@ -70,6 +70,25 @@ def test_bayes_accuracy_is_above_chance_and_the_toys_draws_follow_their_design()
         assert 0.25 < E.bayes_accuracy(toy, draws=50_000) < 1.0
 
 
+def test_the_families_toys_share_labels_and_noise_quantiles_so_their_errors_pair() -> None:
+    """Common random numbers: equal generators give equal labels and equal quantiles of each family's
+    noise, so a family's error minus the Gaussian's is the paired difference of one design."""
+    g, c = (E.toy_code(f).draw(500, np.random.default_rng(3)) for f in ("gaussian", "cauchy"))
+    assert np.array_equal(g[0], c[0])
+    gn, cn = (g[1] - E.toy_code("gaussian").means[g[0]]) / E.toy_code("gaussian").tau, \
+        (c[1] - E.toy_code("cauchy").means[c[0]]) / E.toy_code("cauchy").tau
+    assert np.allclose(stats.norm.cdf(gn), stats.cauchy.cdf(cn))
+    rows = E.estimator_controls({"info_draws": 1, "probe_folds": 2, "info_examples": 32, "n_small": 16, "repeats": 3})
+    by_key = {(r["estimator"], r["family"], r["n"]): r for r in rows}
+    for name in ("label_info", "rate", "probe_sampled"):
+        row, ref = by_key[(name, "cauchy", 32)], by_key[(name, "gaussian", 32)]
+        assert row["paired_with"] == "gaussian" and "paired_with" not in ref
+        assert row["paired_bias"] == pytest.approx(row["bias"] - ref["bias"])
+        # the paired interval is never wider than the two intervals added
+        assert row["paired_high"] - row["paired_low"] <= (row["bias_high"] - row["bias_low"]) + (
+            ref["bias_high"] - ref["bias_low"]) + 1e-12
+
+
 def test_estimator_controls_json(tmp_path) -> None:
     out, retina_out = tmp_path / "controls" / "estimators.json", tmp_path / "controls" / "retina.json"
     params = {"info_draws": 2, "probe_folds": 2, "info_examples": 48, "n_small": 24, "repeats": 2, "retina_sizes": [8]}

@@ -1119,7 +1119,7 @@ def test_a_verdict_reading_an_estimator_is_gated_by_its_known_answer_control(tmp
     get = lambda c: v[v.conclusion == c].iloc[-1]  # noqa: E731
     assert get("2a")["verdict"] == "supported"  # normal vs laplace: one posterior family, its bias cancels
     # cauchy vs normal reads the bias difference [-0.077, -0.051] per dim, x 2 dims: beyond the 0.1 margin
-    assert "difference is not within label_info_total's margin" in get("2b")["evidence"]
+    assert "per dim is not within label_info_total's margin" in get("2b")["evidence"]
     # with a small difference, a sum over 20 dims still carries it 20 times
     close = {**estimators, ("label_info", "cauchy"): {"n": 2000, "bias": 0.0, "bias_low": -0.002, "bias_high": 0.002}}
     for latent, verdict in ((2, "supported"), (20, "control failed")):
@@ -1140,6 +1140,28 @@ def test_a_verdict_reading_an_estimator_is_gated_by_its_known_answer_control(tmp
     path.write_text(json.dumps([{"estimator": "label_info", "family": "cauchy", "bias": 0.1}]))
     with pytest.raises(SparseVAEError, match="lacks bias_low, bias_high"):
         estimator_gate.read_estimator_controls(path)
+
+
+def test_the_estimator_gate_reads_the_paired_difference_when_the_controls_paired_the_families(tmp_path):
+    """Two intervals added bound the difference from above; codes drawn with common random numbers
+    give its own, narrower interval, which the gate reads (never wider: the triangle inequality)."""
+    gaussian = {"n": 1000, "bias": 0.002, "bias_low": -0.004, "bias_high": 0.008}
+    cauchy = {"n": 1000, "bias": -0.002, "bias_low": -0.012, "bias_high": 0.008}
+    paired = {**cauchy, "paired_with": "gaussian", "paired_bias": -0.004, "paired_low": -0.006, "paired_high": -0.002}
+    assert estimator_gate.bias_difference(cauchy, gaussian, "cauchy", "gaussian") == (-0.012 - 0.008, 0.008 + 0.004)
+    assert estimator_gate.bias_difference(paired, gaussian, "cauchy", "gaussian") == (-0.006, -0.002)
+    assert estimator_gate.bias_difference(gaussian, paired, "gaussian", "cauchy") == (0.002, 0.006)
+    assert estimator_gate.bias_difference(paired, gaussian) == (-0.012 - 0.008, 0.008 + 0.004)  # families unknown
+    # label_info_total (margin 0.1 nats) over 6 dims: the added intervals reach 6 x -0.020 = -0.12 and fail,
+    # the paired one reaches 6 x -0.006 = -0.036 and passes
+    assert catalogue.margin_of("label_info_total")[0] == 0.1
+    assert not estimator_gate.differential_passes(cauchy, gaussian, "label_info_total", 6, "cauchy", "gaussian")
+    assert estimator_gate.differential_passes(paired, gaussian, "label_info_total", 6, "cauchy", "gaussian")
+    path = tmp_path / "estimators.json"
+    path.write_text(json.dumps([{"estimator": "label_info", "family": "gaussian", **gaussian},
+                                {"estimator": "label_info", "family": "cauchy", **paired}]))
+    read = estimator_gate.read_estimator_controls(path)
+    assert read["label_info", "cauchy"]["paired_with"] == "gaussian" and read["label_info", "cauchy"]["paired_low"] == -0.006
 
 
 def test_conclusion_1_leaves_out_fixed_noise_and_judges_fairly_well_by_a_number():

@@ -204,6 +204,7 @@ def test_comments_and_a_renamed_local_rerun_nothing(study: tuple[Path, dict]) ->
     ("TRAIN", {"train", "analyze", "report"}),
     ("ANALYSIS", {"analyze", "controls", "report"}),   # the estimator controls are analysis code, not trained
     ("REPORT", {"report"}),
+    ("CONTROLS", {"controls", "report"}),   # the controls' own design: their job and the report
 ])
 def test_a_stage_version_bump_reruns_that_stage_and_what_follows(study: tuple[Path, dict], every_job: set,
                                                                  version: str, stages: set[str]) -> None:

@@ -30,6 +30,9 @@ TRAIN = 1
 ANALYSIS = 2
 #: bump when a report table, verdict or figure changes (reruns the report only).
 REPORT = 3
+#: bump when the estimators' known-answer controls change their design (reruns the controls job and the
+#: report; a change of the estimators themselves is ANALYSIS, which reruns the controls too).
+CONTROLS = 2
 
 #: stage name -> the module whose imports define the stage's code (``codehash.stage_hash``).
 ENTRY_MODULES: dict[str, str] = {

@@ -28,8 +28,9 @@ rule estimator_controls:
         f"{RESULTS}/benchmarks/controls/estimators.tsv"
     params:
         settings=canonical_json(CONTROLS_SETTINGS),
-        # analysis code: the controls move with the estimators (versions.ANALYSIS, common.smk's import)
-        version=versions.ANALYSIS,
+        # the controls move with the estimators (versions.ANALYSIS) and with their own design
+        # (versions.CONTROLS: common random numbers across families, since 2)
+        version=f"{versions.ANALYSIS}.{versions.CONTROLS}",
     threads: ANALYZE_RESOURCES["threads"]
     resources:
         mem_mb=ANALYZE_RESOURCES["mem_mb"],

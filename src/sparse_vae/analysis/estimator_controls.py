@@ -16,6 +16,9 @@ unchanged, and heavy-tailed), checks the sample-based probe on the same draws.
 over repeats and returns one row per estimator, family and N: the exact value, the bias (mean of
 estimate - exact; ``bias_low``, ``bias_high``: its 95% t-interval over repeats), the central 95%
 range of single errors and the metrics.json keys the estimator computes (``ESTIMATOR_METRICS``).
+The families' codes are drawn with common random numbers (the same labels and noise quantiles in
+each repeat), so a verdict comparing two families reads the paired interval of their bias difference
+(``paired_bias``, ``paired_low``, ``paired_high`` against ``paired_with``), not two intervals added.
 ``sparse-vae estimator-controls`` writes the rows as a JSON list (``<results>/controls/estimators.json``)
 and the retina classifier's control (``center_surround.retina_control``) beside it; the report reads
 both and computes nothing.
@@ -36,7 +39,7 @@ from sparse_vae.analysis.information import code_information
 from sparse_vae.analysis.metrics import NotApplicable, additive_probe, linear_probe
 from sparse_vae.errors import SparseVAEError
 
-__all__ = ["CLASSES", "DIMS", "LABEL_INFO", "PARAM_KEYS", "ToyCode", "bayes_accuracy", "estimator_controls",
+__all__ = ["CLASSES", "DIMS", "LABEL_INFO", "PAIRED_WITH", "PARAM_KEYS", "ToyCode", "bayes_accuracy", "estimator_controls",
            "exact_label_information", "exact_rate", "heavy_tailed_map", "matched_scale", "toy_code", "write_controls"]
 
 CLASSES, DIMS = 4, 2
@@ -51,6 +54,10 @@ RETINA_SIZES = (8, 12, 16)
 PARAM_KEYS = ("info_draws", "probe_folds", "info_examples")
 OPTIONAL = {"n_small": SMALL_N, "repeats": REPEATS, "seed": 0}
 _FAMILIES = {"gaussian": stats.norm, "cauchy": stats.cauchy}
+#: the code every other family's errors are paired with (the Gaussian posterior family)
+PAIRED_WITH = "gaussian"
+#: uniforms are kept this far inside (0, 1), where every family's quantile function is finite
+_EDGE = np.finfo(float).eps / 2
 
 
 #: Gauss-Legendre nodes on (0, 1) over the quantiles u of each class-conditional density (error
@@ -108,11 +115,13 @@ class ToyCode:
             self.s, self.tau = sd * POSTERIOR_SHARE, sd * (1 - POSTERIOR_SHARE)
 
     def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(labels, loc, scale, one sampled code z ~ q(z|x)) of n examples, classes balanced."""
+        """(labels, loc, scale, one sampled code z ~ q(z|x)) of n examples, classes balanced. The noise is
+        the family's quantile function of uniforms, so two families' toys drawn from equal generators
+        share labels and quantiles (common random numbers: their estimators' errors pair)."""
         y = rng.permutation(np.arange(n) % CLASSES)
-        noise = rng.standard_normal if self.family == "gaussian" else rng.standard_cauchy
-        loc = self.means[y] + self.tau * noise((n, DIMS))
-        return y, loc, np.full((n, DIMS), self.s), loc + self.s * noise((n, DIMS))
+        noise = _FAMILIES[self.family].ppf(np.clip(rng.random((2, n, DIMS)), _EDGE, 1 - _EDGE))
+        loc = self.means[y] + self.tau * noise[0]
+        return y, loc, np.full((n, DIMS), self.s), loc + self.s * noise[1]
 
 
 @functools.lru_cache(maxsize=None)
@@ -202,24 +211,38 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def _errors(n: int, settings: Mapping[str, Any]) -> dict[str, dict[str, list[float]]]:
+    """family -> estimator -> its error in each repeat at n. Repeat r of every family draws from the
+    same generator seed (common random numbers; the heavy-tailed code maps the Gaussian's very draws)."""
+    seed = int(settings["seed"])
+    errors: dict[str, dict[str, list[float]]] = {family: {} for family in CODES}
+    for r in range(int(settings["repeats"])):
+        for family in CODES:
+            rng = np.random.default_rng([seed, n, r])
+            for name, value in _one_repeat(family, n, settings, rng, seed * 1000 + r).items():
+                errors[family].setdefault(name, []).append(value)
+    return errors
+
+
 def estimator_controls(params: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every estimator's known-answer bias per code family at the small and the study's N: one row
-    per (estimator, family, N), each carrying the design it was run on (``_design``)."""
+    per (estimator, family, N), each carrying the design it was run on (``_design``) and, for a family
+    other than ``PAIRED_WITH``, the paired interval of its bias minus that family's."""
     settings = check_params(params)
     sizes = sorted({int(settings["n_small"]), int(settings["info_examples"])})
+    by_size = {n: _errors(n, settings) for n in sizes}
     rows = []
     for family in CODES:
         for n in sizes:
-            # the heavy-tailed code maps the Gaussian code's very draws: its rows pair with the Gaussian's
-            base = "gaussian" if family == "gaussian_heavy_tailed" else family
-            rng = np.random.default_rng([int(settings["seed"]), CODES.index(base), n])
-            errors: dict[str, list[float]] = {}
-            for r in range(int(settings["repeats"])):
-                for name, value in _one_repeat(family, n, settings, rng, int(settings["seed"]) * 1000 + r).items():
-                    errors.setdefault(name, []).append(value)
-            rows += [{"estimator": name, "metrics": ", ".join(ESTIMATOR_METRICS[name]), "family": family, "n": n,
-                      "exact": _exact(name, family), **_summary(values), **_design(settings)}
-                     for name, values in errors.items()]
+            errors, reference = by_size[n][family], by_size[n][PAIRED_WITH]
+            for name, values in errors.items():
+                row = {"estimator": name, "metrics": ", ".join(ESTIMATOR_METRICS[name]), "family": family, "n": n,
+                       "exact": _exact(name, family), **_summary(values)}
+                if family != PAIRED_WITH and name in reference:
+                    paired = _summary(np.subtract(values, reference[name]))
+                    row |= {"paired_with": PAIRED_WITH, "paired_bias": paired["bias"],
+                            "paired_low": paired["bias_low"], "paired_high": paired["bias_high"]}
+                rows.append(row | _design(settings))
     return rows
 
 
@@ -238,7 +261,8 @@ def _design(settings: Mapping[str, Any]) -> dict[str, Any]:
             "probe_folds": int(settings["probe_folds"]), "seed": int(settings["seed"]),
             "error": "estimate - exact over repeats; label_info and rate per dim (the mean over the dims, whose exact "
                      "values are equal; a sum over L dims such as label_info_total carries up to L times it); a "
-                     "probe's error is its accuracy minus the joint code's Bayes accuracy (<= 0 up to noise)"}
+                     "probe's error is its accuracy minus the joint code's Bayes accuracy (<= 0 up to noise); paired_*: "
+                     "this family's error minus paired_with's on the same labels and noise quantiles, over repeats"}
 
 
 def write_controls(params: Mapping[str, Any], out: Path, retina_out: Path | None = None, threads: int = 1) -> None:

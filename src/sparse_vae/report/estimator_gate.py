@@ -1,7 +1,9 @@
 """The estimators' known-answer gate: analysis writes ``<results>/controls/estimators.json`` (each
 estimator's bias on synthetic codes of known label information, per posterior family); a verdict that
 reads an estimator is gated by it. A paired comparison of two families reads the DIFFERENCE of their
-biases (a bias both share cancels), scaled to the metric. Not here: the control rows the report shows
+biases (a bias both share cancels), scaled to the metric: the paired interval of the difference where
+the controls drew both families with common random numbers (``paired_with``), else the two intervals
+added (a bound that never is narrower). Not here: the control rows the report shows
 (``controls.estimator_controls``).
 """
 
@@ -16,8 +18,8 @@ from sparse_vae import catalogue
 from sparse_vae.errors import SparseVAEError
 from sparse_vae.report.evidence import Evidence
 
-__all__ = ["ESTIMATOR_OF", "POSTERIOR_OF", "SUMMED_DIMS", "differential_passes", "estimator_failures",
-           "read_estimator_controls"]
+__all__ = ["ESTIMATOR_OF", "POSTERIOR_OF", "REFERENCE_FAMILY", "SUMMED_DIMS", "bias_difference",
+           "differential_passes", "estimator_failures", "read_estimator_controls"]
 
 #: metric -> the estimator whose known-answer control gates it.
 ESTIMATOR_OF = {"label_info_total": "label_info", "label_info_top1": "label_info", "label_info_top2": "label_info",
@@ -26,6 +28,8 @@ ESTIMATOR_OF = {"label_info_total": "label_info", "label_info_top1": "label_info
                 "probe_accuracy_sampled_additive": "probe_sampled_additive", "used_dims_2d": "rate"}
 #: prior -> the posterior family its runs use (the estimators' controls are per posterior family).
 POSTERIOR_OF = {"normal": "gaussian", "laplace": "gaussian", "cauchy": "cauchy"}
+#: the family every other family's control row is compared with (the normal prior's posterior)
+REFERENCE_FAMILY = "gaussian"
 _ROW_KEYS = ("bias", "bias_low", "bias_high")
 
 
@@ -64,6 +68,8 @@ def read_estimator_controls(path: Path | str) -> dict[tuple[str, str], dict[str,
         key = (str(row["estimator"]), str(row["family"]))
         if key not in out or float(row.get("n", 0)) >= float(out[key].get("n", 0)):
             out[key] = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if isinstance(row.get("paired_with"), str):
+                out[key]["paired_with"] = row["paired_with"]
     return out
 
 
@@ -72,16 +78,30 @@ def read_estimator_controls(path: Path | str) -> dict[tuple[str, str], dict[str,
 SUMMED_DIMS: dict[str, int | None] = {"label_info_total": None, "label_info_auc": None, "label_info_top2": 2}
 
 
-def differential_passes(row_a: Mapping[str, float], row_b: Mapping[str, float], metric: str, latent: int) -> bool:
+def bias_difference(row_a: Mapping[str, Any], row_b: Mapping[str, Any], family_a: str | None = None,
+                    family_b: str | None = None) -> tuple[float, float]:
+    """The interval of (bias on a's codes) - (bias on b's): the paired one when one row was paired with
+    the other's family on common random numbers, else [low_a - high_b, high_a - low_b]."""
+    if all(row_a[k] == row_b[k] for k in _ROW_KEYS):
+        return 0.0, 0.0   # the same numbers on the same draws (a monotone map of the code): no difference at all
+    if family_b is not None and row_a.get("paired_with") == family_b and "paired_low" in row_a:
+        return row_a["paired_low"], row_a["paired_high"]
+    if family_a is not None and row_b.get("paired_with") == family_a and "paired_low" in row_b:
+        return -row_b["paired_high"], -row_b["paired_low"]
+    return row_a["bias_low"] - row_b["bias_high"], row_a["bias_high"] - row_b["bias_low"]
+
+
+def differential_passes(row_a: Mapping[str, Any], row_b: Mapping[str, Any], metric: str, latent: int,
+                        family_a: str | None = None, family_b: str | None = None) -> bool:
     """A paired comparison of two posterior families' runs reads the DIFFERENCE of the estimator's biases
-    on their codes (a bias both share cancels): its interval [low_a - high_b, high_a - low_b], scaled to
-    the metric (a sum over dims carries the per-dim bias once per dim), must lie within the metric's
+    on their codes (a bias both share cancels): its interval (``bias_difference``), scaled to the
+    metric (a sum over dims carries the per-dim bias once per dim), must lie within the metric's
     margin, so the estimator alone cannot make a verdict."""
     margin = catalogue.margin_of(metric)[0] or 0.0  # no margin: any known bias difference fails
     dims = SUMMED_DIMS.get(metric, 1) or latent
-    if all(row_a[k] == row_b[k] for k in _ROW_KEYS):
-        return True   # the same numbers on the same draws (a monotone map of the code): no difference at all
-    low, high = row_a["bias_low"] - row_b["bias_high"], row_a["bias_high"] - row_b["bias_low"]
+    low, high = bias_difference(row_a, row_b, family_a, family_b)
+    if low == high == 0.0:
+        return True
     return -margin <= dims * low and dims * high <= margin
 
 
@@ -98,8 +118,10 @@ def estimator_failures(ev: Evidence, metrics: Collection[str], priors: Collectio
         for i, fa in enumerate(families):
             for fb in families[i + 1:]:
                 a, b = (ev.estimators.get((name, f)) if name else None for f in (fa, fb))
-                if a is not None and b is not None and not differential_passes(a, b, metric, latent):
+                if a is not None and b is not None and not differential_passes(a, b, metric, latent, fa, fb):
+                    low, high = bias_difference(a, b, fa, fb)
                     failed.append(f"estimator {name}: bias on {fa} codes {a['bias']:+.3g} [{a['bias_low']:+.3g}, "
                                   f"{a['bias_high']:+.3g}], on {fb} codes {b['bias']:+.3g} [{b['bias_low']:+.3g}, "
-                                  f"{b['bias_high']:+.3g}]: their difference is not within {metric}'s margin")
+                                  f"{b['bias_high']:+.3g}]: their difference [{low:+.3g}, {high:+.3g}] per dim is "
+                                  f"not within {metric}'s margin")
     return list(dict.fromkeys(failed))
