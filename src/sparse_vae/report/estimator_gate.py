@@ -100,8 +100,6 @@ def differential_passes(row_a: Mapping[str, Any], row_b: Mapping[str, Any], metr
     margin = catalogue.margin_of(metric)[0] or 0.0  # no margin: any known bias difference fails
     dims = SUMMED_DIMS.get(metric, 1) or latent
     low, high = bias_difference(row_a, row_b, family_a, family_b)
-    if low == high == 0.0:
-        return True
     return -margin <= dims * low and dims * high <= margin
 
 
