@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sparse_vae.report.stability import PAIRWISE_KEY, VERDICT_KEY, flips, read_table, unperturbed_groups
+from sparse_vae.report.stability import PAIRWISE_KEY, VERDICT_KEY, flips, read_table, run_groups_moved
 
 
 def compare(first: Path, second: Path) -> dict[str, pd.DataFrame]:
@@ -69,7 +69,8 @@ def markdown(tables: dict[str, pd.DataFrame], first: Path, second: Path) -> str:
     numbers = number_changes(first, second)
     lines += [numbers] if numbers else []
     if numbers:
-        unmoved = sorted(unperturbed_groups(pd.read_csv(first / "metrics.csv"), pd.read_csv(second / "metrics.csv")))
+        moved = run_groups_moved(pd.read_csv(first / "metrics.csv"), pd.read_csv(second / "metrics.csv"))
+        unmoved = sorted(moved.index[~moved])
         lines.append("- unperturbed (every run bit-identical, so not checked): "
                      + (", ".join(f"{d} z{z}" for d, z in unmoved) or "none"))
     for name, table in tables.items():

@@ -241,13 +241,20 @@ def two_reports(tmp_path_factory):
     return root, paths, study, first, second
 
 
+def _on_no_run(verdicts: pd.DataFrame) -> np.ndarray:
+    """Rows resting on no trained run (the controls and the baseline: no latent size)."""
+    return (verdicts["latent"].fillna("").astype(str) == "").to_numpy()
+
+
 def test_a_flipped_verdict_is_reported_as_unstable(two_reports):
     root, paths, study, first, second = two_reports
     study = json.loads(json.dumps(study))
     study["report"]["stability"] = str(second / "verdicts.csv")
     result = report.build_report(paths, study, root / "checked")
-    assert result["stability"].verdicts == {"same": len(result["verdicts"]) - 1, "flipped": 1}
     v = result["verdicts"]
+    no_run = int(_on_no_run(v).sum())  # the controls: no trained run, numbers the rerun left as they were
+    assert no_run and result["stability"].verdicts == {"same": len(v) - 1 - no_run, "flipped": 1,
+                                                       "unperturbed": no_run}
     flipped = v[(v.conclusion == "1") & (v.dataset == "synthetic")].iloc[0]
     assert flipped["verdict"] == "unstable"
     assert f"this study says 'supported', the rerun {second / 'verdicts.csv'} says 'inconclusive'" in flipped["evidence"]
@@ -278,14 +285,14 @@ def test_rows_on_runs_the_rerun_left_bit_identical_read_unperturbed_not_same(two
     result = report.build_report(paths, study, tmp_path / "checked")
     v = result["verdicts"]
     digits = (v.dataset == "digits").to_numpy()
-    assert digits.any() and set(v.loc[digits, "rerun"]) == {"unperturbed"}
-    assert "unperturbed" not in set(v.loc[~digits, "rerun"]) and "same" in set(v.loc[~digits, "rerun"])
-    assert result["stability"].verdicts["unperturbed"] == int(digits.sum())
-    assert f"{int(digits.sum())} more on runs left bit-identical" in result["stability"].summary()
+    unmoved = digits | _on_no_run(v)
+    assert digits.any() and set(v.loc[unmoved, "rerun"]) == {"unperturbed"}
+    assert "unperturbed" not in set(v.loc[~unmoved, "rerun"]) and "same" in set(v.loc[~unmoved, "rerun"])
+    assert result["stability"].verdicts["unperturbed"] == int(unmoved.sum())
+    assert f"{int(unmoved.sum())} more on numbers no rerun changed" in result["stability"].summary()
     from sparse_vae.report.readme import results_markdown
 
-    assert f"{int(digits.sum())} verdicts rest on runs no rerun perturbed (not checked)" in results_markdown(
-        tmp_path / "checked")
+    assert f"{int(unmoved.sum())} verdicts rest on numbers no rerun changed" in results_markdown(tmp_path / "checked")
 
 
 def test_several_reruns_a_flip_in_any_is_unstable_and_one_perturbed_rerun_checks_a_row(two_reports, tmp_path):
@@ -311,10 +318,11 @@ def test_several_reruns_a_flip_in_any_is_unstable_and_one_perturbed_rerun_checks
     v = result["verdicts"]
     digits = (v.dataset == "digits").to_numpy()
     assert set(v.loc[digits, "rerun"]) == {"same"}  # unperturbed by one rerun, checked by the other
-    assert (v["verdict"] == "unstable").sum() == 1 and "unperturbed" not in set(v["rerun"])
+    no_run = _on_no_run(v)
+    assert (v["verdict"] == "unstable").sum() == 1 and set(v.loc[no_run, "rerun"]) == {"unperturbed"}
     found = result["stability"]
     assert found.sources == (str(left / "verdicts.csv"), str(digits_only / "verdicts.csv"))
-    assert found.verdicts == {"same": len(v) - 1, "flipped": 1}
+    assert found.verdicts == {"same": len(v) - 1 - int(no_run.sum()), "flipped": 1, "unperturbed": int(no_run.sum())}
     assert found.summary().startswith("stability reruns ")
     pw = result["pairwise"]  # the first rerun's flipped pairwise answer (digits) stays flipped
     assert pw.loc[(pw.metric == "mse") & (pw.dataset == "digits") & (pw.prior_a == "laplace")

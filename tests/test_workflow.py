@@ -29,6 +29,14 @@ def test_shipped_configs_are_valid(path: str) -> None:
     load_config(REPO / path, base=None)
 
 
+@pytest.mark.parametrize("overlay", sorted(path.name for path in (REPO / "bench").glob("*.yaml")))
+def test_bench_overlays_are_valid_over_the_offline_preset(overlay: str) -> None:
+    """bench/*.yaml are given after presets/offline.yaml (their own comments say so)."""
+    text = (REPO / "bench" / overlay).read_text()
+    assert f"--configfile presets/offline.yaml bench/{overlay}" in text
+    load_config(REPO / "presets/offline.yaml", REPO / "bench" / overlay)
+
+
 @pytest.mark.parametrize(
     "edit, expected",
     [

@@ -29,7 +29,7 @@ TRAIN = 1
 #: bump when a metrics.json value, latents.npz or a baseline changes (reruns analyses and the report).
 ANALYSIS = 2
 #: bump when a report table, verdict or figure changes (reruns the report only).
-REPORT = 3
+REPORT = 4
 #: bump when the estimators' known-answer controls change their design (reruns the controls job and the
 #: report; a change of the estimators themselves is ANALYSIS, which reruns the controls too).
 CONTROLS = 2

@@ -9,7 +9,8 @@ pairwise.csv beside each, when there, is compared too); ``bench/stability.py`` p
 any two finished report folders. Rows are matched by ``VERDICT_KEY`` / ``PAIRWISE_KEY``; a row only
 one study has is counted, never marked. A rerun that moved nothing checks nothing: when the other
 study's metrics.csv lies beside its verdicts.csv, a row whose (dataset, latent) runs the rerun left
-bit-identical reads "unperturbed", not "same" (``unperturbed_groups``). Not here: how a verdict is
+bit-identical, or that rests on no trained run (a control, the baseline), reads "unperturbed", not
+"same" (``run_groups_moved``). Not here: how a verdict is
 reached (``verdicts``).
 """
 
@@ -24,7 +25,7 @@ import pandas as pd
 from sparse_vae.errors import SparseVAEError
 
 __all__ = ["PAIRWISE_KEY", "RERUN_WORDS", "STATUS_ORDER", "VERDICT_KEY", "Stability", "apply_stability", "combined",
-           "flips", "read_table", "unperturbed_groups"]
+           "flips", "read_table", "run_groups_moved"]
 
 #: what identifies a verdict row, and a pairwise row, in two studies of the same design.
 VERDICT_KEY = ["conclusion", "claim", "dataset", "latent", "metric"]
@@ -85,7 +86,7 @@ class Stability:
         def counts(c: dict[str, int]) -> str:
             compared = c.get("same", 0) + c.get("flipped", 0)
             extra = ", ".join(f"{v} {k}" for k, v in c.items() if k.startswith("only") and v)
-            still = (f"; {c['unperturbed']} more on runs left bit-identical (not checked)"
+            still = (f"; {c['unperturbed']} more on numbers no rerun changed (not checked)"
                      if c.get("unperturbed") else "")
             return f"{c.get('flipped', 0)} of {compared} flipped" + (f" ({extra})" if extra else "") + still
         noun = "stability rerun" if len(self.sources) == 1 else "stability reruns"
@@ -99,9 +100,10 @@ RERUN_WORDS = {"same": "same", "flipped": "flipped", "only here": "not rerun", "
 RUN_COLUMNS = ["dataset", "prior", "latent", "seed"]
 
 
-def unperturbed_groups(here: pd.DataFrame, other: pd.DataFrame) -> set[tuple[str, str]]:
-    """(dataset, latent) groups whose every shared run has exactly the same numbers in both studies'
-    per-run metrics tables: the rerun did not perturb them, so it cannot check their rows."""
+def run_groups_moved(here: pd.DataFrame, other: pd.DataFrame) -> pd.Series:
+    """Per (dataset, latent) group of the runs both studies' per-run metrics tables share: True when
+    the rerun changed some number of some run (it perturbed the group), False when it left every run
+    bit-identical (so it cannot check the group's rows)."""
     numbers = [c for c in here.columns if c not in RUN_COLUMNS and c in other.columns
                and pd.api.types.is_numeric_dtype(here[c])]
     keyed = lambda t: t.assign(latent=t["latent"].map(_key), seed=t["seed"].map(_key)).set_index(RUN_COLUMNS)  # noqa: E731
@@ -109,8 +111,7 @@ def unperturbed_groups(here: pd.DataFrame, other: pd.DataFrame) -> set[tuple[str
     shared = a.index.intersection(b.index)
     a, b = a.loc[shared].astype(float), b.loc[shared].astype(float)
     same = ((a == b) | (a.isna() & b.isna())).all(axis=1)
-    groups = same.groupby(level=["dataset", "latent"]).all()
-    return {(str(d), str(z)) for (d, z), unmoved in groups.items() if unmoved}
+    return ~same.groupby(level=["dataset", "latent"]).all()
 
 
 #: a row's status over several reruns: the first of these that any rerun gives it (a flip anywhere
@@ -119,12 +120,13 @@ STATUS_ORDER = ("flipped", "same", "unperturbed", "only here")
 
 
 def _statuses(table: pd.DataFrame, other: pd.DataFrame, key: list[str], word: str,
-              unmoved: set[tuple[str, str]]) -> pd.DataFrame:
-    """``flips`` of this study against one rerun, with "same" on a group the rerun left bit-identical
-    turned "unperturbed"; this study's rows first, in its order."""
+              moved: set[tuple[str, str]] | None) -> pd.DataFrame:
+    """``flips`` of this study against one rerun; when the runs were compared (`moved`: the groups the
+    rerun perturbed), "same" on any other row turns "unperturbed": on runs the rerun left bit-identical,
+    or on no run at all (the controls, the baseline); this study's rows first, in its order."""
     cmp = flips(table, other, key, word)
-    if unmoved:
-        rows = [(_key(d), _key(z)) in unmoved for d, z in zip(cmp["dataset"], cmp["latent"])]
+    if moved is not None:
+        rows = [(_key(d), _key(z)) not in moved for d, z in zip(cmp["dataset"], cmp["latent"])]
         cmp.loc[(cmp["status"] == "same") & pd.Series(rows, index=cmp.index), "status"] = "unperturbed"
     return cmp
 
@@ -135,13 +137,13 @@ def combined(statuses: list[pd.Series]) -> pd.Series:
     return rank.map(dict(enumerate(STATUS_ORDER)))
 
 
-def _mark(table: pd.DataFrame, reruns: list[tuple[str, pd.DataFrame, set]], key: list[str], word: str):
+def _mark(table: pd.DataFrame, reruns: list[tuple[str, pd.DataFrame, set | None]], key: list[str], word: str):
     """Set `word` to "unstable" on this study's rows that flipped in any rerun, add the ``rerun``
     column (``RERUN_WORDS``) so a reader tells a checked verdict from one the reruns did not cover,
     and say in ``evidence`` (when the table has it) which rerun said what. Returns the marked table
     and the status counts (with the rows only a rerun has, summed over reruns)."""
     table = table.reset_index(drop=True).copy()
-    comparisons = [(source, _statuses(table, other, key, word, unmoved)) for source, other, unmoved in reruns]
+    comparisons = [(source, _statuses(table, other, key, word, moved)) for source, other, moved in reruns]
     mine = [cmp.iloc[:len(table)].reset_index(drop=True) for _, cmp in comparisons]
     status = combined([m["status"] for m in mine])
     for i in status.index[status == "flipped"]:
@@ -166,13 +168,14 @@ def apply_stability(verdicts: pd.DataFrame, pairwise: pd.DataFrame, reruns: Sequ
     paths = [Path(reruns)] if isinstance(reruns, (str, Path)) else [Path(r) for r in reruns]
     verdict_reruns, pairwise_reruns = [], []
     for path in paths:
-        unmoved: set[tuple[str, str]] = set()
+        moved = None
         if metrics is not None and (path.parent / "metrics.csv").is_file():
-            unmoved = unperturbed_groups(metrics, pd.read_csv(path.parent / "metrics.csv"))
-        verdict_reruns.append((str(path), read_table(path, VERDICT_KEY, "verdict"), unmoved))
+            groups = run_groups_moved(metrics, pd.read_csv(path.parent / "metrics.csv"))
+            moved = {(str(d), str(z)) for d, z in groups.index[groups]}
+        verdict_reruns.append((str(path), read_table(path, VERDICT_KEY, "verdict"), moved))
         if (path.parent / "pairwise.csv").is_file() and len(pairwise):
             pairwise_reruns.append((str(path), read_table(path.parent / "pairwise.csv", PAIRWISE_KEY, "outcome"),
-                                    unmoved))
+                                    moved))
     verdicts, counts = _mark(verdicts, verdict_reruns, VERDICT_KEY, "verdict")
     pair_counts: dict[str, int] = {}
     if pairwise_reruns:
