@@ -135,7 +135,8 @@ def _rerun_counts(table: pd.DataFrame | None, what: str) -> str:
     compared = int(counts.get("same", 0) + counts.get("flipped", 0))
     return (f"{int(counts.get('flipped', 0))} of the {compared} {what} a rerun perturbed flipped; "
             f"{int(counts.get(RERUN_WORDS['unperturbed'], 0))} {what} rest on numbers no rerun changed "
-            f"(runs left bit-identical, or controls computed without training: not checked); {int(counts.get(RERUN_WORDS['only here'], 0))} {what} were not rerun")
+            f"(runs left bit-identical, or controls computed without training: not checked); "
+            f"{int(counts.get(RERUN_WORDS['only here'], 0))} {what} were not rerun")
 
 
 def _stability_note(verdicts: pd.DataFrame, pairwise: pd.DataFrame | None) -> list[str]:
